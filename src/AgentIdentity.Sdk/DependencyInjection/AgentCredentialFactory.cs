@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AgentIdentity;
+
+internal sealed class AgentCredentialFactory : IAgentCredentialFactory, IAsyncDisposable
+{
+    private readonly IX509SvidIssuer _issuer;
+    private readonly AgentIdentityOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<AgentCredential> _logger;
+    private readonly AgentIdentityMetrics _metrics;
+    private readonly ConcurrentDictionary<AgentCredential, byte> _credentials = new();
+    private readonly ConcurrentDictionary<string, Lazy<AgentCredential>> _named = new(StringComparer.Ordinal);
+    private int _disposed;
+
+    public AgentCredentialFactory(IX509SvidIssuer issuer, IOptions<AgentIdentityOptions> options, TimeProvider time, ILogger<AgentCredential> logger, AgentIdentityMetrics metrics)
+    {
+        _issuer = issuer;
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+        _metrics = metrics;
+        TrustDomain = AgentIdentity.TrustDomain.Parse(_options.TrustDomain ?? string.Empty);
+    }
+
+    public TrustDomain TrustDomain { get; }
+
+    public IEnumerable<AgentCredential> Credentials => _credentials.Keys;
+
+    public async Task<AgentCredential> CreateAsync(string agentName, Action<AgentCredentialOptions>? configure = null, CancellationToken cancellationToken = default)
+    {
+        var credential = Create(agentName, configure);
+        try
+        {
+            await credential.WhenReadyAsync(cancellationToken).ConfigureAwait(false);
+            return credential;
+        }
+        catch
+        {
+            _credentials.TryRemove(credential, out _);
+            await credential.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public AgentCredential Create(string agentName, Action<AgentCredentialOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(agentName);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var id = SpiffeId.NewAgentInstance(TrustDomain, agentName);
+        var options = _options.Credential.Clone();
+        configure?.Invoke(options);
+        var credential = AgentCredential.CreateStarted(id, _issuer, options, _time, _logger, _metrics);
+        credential.OnDisposed = c => _credentials.TryRemove(c, out _);
+        _credentials[credential] = 0;
+        return credential;
+    }
+
+    /// <summary>The process-wide credential of a named agent (default or keyed registration), created once.</summary>
+    public AgentCredential GetOrCreateNamed(string agentName) =>
+        _named.GetOrAdd(agentName, name => new Lazy<AgentCredential>(() => Create(name))).Value;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (var credential in _credentials.Keys)
+        {
+            await credential.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _credentials.Clear();
+    }
+}

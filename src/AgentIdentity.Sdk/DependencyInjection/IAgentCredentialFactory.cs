@@ -1,0 +1,26 @@
+namespace AgentIdentity;
+
+/// <summary>Creates the credentials of agent instances: one distinct, self-rotating identity per instance.</summary>
+/// <remarks>Thread-safe. Credentials it creates are disposed with it (with the service provider).</remarks>
+public interface IAgentCredentialFactory
+{
+    /// <summary>Gets the trust domain new agent instances belong to.</summary>
+    TrustDomain TrustDomain { get; }
+
+    /// <summary>Gets the live credentials created by this factory.</summary>
+    IEnumerable<AgentCredential> Credentials { get; }
+
+    /// <summary>Creates the credential of a new instance of <paramref name="agentName"/> and waits for its first SVID.</summary>
+    /// <param name="agentName">The agent's name: a SPIFFE path segment such as <c>planner</c>.</param>
+    /// <param name="configure">Adjusts this instance's options; <see langword="null"/> to use the configured ones.</param>
+    /// <param name="cancellationToken">Stops waiting for the first SVID.</param>
+    /// <returns>A ready credential for <c>spiffe://&lt;td&gt;/agent/&lt;agentName&gt;/&lt;random instance&gt;</c>.</returns>
+    /// <exception cref="FormatException">The name is not a valid path segment.</exception>
+    Task<AgentCredential> CreateAsync(string agentName, Action<AgentCredentialOptions>? configure = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Creates the credential of a new instance of <paramref name="agentName"/> and starts obtaining its first SVID without waiting.</summary>
+    /// <param name="agentName">The agent's name.</param>
+    /// <param name="configure">Adjusts this instance's options.</param>
+    /// <returns>A credential that becomes ready when <see cref="AgentCredential.WhenReadyAsync"/> completes.</returns>
+    AgentCredential Create(string agentName, Action<AgentCredentialOptions>? configure = null);
+}

@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace AgentIdentity;
+
+/// <summary>
+/// Reports the health of the agent credentials created through dependency injection: Healthy when every credential has a valid
+/// SVID with at least 25 % of its life left, Degraded when one is below that (renewal is failing), Unhealthy when one has none.
+/// </summary>
+/// <remarks>Register it with <c>services.AddHealthChecks().AddCheck&lt;AgentIdentityHealthCheck&gt;("agent-identity")</c>.</remarks>
+public sealed class AgentIdentityHealthCheck : IHealthCheck
+{
+    private readonly IAgentCredentialFactory _factory;
+
+    /// <summary>Initializes a new instance of the <see cref="AgentIdentityHealthCheck"/> class.</summary>
+    /// <param name="factory">The factory whose credentials are reported.</param>
+    public AgentIdentityHealthCheck(IAgentCredentialFactory factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        _factory = factory;
+    }
+
+    /// <inheritdoc/>
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var data = new Dictionary<string, object>(StringComparer.Ordinal);
+        AgentCredentialStatus? worstStatus = null;
+        var count = 0;
+        foreach (var credential in _factory.Credentials)
+        {
+            var status = credential.GetStatus();
+            count++;
+            if (worstStatus is null || status.Health > worstStatus.Health)
+            {
+                worstStatus = status;
+            }
+
+            if (status.Health != CredentialHealth.Healthy)
+            {
+                data[status.Id.ToString()] = status.Health.ToString();
+            }
+        }
+
+        var worst = worstStatus?.Health ?? CredentialHealth.Healthy;
+        data["credentials"] = count;
+        var description = worstStatus is null
+            ? "No agent credentials."
+            : worst switch
+            {
+                CredentialHealth.Healthy => $"{count} agent credential(s) valid.",
+                CredentialHealth.Degraded => $"'{worstStatus.Id}' has {worstStatus.RemainingLifetime} left and renewal is failing: {worstStatus.LastError}",
+                _ => $"'{worstStatus.Id}' has no valid SVID: {worstStatus.LastError ?? "not issued yet or expired"}",
+            };
+
+        var result = worst switch
+        {
+            CredentialHealth.Healthy => HealthCheckResult.Healthy(description, data),
+            CredentialHealth.Degraded => HealthCheckResult.Degraded(description, data: data),
+            _ => new HealthCheckResult(context?.Registration?.FailureStatus ?? HealthStatus.Unhealthy, description, data: data),
+        };
+        return Task.FromResult(result);
+    }
+}

@@ -1,0 +1,357 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Primitives;
+using Polly;
+using Polly.Retry;
+
+namespace AgentIdentity;
+
+/// <summary>
+/// The self-rotating credential of one agent instance: it holds the current X.509-SVID and renews it before expiry.
+/// </summary>
+/// <remarks>
+/// <para>Created through <see cref="CreateAsync"/>, it is ready once created: the first SVID exists before the call returns.
+/// <see cref="GetCurrent"/> never blocks and never returns an expired SVID; each rotation fires the superseded snapshot's
+/// <see cref="X509Svid.ChangeToken"/>.</para>
+/// <para>Renewal happens at <see cref="AgentCredentialOptions.RenewalFraction"/> of the lifetime ± <see cref="AgentCredentialOptions.RenewalJitter"/>.
+/// While the issuer fails the current SVID stays in use and the credential retries with exponential backoff and jitter; after
+/// expiry (for example after the machine slept) it keeps retrying and recovers as soon as the issuer answers.</para>
+/// <para>Thread-safe.</para>
+/// </remarks>
+public sealed class AgentCredential : IX509SvidSource, IAsyncDisposable
+{
+    private static readonly ResiliencePropertyKey<AgentCredential> CredentialKey = new("AgentIdentity.Credential");
+    private static readonly ConditionalWeakTable<TimeProvider, Dictionary<(TimeSpan, TimeSpan), ResiliencePipeline>> Pipelines = [];
+
+    private static readonly IChangeToken NeverChanges = new CancellationChangeToken(CancellationToken.None);
+
+    private readonly IX509SvidIssuer _issuer;
+    private readonly AgentCredentialOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly AgentIdentityMetrics? _metrics;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ResiliencePipeline _retry;
+    private X509Svid? _current;
+    private TrustBundle? _bundle;
+    private Task? _loop;
+    private DateTimeOffset _nextRenewal;
+    private int _consecutiveFailures;
+    private string? _lastError;
+    private long _rotations;
+    private bool _expiryLogged;
+    private int _disposed;
+
+    internal AgentCredential(SpiffeId id, IX509SvidIssuer issuer, AgentCredentialOptions options, TimeProvider time, ILogger logger, AgentIdentityMetrics? metrics)
+    {
+        Id = id;
+        _issuer = issuer;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _metrics = metrics;
+        _retry = GetRetryPipeline(time, options.RetryBaseDelay, options.RetryMaxDelay);
+    }
+
+    internal Action<AgentCredential>? OnDisposed { get; set; }
+
+    /// <summary>Gets the SPIFFE ID of this agent instance.</summary>
+    public SpiffeId Id { get; }
+
+    /// <summary>Gets the trust bundle the issuer returned with the current SVID.</summary>
+    /// <exception cref="IdentityUnavailableException">No SVID has been issued yet.</exception>
+    public TrustBundle Bundle => Volatile.Read(ref _bundle) ?? throw new IdentityUnavailableException($"The credential of '{Id}' has no SVID yet; await its creation or start the host.");
+
+    /// <summary>Creates a credential for <paramref name="id"/> and waits for its first SVID.</summary>
+    /// <param name="id">The SPIFFE ID of the agent instance, for example from <see cref="SpiffeId.NewAgentInstance"/>.</param>
+    /// <param name="issuer">The issuer to obtain SVIDs from.</param>
+    /// <param name="options">Options; <see langword="null"/> for defaults.</param>
+    /// <param name="timeProvider">The clock; <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    /// <param name="loggerFactory">Logging; <see langword="null"/> for none.</param>
+    /// <param name="cancellationToken">Stops waiting for the first SVID (the issuer is retried with backoff until then).</param>
+    /// <returns>A ready credential.</returns>
+    /// <exception cref="ArgumentException">The ID has no path, or the options are invalid.</exception>
+    /// <exception cref="OperationCanceledException">The first SVID did not arrive before cancellation.</exception>
+    public static async Task<AgentCredential> CreateAsync(
+        SpiffeId id,
+        IX509SvidIssuer issuer,
+        AgentCredentialOptions? options = null,
+        TimeProvider? timeProvider = null,
+        ILoggerFactory? loggerFactory = null,
+        CancellationToken cancellationToken = default)
+    {
+        var credential = CreateStarted(id, issuer, options, timeProvider ?? TimeProvider.System, loggerFactory?.CreateLogger<AgentCredential>() ?? NullLogger<AgentCredential>.Instance, null);
+        try
+        {
+            await credential.WhenReadyAsync(cancellationToken).ConfigureAwait(false);
+            return credential;
+        }
+        catch
+        {
+            await credential.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    internal static AgentCredential CreateStarted(SpiffeId id, IX509SvidIssuer issuer, AgentCredentialOptions? options, TimeProvider time, ILogger logger, AgentIdentityMetrics? metrics)
+    {
+        if (id.IsEmpty || id.IsTrustDomainId)
+        {
+            throw new ArgumentException($"SPIFFE ID '{id}' cannot identify an agent: it needs a path.", nameof(id));
+        }
+
+        ArgumentNullException.ThrowIfNull(issuer);
+        options = options?.Clone() ?? new AgentCredentialOptions();
+        if (options.Validate() is { } error)
+        {
+            throw new ArgumentException($"Invalid credential options for '{id}': {error}", nameof(options));
+        }
+
+        var credential = new AgentCredential(id, issuer, options, time, logger, metrics);
+        credential._loop = credential.RunAsync(credential._stop.Token);
+        metrics?.Track(credential);
+        return credential;
+    }
+
+    /// <summary>Completes when the first SVID has been issued.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the credential is ready.</returns>
+    public Task WhenReadyAsync(CancellationToken cancellationToken = default) => _ready.Task.WaitAsync(cancellationToken);
+
+    /// <inheritdoc/>
+    public X509Svid GetCurrent()
+    {
+        var current = Volatile.Read(ref _current);
+        if (current is null || _time.GetUtcNow().UtcTicks >= current.NotAfterUtcTicks)
+        {
+            ThrowUnavailable(current);
+        }
+
+        return current;
+    }
+
+    /// <summary>Gets the current SVID without throwing.</summary>
+    /// <param name="svid">The current, unexpired SVID.</param>
+    /// <returns><see langword="true"/> when a valid SVID exists.</returns>
+    public bool TryGetCurrent([NotNullWhen(true)] out X509Svid? svid)
+    {
+        svid = Volatile.Read(ref _current);
+        if (svid is null || _time.GetUtcNow().UtcTicks >= svid.NotAfterUtcTicks)
+        {
+            svid = null;
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Gets a change token that fires on the next rotation.</summary>
+    /// <returns>The current snapshot's change token, or one that never fires when there is no SVID yet.</returns>
+    public IChangeToken GetChangeToken() => Volatile.Read(ref _current)?.ChangeToken ?? NeverChanges;
+
+    /// <summary>Gets the credential's status: health, expiry, next renewal and failures.</summary>
+    /// <returns>A point-in-time status.</returns>
+    public AgentCredentialStatus GetStatus()
+    {
+        var current = Volatile.Read(ref _current);
+        var now = _time.GetUtcNow();
+        if (current is null || current.IsExpired(now) || Volatile.Read(ref _disposed) != 0)
+        {
+            return new(Id, CredentialHealth.Unhealthy, current?.NotAfter, TimeSpan.Zero, current is null ? null : _nextRenewal, _consecutiveFailures, _lastError, Interlocked.Read(ref _rotations));
+        }
+
+        var remaining = current.NotAfter - now;
+        var lifetime = current.NotAfter - current.NotBefore;
+        var health = remaining < lifetime * _options.DegradedThreshold ? CredentialHealth.Degraded : CredentialHealth.Healthy;
+        return new(Id, health, current.NotAfter, remaining, _nextRenewal, _consecutiveFailures, _lastError, Interlocked.Read(ref _rotations));
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowUnavailable(X509Svid? current)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        throw current is null
+            ? new IdentityUnavailableException($"The credential of '{Id}' has no SVID yet; await AgentCredential.CreateAsync or WhenReadyAsync, or start the host, before the agent acts.")
+            : new IdentityUnavailableException($"The X.509-SVID of '{Id}' expired at {current.NotAfter:O} and the issuer has not yet renewed it ({_lastError ?? "renewal pending"}); the agent must not act until it does.");
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        try
+        {
+            await RenewWithRetryAsync(cancellationToken).ConfigureAwait(false);
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var delay = _nextRenewal - _time.GetUtcNow();
+                if (delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                }
+
+                await RenewWithRetryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _ready.TrySetCanceled(cancellationToken);
+        }
+    }
+
+    private async Task RenewWithRetryAsync(CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(CredentialKey, this);
+        try
+        {
+            await _retry.ExecuteAsync(static (ctx, self) => self.IssueOnceAsync(ctx.CancellationToken), context, this).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private async ValueTask IssueOnceAsync(CancellationToken cancellationToken)
+    {
+        using var key = SvidKeys.Generate(_options.KeyAlgorithm);
+        var csr = SvidKeys.CreateSigningRequest(Id, key);
+        var issuance = await _issuer.IssueAsync(new X509SvidRequest(Id, csr, _options.Lifetime), cancellationToken).ConfigureAwait(false);
+        var svid = Accept(issuance, key);
+        Publish(svid, issuance.Bundle);
+    }
+
+    private X509Svid Accept(X509SvidIssuance issuance, System.Security.Cryptography.AsymmetricAlgorithm key)
+    {
+        var certificate = SvidKeys.AttachKey(issuance.Certificate, key);
+        X509Svid svid;
+        try
+        {
+            svid = new X509Svid(certificate, issuance.Intermediates);
+        }
+        catch (ArgumentException ex)
+        {
+            certificate.Dispose();
+            throw new CertificateIssuanceException($"The issuer returned a certificate for '{Id}' that is not a valid X.509-SVID: {ex.Message}", ex);
+        }
+
+        var now = _time.GetUtcNow();
+        var validation = X509SvidValidator.Validate(svid.Certificate, svid.Intermediates, issuance.Bundle, now, new X509SvidValidationOptions { ClockSkew = TimeSpan.FromMinutes(1) });
+        if (!validation.IsValid || svid.Id != Id || svid.IsExpired(now))
+        {
+            svid.Dispose();
+            throw new CertificateIssuanceException(svid.Id != Id
+                ? $"The issuer returned a certificate for '{svid.Id}' instead of '{Id}'."
+                : $"The issuer returned an SVID for '{Id}' that does not validate against its own bundle: {validation.Reason ?? "it is already expired"}");
+        }
+
+        return svid;
+    }
+
+    private void Publish(X509Svid svid, TrustBundle bundle)
+    {
+        var now = _time.GetUtcNow();
+        var remaining = svid.NotAfter - now;
+        var fraction = _options.RenewalFraction * (1 + (_options.RenewalJitter * ((2 * Random.Shared.NextDouble()) - 1)));
+        _nextRenewal = now + (remaining * fraction);
+
+        var wasExpired = _expiryLogged;
+        Volatile.Write(ref _bundle, bundle);
+        var previous = Interlocked.Exchange(ref _current, svid);
+        _consecutiveFailures = 0;
+        _lastError = null;
+        _expiryLogged = false;
+        Interlocked.Increment(ref _rotations);
+        _metrics?.Rotated(this);
+        _logger.SvidIssued(Id, svid.SerialNumber, svid.NotAfter, _nextRenewal);
+        if (wasExpired)
+        {
+            _logger.CredentialRecovered(Id);
+        }
+
+        _ready.TrySetResult();
+        previous?.MarkSuperseded();
+    }
+
+    private void OnRetry(OnRetryArguments<object> args)
+    {
+        _consecutiveFailures++;
+        _lastError = args.Outcome.Exception?.Message;
+        _metrics?.Failed(this);
+        var current = Volatile.Read(ref _current);
+        if (current is null)
+        {
+            _logger.InitialIssuanceFailed(Id, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception!);
+            return;
+        }
+
+        _logger.RotationFailed(Id, args.AttemptNumber + 1, current.NotAfter, args.RetryDelay, args.Outcome.Exception!);
+        if (!_expiryLogged && current.IsExpired(_time.GetUtcNow()))
+        {
+            _expiryLogged = true;
+            _logger.SvidExpired(Id, current.NotAfter);
+        }
+    }
+
+    private static ResiliencePipeline GetRetryPipeline(TimeProvider time, TimeSpan baseDelay, TimeSpan maxDelay)
+    {
+        var byDelays = Pipelines.GetValue(time, static _ => []);
+        lock (byDelays)
+        {
+            if (!byDelays.TryGetValue((baseDelay, maxDelay), out var pipeline))
+            {
+                pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+                    .AddRetry(new RetryStrategyOptions
+                    {
+                        ShouldHandle = new PredicateBuilder().Handle<Exception>(static ex => ex is not OperationCanceledException),
+                        BackoffType = DelayBackoffType.Exponential,
+                        UseJitter = true,
+                        Delay = baseDelay,
+                        MaxDelay = maxDelay,
+                        MaxRetryAttempts = int.MaxValue,
+                        OnRetry = static args =>
+                        {
+                            if (args.Context.Properties.TryGetValue(CredentialKey, out var credential))
+                            {
+                                credential.OnRetry(args);
+                            }
+
+                            return default;
+                        },
+                    })
+                    .Build();
+                byDelays[(baseDelay, maxDelay)] = pipeline;
+            }
+
+            return pipeline;
+        }
+    }
+
+    /// <summary>Stops renewal and releases the current SVID's private key.</summary>
+    /// <returns>A task that completes when renewal has stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _metrics?.Untrack(this);
+        OnDisposed?.Invoke(this);
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        _stop.Dispose();
+        Interlocked.Exchange(ref _current, null)?.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"AgentCredential {Id}";
+}
