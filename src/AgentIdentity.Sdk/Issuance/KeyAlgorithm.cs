@@ -53,16 +53,17 @@ internal static class SvidKeys
     {
         try
         {
+            if (!issued.PublicKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
+            {
+                throw new CertificateIssuanceException($"The issuer returned a certificate (serial {issued.SerialNumber}) for a different key than the one in the CSR; it was discarded.");
+            }
+
             return key switch
             {
                 ECDsa ec => issued.CopyWithPrivateKey(ec),
                 RSA rsa => issued.CopyWithPrivateKey(rsa),
                 _ => throw new ArgumentException("Unsupported key type.", nameof(key)),
             };
-        }
-        catch (CryptographicException ex)
-        {
-            throw new CertificateIssuanceException("The issued certificate does not carry the public key of the CSR; the issuer returned a certificate for a different key.", ex);
         }
         finally
         {

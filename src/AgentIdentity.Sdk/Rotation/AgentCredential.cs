@@ -124,8 +124,11 @@ public sealed class AgentCredential : IX509SvidSource, IAsyncDisposable
     /// <inheritdoc/>
     public X509Svid GetCurrent()
     {
+        // Read the clock before the snapshot: the snapshot is then at least as new as that instant, so a stale
+        // snapshot read before a rotation can never be mistaken for "expired".
+        var now = _time.GetUtcNow().UtcTicks;
         var current = Volatile.Read(ref _current);
-        if (current is null || _time.GetUtcNow().UtcTicks >= current.NotAfterUtcTicks)
+        if (current is null || now >= current.NotAfterUtcTicks)
         {
             ThrowUnavailable(current);
         }
@@ -138,8 +141,9 @@ public sealed class AgentCredential : IX509SvidSource, IAsyncDisposable
     /// <returns><see langword="true"/> when a valid SVID exists.</returns>
     public bool TryGetCurrent([NotNullWhen(true)] out X509Svid? svid)
     {
+        var now = _time.GetUtcNow().UtcTicks;
         svid = Volatile.Read(ref _current);
-        if (svid is null || _time.GetUtcNow().UtcTicks >= svid.NotAfterUtcTicks)
+        if (svid is null || now >= svid.NotAfterUtcTicks)
         {
             svid = null;
             return false;
