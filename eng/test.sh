@@ -16,11 +16,17 @@ fi
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 dotnet restore AgentIdentity.Sdk.sln
 dotnet build AgentIdentity.Sdk.sln --no-restore -c Release
-dotnet test AgentIdentity.Sdk.sln --no-build -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee artifacts/test-output.log
+mkdir -p artifacts
+set +e
+dotnet test AgentIdentity.Sdk.sln --no-build -c Release "$@" 2>&1 | tee artifacts/test-output.log
 status=${PIPESTATUS[0]}
+set -e
 
-# One closing line that counts every test of every project.
-passed=$(grep -oP '^\s*Passed:\s*\K[0-9]+' artifacts/test-output.log | paste -sd+ | bc 2>/dev/null || echo 0)
-failed=$(grep -oP '^\s*Failed:\s*\K[0-9]+' artifacts/test-output.log | paste -sd+ | bc 2>/dev/null || echo 0)
-echo "${passed:-0} passed, ${failed:-0} failed"
+# One closing line that counts every test of every project ("Passed!  - Failed: 0, Passed: 54, ...").
+totals=$(grep -E '^(Passed|Failed)!' artifacts/test-output.log | awk -F'[:,]' '{f+=$2; p+=$4} END {printf "%d passed, %d failed", p, f}')
+echo "${totals:-0 passed, 0 failed}"
+if [ "$status" -eq 0 ] && ! grep -qE '^(Passed|Failed)!' artifacts/test-output.log; then
+  echo "no test ran" >&2
+  exit 1
+fi
 exit "$status"
