@@ -42,7 +42,6 @@ public sealed class DevelopmentCertificateAuthority : IX509SvidIssuer, ITrustBun
     private readonly X509Certificate2 _root;
     private readonly X509Certificate2 _intermediate;
     private readonly X509Certificate2[] _intermediates;
-    private readonly X509SignatureGenerator _signer;
     private readonly ECDsa _intermediateKey;
     private readonly X500DistinguishedName _intermediateName;
     private readonly X509AuthorityKeyIdentifierExtension _authorityKeyId;
@@ -77,7 +76,6 @@ public sealed class DevelopmentCertificateAuthority : IX509SvidIssuer, ITrustBun
         }
 
         _intermediates = [X509CertificateLoader.LoadCertificate(_intermediate.RawData)];
-        _signer = X509SignatureGenerator.CreateForECDsa(intermediateKey);
         _authorityKeyId = X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_intermediate, includeKeyIdentifier: true, includeIssuerAndSerial: false);
         Bundle = new TrustBundle(trustDomain, [X509CertificateLoader.LoadCertificate(_root.RawData)], sequenceNumber: 1, refreshHint: TimeSpan.FromMinutes(5));
     }
@@ -150,7 +148,7 @@ public sealed class DevelopmentCertificateAuthority : IX509SvidIssuer, ITrustBun
             throw new CertificateIssuanceException($"Cannot issue '{request.Id}': an X.509-SVID leaf needs a SPIFFE ID with a path.");
         }
 
-        var csr = LoadCsr(request);
+        var csr = Pkcs10.Read(request.CertificateSigningRequest, request.Id);
         var now = _time.GetUtcNow();
         var lifetime = request.Lifetime < _options.MaxSvidLifetime ? request.Lifetime : _options.MaxSvidLifetime;
         var notBefore = now - _options.NotBeforeBackdate;
@@ -166,106 +164,89 @@ public sealed class DevelopmentCertificateAuthority : IX509SvidIssuer, ITrustBun
             throw new CertificateIssuanceException($"Cannot issue '{request.Id}': the development CA expired at {caNotAfter:O}; create a new one.");
         }
 
-        var isRsa = csr.PublicKey.Oid.Value == "1.2.840.113549.1.1.1";
-        csr.CertificateExtensions.Clear();
-        csr.CertificateExtensions.Add(_leafBasicConstraints);
-        csr.CertificateExtensions.Add(isRsa ? _leafRsaKeyUsage : _leafKeyUsage);
-        csr.CertificateExtensions.Add(_leafEku);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(request.Id.ToUri());
-        foreach (var dns in request.DnsNames)
-        {
-            san.AddDnsName(dns);
-        }
-
-        csr.CertificateExtensions.Add(san.Build(critical: true));
-        csr.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(csr.PublicKey, critical: false));
-        csr.CertificateExtensions.Add(_authorityKeyId);
-        var leaf = csr.Create(_intermediateName, _signer, notBefore, notAfter, NewSerial());
+        var leaf = WriteLeaf(request, csr, notBefore, notAfter, []);
         return new X509SvidIssuance(leaf, _intermediates, Bundle);
     }
 
-    private static CertificateRequest LoadCsr(X509SvidRequest request)
+    /// <summary>
+    /// Writes and signs the leaf directly with <see cref="AsnWriter"/>: empty subject, critical SAN, critical key usage,
+    /// serverAuth + clientAuth, cA=false, SKI/AKI, and any extra (policy) extensions.
+    /// </summary>
+    private X509Certificate2 WriteLeaf(X509SvidRequest request, ParsedRequest csr, DateTimeOffset notBefore, DateTimeOffset notAfter, IEnumerable<X509Extension> extra)
     {
-        CertificateRequest csr;
-        try
+        var tbs = new AsnWriter(AsnEncodingRules.DER, initialCapacity: 1024);
+        using (tbs.PushSequence())
         {
-            csr = CertificateRequest.LoadSigningRequest(
-                request.CertificateSigningRequest.Span,
-                HashAlgorithmName.SHA256,
-                out var consumed,
-                CertificateRequestLoadOptions.UnsafeLoadCertificateExtensions);
-            if (consumed != request.CertificateSigningRequest.Length)
+            using (tbs.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true)))
             {
-                throw new CertificateIssuanceException($"Cannot issue '{request.Id}': the CSR has {request.CertificateSigningRequest.Length - consumed} bytes of trailing data.");
+                tbs.WriteInteger(2); // v3
             }
-        }
-        catch (CryptographicException ex)
-        {
-            throw new CertificateIssuanceException($"Cannot issue '{request.Id}': the CSR is not a valid DER PKCS#10 request with a valid self-signature ({ex.Message}).", ex);
+
+            tbs.WriteIntegerUnsigned(NewSerial());
+            Pkcs10.WriteAlgorithm(tbs, Pkcs10.EcdsaSha256Oid);
+            tbs.WriteEncodedValue(_intermediateName.RawData);
+            using (tbs.PushSequence())
+            {
+                WriteTime(tbs, notBefore);
+                WriteTime(tbs, notAfter);
+            }
+
+            using (tbs.PushSequence())
+            {
+                // Empty subject: the identity is the critical SAN.
+            }
+
+            tbs.WriteEncodedValue(csr.SubjectPublicKeyInfo.Span);
+            using (tbs.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 3, isConstructed: true)))
+            using (tbs.PushSequence())
+            {
+                WriteExtension(tbs, _leafBasicConstraints);
+                WriteExtension(tbs, csr.IsRsa ? _leafRsaKeyUsage : _leafKeyUsage);
+                WriteExtension(tbs, _leafEku);
+                Pkcs10.WriteExtension(tbs, CertificateExtensions.SubjectAltNameOid, critical: true, Pkcs10.SanValue([request.Id.ToString()], request.DnsNames));
+                Pkcs10.WriteExtension(tbs, "2.5.29.14", critical: false, SubjectKeyIdentifier(csr.SubjectPublicKeyInfo.Span));
+                WriteExtension(tbs, _authorityKeyId);
+                foreach (var extension in extra)
+                {
+                    WriteExtension(tbs, extension);
+                }
+            }
         }
 
-        // The CSR may name at most the requested ID; the CA adds the vetted SAN itself.
-        foreach (var extension in csr.CertificateExtensions)
-        {
-            if (extension.Oid?.Value == CertificateExtensions.SubjectAltNameOid && !CsrSanMatches(extension, request.Id))
-            {
-                throw new CertificateIssuanceException($"Cannot issue '{request.Id}': the CSR's subject alternative names ask for a different identity.");
-            }
-        }
+        var toBeSigned = tbs.Encode();
+        var signature = _intermediateKey.SignData(toBeSigned, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+        return X509CertificateLoader.LoadCertificate(Pkcs10.Signed(toBeSigned, Pkcs10.EcdsaSha256Oid, signature));
+    }
 
-        var algorithm = csr.PublicKey.Oid.Value;
-        if (algorithm == "1.2.840.10045.2.1")
+    private static void WriteExtension(AsnWriter writer, X509Extension extension) =>
+        Pkcs10.WriteExtension(writer, extension.Oid!.Value!, extension.Critical, extension.RawData);
+
+    private static void WriteTime(AsnWriter writer, DateTimeOffset time)
+    {
+        // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds.
+        var seconds = new DateTimeOffset(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
+        if (seconds.Year < 2050)
         {
-            using var ec = csr.PublicKey.GetECDsaPublicKey();
-            if (ec is null || ec.KeySize < 256)
-            {
-                throw new CertificateIssuanceException($"Cannot issue '{request.Id}': EC keys must be P-256 or stronger.");
-            }
-        }
-        else if (algorithm == "1.2.840.113549.1.1.1")
-        {
-            using var rsa = csr.PublicKey.GetRSAPublicKey();
-            if (rsa is null || rsa.KeySize < 2048)
-            {
-                throw new CertificateIssuanceException($"Cannot issue '{request.Id}': RSA keys must be 2048 bits or longer.");
-            }
+            writer.WriteUtcTime(seconds);
         }
         else
         {
-            throw new CertificateIssuanceException($"Cannot issue '{request.Id}': key algorithm {algorithm} is not supported; use ECDSA P-256/P-384 or RSA.");
+            writer.WriteGeneralizedTime(seconds, omitFractionalSeconds: true);
         }
-
-        return csr;
     }
 
-    private static bool CsrSanMatches(X509Extension san, SpiffeId id)
+    /// <summary>RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING contents, as an OCTET STRING.</summary>
+    private static byte[] SubjectKeyIdentifier(ReadOnlySpan<byte> spki)
     {
-        try
-        {
-            var reader = new AsnReader(san.RawData, AsnEncodingRules.DER).ReadSequence();
-            var uriTag = new Asn1Tag(TagClass.ContextSpecific, 6);
-            while (reader.HasData)
-            {
-                if (reader.PeekTag() == uriTag)
-                {
-                    if (reader.ReadCharacterString(UniversalTagNumber.IA5String, uriTag) != id.ToString())
-                    {
-                        return false;
-                    }
-                }
-                else
-                {
-                    reader.ReadEncodedValue();
-                }
-            }
-
-            return true;
-        }
-        catch (AsnContentException)
-        {
-            return false;
-        }
+        var key = new AsnReader(spki.ToArray(), AsnEncodingRules.DER).ReadSequence();
+        key.ReadEncodedValue();
+        var bits = key.ReadBitString(out _);
+#pragma warning disable CA5350 // SHA-1 is what RFC 5280 specifies for key identifiers; it protects nothing here.
+        var hash = SHA1.HashData(bits);
+#pragma warning restore CA5350
+        var writer = new AsnWriter(AsnEncodingRules.DER);
+        writer.WriteOctetString(hash);
+        return writer.Encode();
     }
 
     private static CertificateRequest CreateCaRequest(string subject, ECDsa key, TrustDomain trustDomain, int pathLength)

@@ -32,21 +32,7 @@ internal static class SvidKeys
     };
 
     /// <summary>Creates a DER PKCS#10 CSR for <paramref name="id"/> signed with <paramref name="key"/>: empty subject, critical URI SAN.</summary>
-    public static byte[] CreateSigningRequest(SpiffeId id, AsymmetricAlgorithm key)
-    {
-        var subject = new X500DistinguishedName(string.Empty);
-        var request = key switch
-        {
-            ECDsa ec => new CertificateRequest(subject, ec, ec.KeySize > 256 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256),
-            RSA rsa => new CertificateRequest(subject, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
-            _ => throw new ArgumentException("Unsupported key type.", nameof(key)),
-        };
-
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(id.ToUri());
-        request.CertificateExtensions.Add(san.Build(critical: true));
-        return request.CreateSigningRequest();
-    }
+    public static byte[] CreateSigningRequest(SpiffeId id, AsymmetricAlgorithm key) => Pkcs10.Create(id, key);
 
     /// <summary>Attaches the private key to the issued leaf and disposes the public-only copy.</summary>
     public static X509Certificate2 AttachKey(X509Certificate2 issued, AsymmetricAlgorithm key)

@@ -112,6 +112,35 @@ public sealed class DevelopmentCertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    public void Issue_UnsupportedCurve_IsRefused()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP521);
+        var ex = Assert.Throws<CertificateIssuanceException>(() => _ca.Issue(new X509SvidRequest(_id, SvidKeys.CreateSigningRequest(_id, key), TimeSpan.FromHours(1))));
+        Assert.Contains("P-256 or P-384", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(KeyAlgorithm.EcdsaP384)]
+    [InlineData(KeyAlgorithm.Rsa2048)]
+    public void Issue_OtherSupportedKeyTypes_ProduceValidSvids(KeyAlgorithm algorithm)
+    {
+        using var key = SvidKeys.Generate(algorithm);
+        var issuance = _ca.Issue(new X509SvidRequest(_id, SvidKeys.CreateSigningRequest(_id, key), TimeSpan.FromHours(1)));
+        Assert.True(X509SvidValidator.Validate(issuance.Certificate, issuance.Intermediates, issuance.Bundle, _time.GetUtcNow()).IsValid);
+        Assert.Equal(key.ExportSubjectPublicKeyInfo(), issuance.Certificate.PublicKey.ExportSubjectPublicKeyInfo());
+    }
+
+    [Fact]
+    public void Issue_DnsNames_AreAddedBesideTheSpiffeId()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var issuance = _ca.Issue(new X509SvidRequest(_id, SvidKeys.CreateSigningRequest(_id, key), TimeSpan.FromHours(1)) { DnsNames = ["svc.example.org"] });
+        var san = Assert.IsType<X509SubjectAlternativeNameExtension>(issuance.Certificate.Extensions["2.5.29.17"]);
+        Assert.Equal(["svc.example.org"], san.EnumerateDnsNames());
+        Assert.Equal(_id, X509SvidValidator.Validate(issuance.Certificate, issuance.Intermediates, issuance.Bundle, _time.GetUtcNow()).Id);
+    }
+
+    [Fact]
     public void Issue_TrustDomainId_IsRefused()
     {
         var td = SpiffeId.Parse("spiffe://example.org");

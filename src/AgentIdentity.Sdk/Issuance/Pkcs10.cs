@@ -1,0 +1,306 @@
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace AgentIdentity;
+
+/// <summary>
+/// A lean PKCS#10 writer and strict reader for SVID requests. It does in one pass what the CA needs — decode, check the key
+/// type and the requested SAN, verify the signature once — instead of the BCL's general-purpose path, which decodes every
+/// extension and imports the key several times (see docs/benchmarks.md).
+/// </summary>
+internal static class Pkcs10
+{
+    public const string EcPublicKeyOid = "1.2.840.10045.2.1";
+    public const string RsaEncryptionOid = "1.2.840.113549.1.1.1";
+    public const string P256Oid = "1.2.840.10045.3.1.7";
+    public const string P384Oid = "1.3.132.0.34";
+    public const string EcdsaSha256Oid = "1.2.840.10045.4.3.2";
+    public const string EcdsaSha384Oid = "1.2.840.10045.4.3.3";
+    public const string EcdsaSha512Oid = "1.2.840.10045.4.3.4";
+    public const string RsaSha256Oid = "1.2.840.113549.1.1.11";
+    public const string RsaSha384Oid = "1.2.840.113549.1.1.12";
+    public const string RsaSha512Oid = "1.2.840.113549.1.1.13";
+    private const string ExtensionRequestOid = "1.2.840.113549.1.9.14";
+    private static readonly Asn1Tag AttributesTag = new(TagClass.ContextSpecific, 0, isConstructed: true);
+    private static readonly Asn1Tag UriTag = new(TagClass.ContextSpecific, 6);
+
+    /// <summary>Writes a CSR with an empty subject and a critical URI SAN for <paramref name="id"/>, signed with <paramref name="key"/>.</summary>
+    public static byte[] Create(SpiffeId id, AsymmetricAlgorithm key)
+    {
+        var writer = new AsnWriter(AsnEncodingRules.DER);
+        using (writer.PushSequence())
+        {
+            writer.WriteInteger(0);
+            using (writer.PushSequence())
+            {
+                // Empty subject: the identity is the SAN.
+            }
+
+            writer.WriteEncodedValue(key.ExportSubjectPublicKeyInfo());
+            using (writer.PushSetOf(AttributesTag))
+            using (writer.PushSequence())
+            {
+                writer.WriteObjectIdentifier(ExtensionRequestOid);
+                using (writer.PushSetOf())
+                using (writer.PushSequence())
+                {
+                    WriteExtension(writer, CertificateExtensions.SubjectAltNameOid, critical: true, SanValue([id.ToString()], []));
+                }
+            }
+        }
+
+        var info = writer.Encode();
+        string algorithm;
+        byte[] signature;
+        switch (key)
+        {
+            case ECDsa ec:
+                var hash = ec.KeySize > 256 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256;
+                algorithm = ec.KeySize > 256 ? EcdsaSha384Oid : EcdsaSha256Oid;
+                signature = ec.SignData(info, hash, DSASignatureFormat.Rfc3279DerSequence);
+                break;
+            case RSA rsa:
+                algorithm = RsaSha256Oid;
+                signature = rsa.SignData(info, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+                break;
+            default:
+                throw new ArgumentException("Unsupported key type.", nameof(key));
+        }
+
+        return Signed(info, algorithm, signature);
+    }
+
+    /// <summary>Wraps a to-be-signed structure with its signature: SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }.</summary>
+    public static byte[] Signed(ReadOnlySpan<byte> toBeSigned, string signatureAlgorithmOid, ReadOnlySpan<byte> signature)
+    {
+        var writer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: toBeSigned.Length + signature.Length + 32);
+        using (writer.PushSequence())
+        {
+            writer.WriteEncodedValue(toBeSigned);
+            WriteAlgorithm(writer, signatureAlgorithmOid);
+            writer.WriteBitString(signature);
+        }
+
+        return writer.Encode();
+    }
+
+    public static void WriteAlgorithm(AsnWriter writer, string oid)
+    {
+        using (writer.PushSequence())
+        {
+            writer.WriteObjectIdentifier(oid);
+            if (oid.StartsWith("1.2.840.113549.1.1.", StringComparison.Ordinal))
+            {
+                writer.WriteNull(); // RSA algorithm identifiers carry explicit NULL parameters
+            }
+        }
+    }
+
+    public static void WriteExtension(AsnWriter writer, string oid, bool critical, ReadOnlySpan<byte> value)
+    {
+        using (writer.PushSequence())
+        {
+            writer.WriteObjectIdentifier(oid);
+            if (critical)
+            {
+                writer.WriteBoolean(true);
+            }
+
+            writer.WriteOctetString(value);
+        }
+    }
+
+    public static byte[] SanValue(IEnumerable<string> uris, IEnumerable<string> dnsNames)
+    {
+        var writer = new AsnWriter(AsnEncodingRules.DER);
+        using (writer.PushSequence())
+        {
+            foreach (var dns in dnsNames)
+            {
+                writer.WriteCharacterString(UniversalTagNumber.IA5String, dns, new Asn1Tag(TagClass.ContextSpecific, 2));
+            }
+
+            foreach (var uri in uris)
+            {
+                writer.WriteCharacterString(UniversalTagNumber.IA5String, uri, UriTag);
+            }
+        }
+
+        return writer.Encode();
+    }
+
+    /// <summary>Decodes and verifies a CSR for <paramref name="id"/>; throws <see cref="CertificateIssuanceException"/> saying what is wrong.</summary>
+    public static ParsedRequest Read(ReadOnlyMemory<byte> der, SpiffeId id)
+    {
+        ReadOnlyMemory<byte> info, spki;
+        string signatureAlgorithm;
+        byte[] signature;
+        List<string>? sanUris = null;
+        try
+        {
+            AsnDecoder.ReadEncodedValue(der.Span, AsnEncodingRules.DER, out _, out _, out var consumed);
+            if (consumed != der.Length)
+            {
+                throw Refuse(id, $"the CSR has {der.Length - consumed} bytes of trailing data");
+            }
+
+            var request = new AsnReader(der, AsnEncodingRules.DER).ReadSequence();
+
+            info = request.ReadEncodedValue();
+            var algorithm = request.ReadSequence();
+            signatureAlgorithm = algorithm.ReadObjectIdentifier();
+            signature = request.ReadBitString(out var unused);
+            request.ThrowIfNotEmpty();
+            if (unused != 0)
+            {
+                throw Refuse(id, "the CSR's signature BIT STRING has unused bits");
+            }
+
+            var body = new AsnReader(info, AsnEncodingRules.DER).ReadSequence();
+            if (!body.TryReadInt32(out var version) || version != 0)
+            {
+                throw Refuse(id, "the CSR's version is not v1 (0)");
+            }
+
+            body.ReadEncodedValue(); // subject: ignored, the CA writes an empty one
+            spki = body.ReadEncodedValue();
+            if (body.HasData)
+            {
+                var attributes = body.ReadSetOf(AttributesTag);
+                while (attributes.HasData)
+                {
+                    var attribute = attributes.ReadSequence();
+                    var type = attribute.ReadObjectIdentifier();
+                    var values = attribute.ReadSetOf();
+                    if (type != ExtensionRequestOid)
+                    {
+                        continue;
+                    }
+
+                    var extensions = values.ReadSequence();
+                    while (extensions.HasData)
+                    {
+                        var extension = extensions.ReadSequence();
+                        var oid = extension.ReadObjectIdentifier();
+                        if (extension.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean))
+                        {
+                            extension.ReadBoolean();
+                        }
+
+                        var value = extension.ReadOctetString();
+                        if (oid == CertificateExtensions.SubjectAltNameOid)
+                        {
+                            sanUris = ReadUris(value);
+                        }
+                    }
+                }
+            }
+
+            body.ThrowIfNotEmpty();
+        }
+        catch (AsnContentException ex)
+        {
+            throw new CertificateIssuanceException($"Cannot issue '{id}': the CSR is not a valid DER PKCS#10 request ({ex.Message}).", ex);
+        }
+
+        if (sanUris is not null && sanUris.Any(uri => uri != id.ToString()))
+        {
+            throw Refuse(id, "the CSR's subject alternative names ask for a different identity");
+        }
+
+        var isRsa = CheckKey(spki, id);
+        if (!Verify(info.Span, spki.Span, signatureAlgorithm, signature, isRsa))
+        {
+            throw Refuse(id, "the CSR is not a valid DER PKCS#10 request with a valid self-signature (the signature does not verify)");
+        }
+
+        return new ParsedRequest(spki, isRsa);
+    }
+
+    private static bool CheckKey(ReadOnlyMemory<byte> spki, SpiffeId id)
+    {
+        try
+        {
+            var algorithm = new AsnReader(spki, AsnEncodingRules.DER).ReadSequence().ReadSequence();
+            var oid = algorithm.ReadObjectIdentifier();
+            if (oid == EcPublicKeyOid)
+            {
+                var curve = algorithm.HasData && algorithm.PeekTag().HasSameClassAndValue(Asn1Tag.ObjectIdentifier) ? algorithm.ReadObjectIdentifier() : null;
+                return curve is P256Oid or P384Oid
+                    ? false
+                    : throw Refuse(id, "EC keys must be on the P-256 or P-384 curve");
+            }
+
+            if (oid == RsaEncryptionOid)
+            {
+                using var rsa = RSA.Create();
+                rsa.ImportSubjectPublicKeyInfo(spki.Span, out _);
+                return rsa.KeySize >= 2048 ? true : throw Refuse(id, "RSA keys must be 2048 bits or longer");
+            }
+
+            throw Refuse(id, $"key algorithm {oid} is not supported; use ECDSA P-256/P-384 or RSA");
+        }
+        catch (Exception ex) when (ex is AsnContentException or CryptographicException)
+        {
+            throw new CertificateIssuanceException($"Cannot issue '{id}': the CSR's public key cannot be decoded ({ex.Message}).", ex);
+        }
+    }
+
+    private static bool Verify(ReadOnlySpan<byte> info, ReadOnlySpan<byte> spki, string algorithm, byte[] signature, bool isRsa)
+    {
+        try
+        {
+            if (isRsa)
+            {
+                using var rsa = RSA.Create();
+                rsa.ImportSubjectPublicKeyInfo(spki, out _);
+                return algorithm switch
+                {
+                    RsaSha256Oid => rsa.VerifyData(info, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
+                    RsaSha384Oid => rsa.VerifyData(info, signature, HashAlgorithmName.SHA384, RSASignaturePadding.Pkcs1),
+                    RsaSha512Oid => rsa.VerifyData(info, signature, HashAlgorithmName.SHA512, RSASignaturePadding.Pkcs1),
+                    _ => false,
+                };
+            }
+
+            using var ec = ECDsa.Create();
+            ec.ImportSubjectPublicKeyInfo(spki, out _);
+            return algorithm switch
+            {
+                EcdsaSha256Oid => ec.VerifyData(info, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence),
+                EcdsaSha384Oid => ec.VerifyData(info, signature, HashAlgorithmName.SHA384, DSASignatureFormat.Rfc3279DerSequence),
+                EcdsaSha512Oid => ec.VerifyData(info, signature, HashAlgorithmName.SHA512, DSASignatureFormat.Rfc3279DerSequence),
+                _ => false,
+            };
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    private static List<string> ReadUris(ReadOnlyMemory<byte> san)
+    {
+        var uris = new List<string>(1);
+        var names = new AsnReader(san, AsnEncodingRules.DER).ReadSequence();
+        while (names.HasData)
+        {
+            if (names.PeekTag() == UriTag)
+            {
+                uris.Add(names.ReadCharacterString(UniversalTagNumber.IA5String, UriTag));
+            }
+            else
+            {
+                names.ReadEncodedValue();
+            }
+        }
+
+        return uris;
+    }
+
+    private static CertificateIssuanceException Refuse(SpiffeId id, string why) => new($"Cannot issue '{id}': {why}.");
+}
+
+/// <summary>What the CA takes from a verified CSR: the public key and its type.</summary>
+internal readonly record struct ParsedRequest(ReadOnlyMemory<byte> SubjectPublicKeyInfo, bool IsRsa);
