@@ -166,6 +166,7 @@ public sealed class DevelopmentCertificateAuthority : IX509SvidIssuer, ITrustBun
             throw new CertificateIssuanceException($"Cannot issue '{request.Id}': the development CA expired at {caNotAfter:O}; create a new one.");
         }
 
+        var policyExtensions = PolicyIssuance.BuildExtensions(request, Bundle, now);
         var isRsa = csr.PublicKey.Oid.Value == "1.2.840.113549.1.1.1";
         csr.CertificateExtensions.Clear();
         csr.CertificateExtensions.Add(_leafBasicConstraints);
@@ -181,6 +182,11 @@ public sealed class DevelopmentCertificateAuthority : IX509SvidIssuer, ITrustBun
         csr.CertificateExtensions.Add(san.Build(critical: true));
         csr.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(csr.PublicKey, critical: false));
         csr.CertificateExtensions.Add(_authorityKeyId);
+        foreach (var extension in policyExtensions)
+        {
+            csr.CertificateExtensions.Add(extension);
+        }
+
         var leaf = csr.Create(_intermediateName, _signer, notBefore, notAfter, NewSerial());
         return new X509SvidIssuance(leaf, _intermediates, Bundle);
     }
