@@ -26,10 +26,11 @@ public sealed class ConventionTests
     }
 
     [Fact]
-    public void Exceptions_DeriveFromAgentIdentityException()
+    public void Exceptions_DeriveFromAgentIdentityExceptionOrFormatException()
     {
+        // Parse errors are FormatExceptions, as ISpanParsable callers expect; everything else is an AgentIdentityException.
         var exceptions = PublicTypes.Where(t => typeof(Exception).IsAssignableFrom(t) && t != typeof(AgentIdentityException));
-        Assert.All(exceptions, t => Assert.True(t.IsSubclassOf(typeof(AgentIdentityException)), t.Name));
+        Assert.All(exceptions, t => Assert.True(t.IsSubclassOf(typeof(AgentIdentityException)) || t.IsSubclassOf(typeof(FormatException)), t.Name));
     }
 
     [Fact]

@@ -164,7 +164,8 @@ public sealed class DevelopmentCertificateAuthority : IX509SvidIssuer, ITrustBun
             throw new CertificateIssuanceException($"Cannot issue '{request.Id}': the development CA expired at {caNotAfter:O}; create a new one.");
         }
 
-        var leaf = WriteLeaf(request, csr, notBefore, notAfter, []);
+        var policyExtensions = PolicyIssuance.BuildExtensions(request, Bundle, now);
+        var leaf = WriteLeaf(request, csr, notBefore, notAfter, policyExtensions);
         return new X509SvidIssuance(leaf, _intermediates, Bundle);
     }
 

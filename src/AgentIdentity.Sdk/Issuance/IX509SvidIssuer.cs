@@ -45,6 +45,17 @@ public sealed class X509SvidRequest
 
     /// <summary>Gets the DNS names to add as SANs (for services that also serve non-SPIFFE clients, such as nginx).</summary>
     public IReadOnlyList<string> DnsNames { get; init; } = [];
+
+    /// <summary>Gets the policy to embed in the certificate (extension <see cref="AgentPolicyExtension.PolicyOid"/>), if any.</summary>
+    /// <remarks>For a delegated request the issuer checks it against the parent's policy; otherwise the issuer decides whether
+    /// the requester may have it (the development CA trusts its in-process caller).</remarks>
+    public AgentPolicy? Policy { get; init; }
+
+    /// <summary>Gets the parent's proof, for a task identity issued by delegation; <see langword="null"/> for an agent's own SVID.</summary>
+    /// <remarks>The issuer validates the parent SVID and its signature and refuses a child that is not
+    /// <c>&lt;parent&gt;/task/&lt;task-id&gt;</c>, whose policy is not a subset of the parent's, whose delegation depth is not
+    /// below the parent's, or that would outlive the parent.</remarks>
+    public DelegationProof? Delegation { get; init; }
 }
 
 /// <summary>The result of an issuance: the leaf, the intermediates to present with it, and the trust bundle.</summary>

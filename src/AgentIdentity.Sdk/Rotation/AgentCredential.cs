@@ -20,7 +20,7 @@ namespace AgentIdentity;
 /// expiry (for example after the machine slept) it keeps retrying and recovers as soon as the issuer answers.</para>
 /// <para>Thread-safe.</para>
 /// </remarks>
-public sealed class AgentCredential : IX509SvidSource, IAsyncDisposable
+public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
 {
     private static readonly ResiliencePropertyKey<AgentCredential> CredentialKey = new("AgentIdentity.Credential");
     private static readonly ConditionalWeakTable<TimeProvider, Dictionary<(TimeSpan, TimeSpan), ResiliencePipeline>> Pipelines = [];
@@ -188,7 +188,11 @@ public sealed class AgentCredential : IX509SvidSource, IAsyncDisposable
         await Task.Yield();
         try
         {
-            await RenewWithRetryAsync(cancellationToken).ConfigureAwait(false);
+            if (Volatile.Read(ref _current) is null)
+            {
+                await RenewWithRetryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             while (!cancellationToken.IsCancellationRequested)
             {
                 var delay = _nextRenewal - _time.GetUtcNow();
@@ -224,7 +228,7 @@ public sealed class AgentCredential : IX509SvidSource, IAsyncDisposable
     {
         using var key = SvidKeys.Generate(_options.KeyAlgorithm);
         var csr = SvidKeys.CreateSigningRequest(Id, key);
-        var issuance = await _issuer.IssueAsync(new X509SvidRequest(Id, csr, _options.Lifetime), cancellationToken).ConfigureAwait(false);
+        var issuance = await _issuer.IssueAsync(CreateRequest(csr), cancellationToken).ConfigureAwait(false);
         var svid = Accept(issuance, key);
         Publish(svid, issuance.Bundle);
     }
@@ -346,6 +350,7 @@ public sealed class AgentCredential : IX509SvidSource, IAsyncDisposable
 
         _metrics?.Untrack(this);
         OnDisposed?.Invoke(this);
+        await DisposeTaskCredentialsAsync().ConfigureAwait(false);
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {

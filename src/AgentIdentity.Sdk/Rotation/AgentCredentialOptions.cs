@@ -13,6 +13,11 @@ public sealed class AgentCredentialOptions
     /// <value>The default value is 1 hour. Valid range: 5 seconds to 7 days.</value>
     public TimeSpan Lifetime { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>Gets or sets the policy to request in the SVID (see <see cref="AgentPolicy"/>).</summary>
+    /// <value>The default value is <see langword="null"/>: no policy extension, so the agent cannot delegate.</value>
+    /// <remarks>The issuer decides whether to grant it; the development CA grants what is asked.</remarks>
+    public AgentPolicy? Policy { get; set; }
+
     /// <summary>Gets or sets the key type.</summary>
     /// <value>The default value is <see cref="KeyAlgorithm.EcdsaP256"/>.</value>
     public KeyAlgorithm KeyAlgorithm { get; set; } = KeyAlgorithm.EcdsaP256;

@@ -28,6 +28,7 @@ public sealed class X509Svid : IX509SvidSource, IDisposable
     private readonly CancellationTokenSource _superseded = new();
     private readonly X509Certificate2[] _intermediates;
     private byte[]? _sha256;
+    private AgentPolicy? _effectivePolicy;
 
     /// <summary>Initializes a new instance of the <see cref="X509Svid"/> class and checks it against the X.509-SVID profile.</summary>
     /// <param name="certificate">The leaf certificate, with its private key.</param>
@@ -54,6 +55,21 @@ public sealed class X509Svid : IX509SvidSource, IDisposable
             {
                 throw new ArgumentException($"Intermediate '{intermediate.Subject}' is not a CA certificate (cA=true, keyCertSign).", nameof(intermediates));
             }
+        }
+
+        try
+        {
+            Policy = AgentPolicyExtension.ReadPolicy(certificate);
+            DelegationChain = AgentPolicyExtension.ReadDelegationChain(certificate);
+        }
+        catch (PolicyFormatException ex)
+        {
+            throw new ArgumentException($"Certificate with serial {certificate.SerialNumber} carries a malformed policy: {ex.Message}", nameof(certificate), ex);
+        }
+
+        if (DelegationChain is not null && Policy is null)
+        {
+            throw new ArgumentException($"Certificate with serial {certificate.SerialNumber} carries a delegation chain but no policy; a task identity must have one.", nameof(certificate));
         }
 
         Id = id;
@@ -91,6 +107,16 @@ public sealed class X509Svid : IX509SvidSource, IDisposable
 
     /// <summary>Gets a change token that fires when this snapshot is superseded by a rotation (or its source is disposed).</summary>
     public IChangeToken ChangeToken { get; }
+
+    /// <summary>Gets the policy embedded in the leaf, or <see langword="null"/> when it carries none.</summary>
+    public AgentPolicy? Policy { get; }
+
+    /// <summary>Gets the ancestors of a task identity (root first), or <see langword="null"/> for an agent's own SVID.</summary>
+    public DelegationChain? DelegationChain { get; }
+
+    /// <summary>Gets what this SVID may actually do: its policy intersected with every ancestor's (with its own task id), or
+    /// <see langword="null"/> when it carries no policy.</summary>
+    public AgentPolicy? EffectivePolicy => _effectivePolicy ??= DelegationChain is { } chain && Policy is { } policy ? chain.ComputeEffectivePolicy(policy) : Policy;
 
     /// <summary>Gets a value indicating whether a newer snapshot has replaced this one.</summary>
     public bool IsSuperseded => _superseded.IsCancellationRequested;

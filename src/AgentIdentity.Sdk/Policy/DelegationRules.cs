@@ -1,0 +1,145 @@
+namespace AgentIdentity;
+
+/// <summary>What a refused or broken delegation got wrong.</summary>
+public enum DelegationError
+{
+    /// <summary>No error.</summary>
+    None = 0,
+
+    /// <summary>A certificate in the chain is not a valid X.509-SVID for the trust bundle.</summary>
+    InvalidCertificate,
+
+    /// <summary>A policy or delegation-chain extension is malformed.</summary>
+    MalformedExtension,
+
+    /// <summary>A task identity or one of its ancestors carries no policy.</summary>
+    MissingPolicy,
+
+    /// <summary>The child's SPIFFE ID is not <c>&lt;parent-id&gt;/task/&lt;task-id&gt;</c> (for example, a sibling's ID), or its policy's task id differs.</summary>
+    NotATaskOfParent,
+
+    /// <summary>The parent's policy does not allow delegation to the child's ID (depth 0 or no matching target).</summary>
+    DelegationNotPermitted,
+
+    /// <summary>The child's policy allows something the parent's does not.</summary>
+    PolicyEscalation,
+
+    /// <summary>The child's delegation depth is not below the parent's, or the chain is longer than the depth allows.</summary>
+    DepthNotDecreasing,
+
+    /// <summary>The child outlives its parent.</summary>
+    LifetimeExceedsParent,
+
+    /// <summary>The parent's proof (signature) does not verify.</summary>
+    InvalidProof,
+
+    /// <summary>A supplied ancestor certificate does not match its chain link (hash, ID, policy, chain or expiry).</summary>
+    AncestorMismatch,
+}
+
+/// <summary>The rules a delegation must follow, shared by the issuer (before issuing) and the verifier (offline, per link).</summary>
+internal static class DelegationRules
+{
+    public const string TaskSegment = "task";
+
+    /// <summary>The ID a task of <paramref name="parent"/> gets: <c>&lt;parent&gt;/task/&lt;taskId&gt;</c>.</summary>
+    public static SpiffeId TaskId(SpiffeId parent, string taskId) => parent.Append(TaskSegment, taskId);
+
+    /// <summary>
+    /// Checks one parent → child step. Returns the error and fills <paramref name="reason"/> with a sentence that names the
+    /// identities and the rule.
+    /// </summary>
+    public static DelegationError Check(
+        SpiffeId parentId,
+        AgentPolicy? parentPolicy,
+        int parentChainLength,
+        DateTimeOffset parentNotAfter,
+        SpiffeId childId,
+        AgentPolicy? childPolicy,
+        DateTimeOffset childNotAfter,
+        out string reason)
+    {
+        if (parentPolicy is null)
+        {
+            reason = $"'{parentId}' carries no policy, so it may not delegate";
+            return DelegationError.MissingPolicy;
+        }
+
+        if (childPolicy is null)
+        {
+            reason = $"a task identity of '{parentId}' needs a policy; '{childId}' has none";
+            return DelegationError.MissingPolicy;
+        }
+
+        if (!IsTaskOf(parentId, childId, out var taskId))
+        {
+            reason = $"'{childId}' is not a task identity of '{parentId}' (expected '{parentId}/{TaskSegment}/<task-id>'); a parent can only delegate below its own ID";
+            return DelegationError.NotATaskOfParent;
+        }
+
+        if (!string.Equals(childPolicy.TaskId, taskId, StringComparison.Ordinal))
+        {
+            reason = $"the policy of '{childId}' names task '{childPolicy.TaskId}', not '{taskId}'";
+            return DelegationError.NotATaskOfParent;
+        }
+
+        if (parentPolicy.MaxDelegationDepth == 0 || parentChainLength + 1 > AgentPolicy.MaxDelegationDepthLimit)
+        {
+            reason = $"'{parentId}' has delegation depth 0, so it may not delegate";
+            return DelegationError.DelegationNotPermitted;
+        }
+
+        if (!parentPolicy.AllowsDelegationTo(childId))
+        {
+            reason = $"the policy of '{parentId}' does not allow delegating to '{childId}' (targets [{string.Join(", ", parentPolicy.DelegationTargets)}])";
+            return DelegationError.DelegationNotPermitted;
+        }
+
+        if (!childPolicy.IsSubsetOf(parentPolicy, out var escalation))
+        {
+            reason = $"the policy of '{childId}' is not a subset of its parent's: {escalation}";
+            return escalation.StartsWith("delegation depth", StringComparison.Ordinal) ? DelegationError.DepthNotDecreasing : DelegationError.PolicyEscalation;
+        }
+
+        if (childPolicy.MaxDelegationDepth > parentPolicy.MaxDelegationDepth - 1)
+        {
+            reason = $"the delegation depth of '{childId}' must be at most {parentPolicy.MaxDelegationDepth - 1} (one less than its parent's), not {childPolicy.MaxDelegationDepth}";
+            return DelegationError.DepthNotDecreasing;
+        }
+
+        if (childNotAfter > parentNotAfter)
+        {
+            reason = $"'{childId}' would be valid until {childNotAfter:O}, after its parent '{parentId}' expires at {parentNotAfter:O}";
+            return DelegationError.LifetimeExceedsParent;
+        }
+
+        reason = string.Empty;
+        return DelegationError.None;
+    }
+
+    /// <summary>Is <paramref name="child"/> exactly <c>&lt;parent&gt;/task/&lt;one segment&gt;</c>?</summary>
+    public static bool IsTaskOf(SpiffeId parent, SpiffeId child, out string taskId)
+    {
+        taskId = string.Empty;
+        if (!parent.IsAncestorOf(child))
+        {
+            return false;
+        }
+
+        var rest = child.ToString().AsSpan(parent.ToString().Length);
+        var prefix = "/" + TaskSegment + "/";
+        if (!rest.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var segment = rest[prefix.Length..];
+        if (segment.IsEmpty || segment.Contains('/'))
+        {
+            return false;
+        }
+
+        taskId = segment.ToString();
+        return true;
+    }
+}
