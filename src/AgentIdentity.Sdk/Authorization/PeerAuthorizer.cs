@@ -1,0 +1,109 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace AgentIdentity;
+
+/// <summary>Decides whether an authenticated peer (its chain already verified against the trust bundle) may be talked to.</summary>
+/// <param name="peer">The peer's SPIFFE ID, taken from its verified X.509-SVID.</param>
+/// <param name="verifiedChain">The verified chain, leaf first, ending at an authority of the peer's trust domain.</param>
+/// <returns><see cref="PeerAuthorizationResult.Allowed"/>, or a denial with a reason.</returns>
+/// <remarks>Authorizers run during the TLS handshake and must be fast, pure and thread-safe. Build them with <see cref="PeerAuthorizers"/>.</remarks>
+public delegate PeerAuthorizationResult PeerAuthorizer(SpiffeId peer, IReadOnlyList<X509Certificate2> verifiedChain);
+
+/// <summary>The outcome of a <see cref="PeerAuthorizer"/>: an expected result, not an exception.</summary>
+/// <param name="IsAllowed">Whether the peer is allowed.</param>
+/// <param name="Reason">Why it was denied; <see langword="null"/> when allowed.</param>
+public readonly record struct PeerAuthorizationResult(bool IsAllowed, string? Reason)
+{
+    /// <summary>Gets the result that allows the peer.</summary>
+    public static PeerAuthorizationResult Allowed { get; } = new(true, null);
+
+    /// <summary>Creates a denial.</summary>
+    /// <param name="reason">Why the peer is denied; shown in errors and logs.</param>
+    /// <returns>The denial.</returns>
+    public static PeerAuthorizationResult Denied(string reason) => new(false, reason);
+}
+
+/// <summary>Small combinators for <see cref="PeerAuthorizer"/> (the go-spiffe <c>tlsconfig</c> authorizers).</summary>
+public static class PeerAuthorizers
+{
+    private static readonly PeerAuthorizer AnyAuthorizer = static (_, _) => PeerAuthorizationResult.Allowed;
+
+    /// <summary>Allows any peer whose chain verifies against the trust bundle of its own trust domain.</summary>
+    /// <returns>The authorizer.</returns>
+    public static PeerAuthorizer Any() => AnyAuthorizer;
+
+    /// <summary>Allows exactly one SPIFFE ID.</summary>
+    /// <param name="expected">The only peer allowed.</param>
+    /// <returns>The authorizer.</returns>
+    /// <exception cref="ArgumentException"><paramref name="expected"/> is empty.</exception>
+    public static PeerAuthorizer Id(SpiffeId expected)
+    {
+        if (expected.IsEmpty)
+        {
+            throw new ArgumentException("The expected SPIFFE ID is empty.", nameof(expected));
+        }
+
+        return (peer, _) => peer == expected
+            ? PeerAuthorizationResult.Allowed
+            : PeerAuthorizationResult.Denied($"peer '{peer}' is not the expected '{expected}'");
+    }
+
+    /// <summary>Allows any of a set of SPIFFE IDs.</summary>
+    /// <param name="allowed">The peers allowed; at least one.</param>
+    /// <returns>The authorizer.</returns>
+    /// <exception cref="ArgumentException"><paramref name="allowed"/> is empty or contains an empty ID.</exception>
+    public static PeerAuthorizer OneOf(params IEnumerable<SpiffeId> allowed)
+    {
+        ArgumentNullException.ThrowIfNull(allowed);
+        var set = allowed.ToHashSet();
+        if (set.Count == 0 || set.Contains(default))
+        {
+            throw new ArgumentException("OneOf needs at least one SPIFFE ID and no empty ones.", nameof(allowed));
+        }
+
+        var list = string.Join(", ", set.Select(id => $"'{id}'"));
+        return (peer, _) => set.Contains(peer)
+            ? PeerAuthorizationResult.Allowed
+            : PeerAuthorizationResult.Denied($"peer '{peer}' is not one of {list}");
+    }
+
+    /// <summary>Allows any member of a trust domain.</summary>
+    /// <param name="trustDomain">The trust domain.</param>
+    /// <returns>The authorizer.</returns>
+    /// <exception cref="ArgumentException"><paramref name="trustDomain"/> is empty.</exception>
+    public static PeerAuthorizer MemberOf(TrustDomain trustDomain)
+    {
+        if (trustDomain.IsEmpty)
+        {
+            throw new ArgumentException("The trust domain is empty.", nameof(trustDomain));
+        }
+
+        return (peer, _) => peer.IsMemberOf(trustDomain)
+            ? PeerAuthorizationResult.Allowed
+            : PeerAuthorizationResult.Denied($"peer '{peer}' is not a member of trust domain '{trustDomain}'");
+    }
+
+    /// <summary>Allows the SPIFFE IDs matching a pattern: an exact ID, or an ID ending in <c>/*</c> for any strict descendant path.</summary>
+    /// <param name="pattern">For example <c>spiffe://corp.example/svc/erp</c> or <c>spiffe://corp.example/svc/*</c>.</param>
+    /// <returns>The authorizer.</returns>
+    /// <exception cref="FormatException"><paramref name="pattern"/> is not a SPIFFE ID with an optional trailing <c>/*</c>.</exception>
+    public static PeerAuthorizer Pattern(string pattern)
+    {
+        ArgumentNullException.ThrowIfNull(pattern);
+        var wildcard = pattern.EndsWith("/*", StringComparison.Ordinal);
+        var idText = wildcard ? pattern[..^2] : pattern;
+        if (!SpiffeId.TryParse(idText, out var id, out var error))
+        {
+            throw new FormatException($"Peer pattern '{pattern}' is invalid: {error}. Use a SPIFFE ID, optionally ending in '/*' for any descendant.");
+        }
+
+        if (!wildcard)
+        {
+            return Id(id);
+        }
+
+        return (peer, _) => id.IsAncestorOf(peer)
+            ? PeerAuthorizationResult.Allowed
+            : PeerAuthorizationResult.Denied($"peer '{peer}' does not match '{pattern}'");
+    }
+}

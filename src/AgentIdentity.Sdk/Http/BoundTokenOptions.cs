@@ -1,0 +1,94 @@
+namespace AgentIdentity;
+
+/// <summary>How the client authenticates at the token endpoint with its certificate (RFC 8705 §2).</summary>
+public enum TlsClientAuthenticationMethod
+{
+    /// <summary><c>tls_client_auth</c>: the authorization server verifies the certificate chain (PKI) and matches the SPIFFE ID (URI SAN).</summary>
+    TlsClientAuth,
+
+    /// <summary><c>self_signed_tls_client_auth</c>: the authorization server matches the certificate against the client's registered keys.</summary>
+    SelfSignedTlsClientAuth,
+}
+
+/// <summary>Settings for RFC 8705 certificate-bound access tokens obtained with the client-credentials grant over mTLS.</summary>
+public sealed class BoundTokenOptions
+{
+    /// <summary>Gets or sets the authorization server's issuer URI; its metadata (RFC 8414, then OpenID discovery) supplies the token
+    /// endpoint, preferring the <c>mtls_endpoint_aliases</c> entry.</summary>
+    public Uri? Authority { get; set; }
+
+    /// <summary>Gets or sets the token endpoint directly, skipping metadata discovery.</summary>
+    public Uri? TokenEndpoint { get; set; }
+
+    /// <summary>Gets or sets the client identifier registered at the authorization server.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>Gets or sets the space-separated scopes to request.</summary>
+    public string? Scope { get; set; }
+
+    /// <summary>Gets or sets the audience (RFC 8707 <c>resource</c>) to request the token for.</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>Gets or sets the client authentication method; it must be advertised by the authorization server.</summary>
+    /// <value>The default is <see cref="TlsClientAuthenticationMethod.TlsClientAuth"/>.</value>
+    public TlsClientAuthenticationMethod AuthenticationMethod { get; set; } = TlsClientAuthenticationMethod.TlsClientAuth;
+
+    /// <summary>Gets or sets the authorizer for the authorization server's certificate.</summary>
+    /// <value>The default is <see langword="null"/>: <see cref="ServerId"/> when set, else any member of the agent's trust domain.</value>
+    public PeerAuthorizer? ServerAuthorizer { get; set; }
+
+    /// <summary>Gets or sets the authorization server's expected SPIFFE ID or <c>/*</c> pattern (ignored when <see cref="ServerAuthorizer"/> is set).</summary>
+    public string? ServerId { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether the authorization server is authenticated by Web PKI instead of as an X.509-SVID.</summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool UseWebPkiServerValidation { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether a token whose binding cannot be checked locally (opaque or encrypted) is accepted
+    /// when the authorization server advertises <c>tls_client_certificate_bound_access_tokens</c>.</summary>
+    /// <value>The default is <see langword="true"/>. JWT access tokens are always checked: their <c>cnf.x5t#S256</c> must match the certificate.</value>
+    public bool AcceptOpaqueTokensFromBindingServers { get; set; } = true;
+
+    /// <summary>Gets or sets how long before the first try to reach the authorization server gives up.</summary>
+    /// <value>The default is 30 seconds.</value>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    internal bool IsEnabled => Authority is not null || TokenEndpoint is not null;
+
+    internal string? Validate()
+    {
+        if (!IsEnabled)
+        {
+            return ClientId is not null || Scope is not null || Audience is not null
+                ? "ClientId, Scope or Audience is set but neither Authority nor TokenEndpoint is; set one of them to use bound tokens."
+                : null;
+        }
+
+        if (string.IsNullOrEmpty(ClientId))
+        {
+            return "ClientId is required when bound tokens are enabled.";
+        }
+
+        foreach (var uri in (Uri?[])[Authority, TokenEndpoint])
+        {
+            if (uri is not null && (!uri.IsAbsoluteUri || uri.Scheme != Uri.UriSchemeHttps))
+            {
+                return $"'{uri}' must be an absolute https URI (RFC 8705 needs mTLS).";
+            }
+        }
+
+        if (ServerId is not null && ServerAuthorizer is null)
+        {
+            try
+            {
+                _ = PeerAuthorizers.Pattern(ServerId);
+            }
+            catch (FormatException ex)
+            {
+                return $"ServerId: {ex.Message}";
+            }
+        }
+
+        return RequestTimeout <= TimeSpan.Zero ? "RequestTimeout must be positive." : null;
+    }
+}

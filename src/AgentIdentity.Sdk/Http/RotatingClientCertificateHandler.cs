@@ -1,0 +1,233 @@
+using System.Net.Http;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+
+namespace AgentIdentity;
+
+/// <summary>
+/// The primary handler of an agent's <see cref="HttpClient"/>: forwards each request to the <see cref="SocketsHttpHandler"/> of the current
+/// certificate generation. A new SVID creates a new generation and swaps it in atomically; the old one keeps serving what already started on
+/// it and is disposed once drained. Owned by <see cref="AgentHttpClientHandlers"/>, never by IHttpClientFactory.
+/// </summary>
+internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
+{
+    internal static readonly HttpRequestOptionsKey<X509Svid> PinnedSvidKey = new("AgentIdentity.PinnedSvid");
+
+    private readonly IX509SvidSource _source;
+    private readonly ITrustBundleSource? _bundles;
+    private readonly AgentHttpClientOptions _options;
+    private readonly PeerAuthorizer? _authorizer;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _name;
+    private readonly Lock _lock = new();
+    private readonly RemoteCertificateValidationCallback _validate;
+    private ClientCertificateGeneration? _current;
+    private long _generations;
+    private bool _disposed;
+
+    public RotatingClientCertificateHandler(
+        string name,
+        IX509SvidSource source,
+        ITrustBundleSource? bundles,
+        AgentHttpClientOptions options,
+        PeerAuthorizer? authorizer,
+        TimeProvider time,
+        ILogger logger)
+    {
+        _name = name;
+        _source = source;
+        _bundles = bundles;
+        _options = options;
+        _authorizer = authorizer;
+        _time = time;
+        _logger = logger;
+        _validate = ValidateServerCertificate;
+        if (!options.UseWebPkiServerValidation && (bundles is null || authorizer is null))
+        {
+            throw new ArgumentException("A trust bundle source and a server authorizer are required unless Web PKI validation is chosen.", nameof(options));
+        }
+    }
+
+    /// <summary>Gets the number of generations created so far.</summary>
+    public long GenerationCount => Interlocked.Read(ref _generations);
+
+    /// <summary>Returns the current SVID, never an expired one.</summary>
+    public X509Svid GetCurrentSvid()
+    {
+        var svid = _source.GetCurrent();
+        if (svid.IsExpired(_time.GetUtcNow()))
+        {
+            throw new IdentityUnavailableException(
+                $"HttpClient '{_name}' refuses to present the X.509-SVID of '{svid.Id}': it expired at {svid.NotAfter:O} and has not been renewed. No request was sent.");
+        }
+
+        return svid;
+    }
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var svid = GetCurrentSvid();
+        if (request.Options.TryGetValue(PinnedSvidKey, out var pinned) && !ReferenceEquals(pinned, svid))
+        {
+            throw new SvidChangedException();
+        }
+
+        var generation = Acquire(svid);
+        HttpResponseMessage response;
+        try
+        {
+            response = await generation.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (FindRejection(ex) is { } rejection)
+        {
+            generation.Release();
+            _logger.ServerRejected(_name, request.RequestUri, rejection.Reason);
+            throw new PeerRejectedException(rejection.Peer, $"{rejection.Reason} (HttpClient '{_name}', {request.RequestUri?.GetLeftPart(UriPartial.Authority)})", ex);
+        }
+        catch
+        {
+            generation.Release();
+            throw;
+        }
+
+        response.Content = new GenerationTrackedContent(response.Content, generation);
+        return response;
+    }
+
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("The agent HttpClient supports only asynchronous sends; use SendAsync.");
+
+    private static PeerRejectedException? FindRejection(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is PeerRejectedException rejected)
+            {
+                return rejected;
+            }
+        }
+
+        return null;
+    }
+
+    private ClientCertificateGeneration Acquire(X509Svid svid)
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref _current);
+            if (current is not null && ReferenceEquals(current.Svid, svid) && current.TryAcquire())
+            {
+                return current;
+            }
+
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                current = _current;
+                if (current is null || !ReferenceEquals(current.Svid, svid) || current.IsDisposed)
+                {
+                    Swap(svid);
+                }
+            }
+        }
+    }
+
+    private void Swap(X509Svid svid)
+    {
+        var now = _time.GetUtcNow();
+        var number = Interlocked.Increment(ref _generations);
+        var handler = ClientCertificateGeneration.CreateHandler(svid, _options, svid.NotAfter - now, _validate);
+        var next = new ClientCertificateGeneration(svid, handler, number);
+        var previous = _current;
+        Volatile.Write(ref _current, next);
+        next.ChangeRegistration = svid.ChangeToken.RegisterChangeCallback(static state => ((RotatingClientCertificateHandler)state!).OnSvidChanged(), this);
+        _logger.GenerationStarted(_name, number, svid.Id, svid.SerialNumber, svid.NotAfter);
+        if (previous is not null)
+        {
+            _logger.GenerationRetired(_name, previous.Number, previous.InFlight);
+            previous.Retire(_options.DrainTimeout, _time);
+        }
+    }
+
+    private void OnSvidChanged()
+    {
+        X509Svid svid;
+        try
+        {
+            svid = GetCurrentSvid();
+        }
+        catch (Exception ex) when (ex is IdentityUnavailableException or ObjectDisposedException)
+        {
+            return; // The next request reports it.
+        }
+
+        lock (_lock)
+        {
+            if (!_disposed && (_current is null || !ReferenceEquals(_current.Svid, svid)))
+            {
+                Swap(svid);
+            }
+        }
+    }
+
+    private bool ValidateServerCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (_options.UseWebPkiServerValidation)
+        {
+            return errors == SslPolicyErrors.None
+                ? true
+                : throw new PeerRejectedException(default, $"the server certificate failed Web PKI validation ({errors})");
+        }
+
+        if (certificate is null)
+        {
+            throw new PeerRejectedException(default, "the server presented no certificate");
+        }
+
+        var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        var result = X509SvidValidator.Validate(leaf, chain?.ChainPolicy.ExtraStore, _bundles!, _time.GetUtcNow());
+        if (!result.IsValid)
+        {
+            throw new PeerRejectedException(result.Id, $"its certificate is not trusted: {result.Reason}");
+        }
+
+        var decision = _authorizer!(result.Id, result.VerifiedChain);
+        return decision.IsAllowed
+            ? true
+            : throw new PeerRejectedException(result.Id, $"the server authorizer denied it: {decision.Reason}");
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            ClientCertificateGeneration? current;
+            lock (_lock)
+            {
+                _disposed = true;
+                current = _current;
+                _current = null;
+            }
+
+            current?.DisposeNow();
+        }
+
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Handed to IHttpClientFactory as the primary handler: forwards to the long-lived rotating handler and never disposes it,
+/// so that factory recycling (HandlerLifetime) cannot dispose a live generation.</summary>
+internal sealed class NonDisposingHandler(HttpMessageHandler inner) : HttpMessageHandler
+{
+    private readonly HttpMessageInvoker _invoker = new(inner, disposeHandler: false);
+
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        _invoker.SendAsync(request, cancellationToken);
+
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        _invoker.Send(request, cancellationToken);
+}
