@@ -208,7 +208,7 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
         if (published is not null && published.Checkpoint.TreeSize > tree.Size)
         {
             throw new AuditLogException(
-                $"Audit log '{directory}' holds {tree.Size} entries but its last published checkpoint covers {published.Checkpoint.TreeSize}: entries {tree.Size}–{published.Checkpoint.TreeSize - 1} were lost or removed. The log is not appended to.");
+                $"Audit log '{directory}' holds {tree.Size} entries but its last published checkpoint covers {published.Checkpoint.TreeSize}: {AuditLogVerifier.EntriesWere(tree.Size, published.Checkpoint.TreeSize)} lost or removed. The log is not appended to.");
         }
 
         latest ??= published;

@@ -199,8 +199,17 @@ public static class AuditLogVerifier
 
                 if (record.Index > tree.Size)
                 {
-                    state.Fail(AuditLogProblem.MissingEntry, tree.Size,
-                        $"entry {tree.Size} is missing: the next record ({name}, offset {record.Offset}) is entry {record.Index}, so entries {tree.Size}–{record.Index - 1} were removed.");
+                    if (FindLater(segments, s, record.End, tree.Size) is { } later)
+                    {
+                        state.Fail(AuditLogProblem.ReorderedEntry, tree.Size,
+                            $"entry {tree.Size} is out of order: entry {record.Index} comes before it ({name}, offset {record.Offset}) and entry {tree.Size} only follows at {later} (entries reordered).");
+                    }
+                    else
+                    {
+                        state.Fail(AuditLogProblem.MissingEntry, tree.Size,
+                            $"entry {tree.Size} is missing: the next record ({name}, offset {record.Offset}) is entry {record.Index}, so {EntriesWere(tree.Size, record.Index)} removed.");
+                    }
+
                     break;
                 }
 
@@ -238,7 +247,7 @@ public static class AuditLogVerifier
                 if (checkpoint.Checkpoint.TreeSize != tree.Size || !CryptographicOperations.FixedTimeEquals(checkpoint.Checkpoint.RootHashSpan, tree.GetRootHash()))
                 {
                     state.Fail(AuditLogProblem.CheckpointMismatch, lastCheckpointSize,
-                        $"{where} does not match the entries: an entry in {lastCheckpointSize}–{tree.Size - 1} was altered, removed or reordered (its checksum was recomputed, so the exact entry cannot be told from the signed data).",
+                        $"{where} does not match the entries: an entry in {Entries(lastCheckpointSize, tree.Size)} was altered, removed or reordered (its checksum was recomputed, so the exact entry cannot be told from the signed data).",
                         tree.Size);
                     break;
                 }
@@ -261,7 +270,7 @@ public static class AuditLogVerifier
             if (cp.Checkpoint.TreeSize > tree.Size)
             {
                 return state.Fail(AuditLogProblem.Truncated, tree.Size,
-                    $"the log was truncated: it holds {tree.Size} entries but {what} covers {cp.Checkpoint.TreeSize}; entries {tree.Size}–{cp.Checkpoint.TreeSize - 1} are missing.",
+                    $"the log was truncated: it holds {tree.Size} entries but {what} covers {cp.Checkpoint.TreeSize}; {EntriesWere(tree.Size, cp.Checkpoint.TreeSize).Replace(" was", " is", StringComparison.Ordinal).Replace(" were", " are", StringComparison.Ordinal)} missing.",
                     cp.Checkpoint.TreeSize);
             }
 
@@ -335,6 +344,31 @@ public static class AuditLogVerifier
 
         var size = latest.Checkpoint.TreeSize;
         return new AuditInclusionProof(index, entry, leafHashes[(int)index], MerkleTree.CreateInclusionProof(leafHashes, index, size), latest);
+    }
+
+    internal static string Entries(long from, long to) => to - from == 1 ? $"entry {from}" : $"entries {from}–{to - 1}";
+
+    internal static string EntriesWere(long from, long to) => Entries(from, to) + (to - from == 1 ? " was" : " were");
+
+    private static string? FindLater(List<(long Number, string Path)> segments, int segment, long offset, long index)
+    {
+        for (var s = segment; s < segments.Count; s++)
+        {
+            foreach (var record in AuditLogFormat.ReadSegment(segments[s].Path, isLast: false))
+            {
+                if (record.Damage != RecordDamage.None)
+                {
+                    break;
+                }
+
+                if ((s > segment || record.Offset >= offset) && record.Index == index && record.Type == AuditLogFormat.EventType)
+                {
+                    return $"{Path.GetFileName(segments[s].Path)}, offset {record.Offset}";
+                }
+            }
+        }
+
+        return null;
     }
 
     private static void CaptureRoot(CompactMerkleTree tree, Dictionary<long, byte[]> rootsAt)

@@ -47,7 +47,7 @@ public sealed class SignedNoteTests
 
         var vkey = SignedNote.FormatEcdsaVerifierKey("log.example", key);
 
-        var parts = vkey.Split('+');
+        var parts = vkey.Split('+', 3);
         Assert.Equal("log.example", parts[0]);
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(key.ExportSubjectPublicKeyInfo()).AsSpan(0, 4)), parts[1]);
         var blob = Convert.FromBase64String(parts[2]);
