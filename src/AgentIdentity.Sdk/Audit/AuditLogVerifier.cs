@@ -1,0 +1,479 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace AgentIdentity.Audit;
+
+/// <summary>What is wrong with an audit log, as found by <see cref="AuditLogVerifier"/>.</summary>
+public enum AuditLogProblem
+{
+    /// <summary>Nothing: every entry is covered or accounted for and every checkpoint verifies.</summary>
+    None = 0,
+
+    /// <summary>An entry's bytes do not match its checksum: it was altered (or the disk is damaged).</summary>
+    AlteredEntry,
+
+    /// <summary>The last record is incomplete, as a crash mid-write leaves it; opening the log for writing truncates it.</summary>
+    TornTail,
+
+    /// <summary>One or more entries are missing (the next record carries a later index).</summary>
+    MissingEntry,
+
+    /// <summary>An entry is out of order or duplicated (the record carries an earlier index).</summary>
+    ReorderedEntry,
+
+    /// <summary>A signed checkpoint's root hash or size does not match the entries: an entry in the range it covers was altered, removed or reordered with its checksum recomputed.</summary>
+    CheckpointMismatch,
+
+    /// <summary>A checkpoint's signature does not verify with its recorded certificate.</summary>
+    BadSignature,
+
+    /// <summary>A checkpoint's signing certificate was not a valid SVID of a trusted trust domain at the checkpoint time.</summary>
+    UntrustedSigner,
+
+    /// <summary>A checkpoint was signed by another agent than the log's.</summary>
+    SignerMismatch,
+
+    /// <summary>The log holds fewer entries than a published or trusted checkpoint covers: it was truncated.</summary>
+    Truncated,
+
+    /// <summary>A checkpoint or segment is malformed.</summary>
+    Malformed,
+}
+
+/// <summary>Options of <see cref="AuditLogVerifier"/>.</summary>
+public sealed class AuditLogVerificationOptions
+{
+    /// <summary>Gets or sets the trust bundles that the checkpoint signers' certificates must chain to at each checkpoint's time.</summary>
+    /// <value>The default is <see langword="null"/>: signatures are checked against the recorded certificates, but those certificates are not validated (the result says so).</value>
+    public ITrustBundleSource? TrustBundles { get; set; }
+
+    /// <summary>Gets or sets the agent expected to have signed the log: the same SPIFFE ID or, for agent IDs, the same trust domain and agent name (any instance).</summary>
+    /// <value>The default is <see langword="null"/>: every checkpoint must be signed by the agent that signed the first one.</value>
+    public SpiffeId? ExpectedSigner { get; set; }
+
+    /// <summary>Gets or sets a checkpoint obtained out of band (from a witness or an earlier verification) that the log must contain.</summary>
+    public SignedCheckpoint? TrustedCheckpoint { get; set; }
+
+    /// <summary>Gets or sets the clock skew allowed when checking a signer's certificate validity at a checkpoint's time.</summary>
+    /// <value>The default value is zero.</value>
+    public TimeSpan ClockSkew { get; set; }
+}
+
+/// <summary>The outcome of verifying an audit log.</summary>
+public sealed class AuditLogVerificationResult
+{
+    internal AuditLogVerificationResult()
+    {
+    }
+
+    /// <summary>Gets a value indicating whether the log verified.</summary>
+    public bool IsValid => Problem == AuditLogProblem.None;
+
+    /// <summary>Gets what is wrong.</summary>
+    public AuditLogProblem Problem { get; internal set; }
+
+    /// <summary>Gets the index of the first entry that was tampered with, removed or reordered (for <see cref="AuditLogProblem.CheckpointMismatch"/>, the first entry of the range that does not match).</summary>
+    public long? FirstBadIndex { get; internal set; }
+
+    /// <summary>Gets, for <see cref="AuditLogProblem.CheckpointMismatch"/> and <see cref="AuditLogProblem.Truncated"/>, the end (exclusive) of the entry range that is affected.</summary>
+    public long? BadRangeEnd { get; internal set; }
+
+    /// <summary>Gets a message that names the problem and where it is.</summary>
+    public string Message { get; internal set; } = string.Empty;
+
+    /// <summary>Gets the number of entries read (up to the first problem).</summary>
+    public long TreeSize { get; internal set; }
+
+    /// <summary>Gets the root hash of the entries read.</summary>
+    public byte[] RootHash { get; internal set; } = [];
+
+    /// <summary>Gets the number of checkpoints verified.</summary>
+    public int CheckpointCount { get; internal set; }
+
+    /// <summary>Gets the latest verified checkpoint.</summary>
+    public SignedCheckpoint? LatestCheckpoint { get; internal set; }
+
+    /// <summary>Gets the number of entries after the latest checkpoint: stored but not yet covered by a signature.</summary>
+    public long UncoveredEntries => TreeSize - (LatestCheckpoint?.Checkpoint.TreeSize ?? 0);
+
+    /// <summary>Gets the distinct SPIFFE IDs that signed checkpoints.</summary>
+    public IReadOnlyList<SpiffeId> Signers { get; internal set; } = [];
+
+    /// <summary>Gets a value indicating whether the signers' certificates were validated against trust bundles.</summary>
+    public bool SignersValidated { get; internal set; }
+}
+
+/// <summary>An inclusion proof of one audit entry in a signed checkpoint.</summary>
+/// <param name="Index">The entry index.</param>
+/// <param name="Entry">The entry's canonical JSON (the leaf).</param>
+/// <param name="LeafHash">The RFC 6962 leaf hash.</param>
+/// <param name="Proof">The audit path.</param>
+/// <param name="Checkpoint">The signed checkpoint whose root the proof leads to.</param>
+public sealed record AuditInclusionProof(long Index, byte[] Entry, byte[] LeafHash, IReadOnlyList<byte[]> Proof, SignedCheckpoint Checkpoint)
+{
+    /// <summary>Verifies the proof against the checkpoint's root hash (the checkpoint's signature is checked separately).</summary>
+    /// <returns><see langword="true"/> when the entry is in the checkpointed tree.</returns>
+    public bool Verify() =>
+        CryptographicOperations.FixedTimeEquals(MerkleTree.HashLeaf(Entry), LeafHash)
+        && MerkleTree.VerifyInclusion(Index, Checkpoint.Checkpoint.TreeSize, LeafHash, Proof, Checkpoint.Checkpoint.RootHashSpan);
+}
+
+/// <summary>
+/// Verifies an audit log offline: recomputes the Merkle tree from the stored entries, checks every checkpoint's signature,
+/// signer and consistency with the entries, and names the first entry that was altered, removed or reordered.
+/// </summary>
+/// <remarks>Reads the directory without locking it out; O(log n) memory for verification. Thread-safe (stateless).</remarks>
+public static class AuditLogVerifier
+{
+    /// <summary>Verifies the log in <paramref name="directory"/>.</summary>
+    /// <param name="directory">The log directory.</param>
+    /// <param name="options">Options; <see langword="null"/> for defaults.</param>
+    /// <returns>The result; never throws for a damaged log.</returns>
+    /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
+    public static AuditLogVerificationResult Verify(string directory, AuditLogVerificationOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= new AuditLogVerificationOptions();
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException($"Audit log directory '{directory}' does not exist.");
+        }
+
+        var result = new AuditLogVerificationResult { SignersValidated = options.TrustBundles is not null };
+        var state = new State(options, result);
+
+        // Checkpoints held outside the records: the published file and a trusted copy. Their roots are captured during the scan.
+        var external = new List<(string Name, SignedCheckpoint Checkpoint)>();
+        try
+        {
+            if (AuditLog.ReadPublishedCheckpoint(directory) is { } published)
+            {
+                external.Add(("the published checkpoint file", published));
+            }
+        }
+        catch (AuditLogException ex)
+        {
+            return state.Fail(AuditLogProblem.Malformed, null, ex.Message);
+        }
+
+        if (options.TrustedCheckpoint is { } trusted)
+        {
+            external.Add(("the trusted checkpoint", trusted));
+        }
+
+        var rootsAt = new Dictionary<long, byte[]>();
+        foreach (var (_, cp) in external)
+        {
+            rootsAt[cp.Checkpoint.TreeSize] = [];
+        }
+
+        var tree = new CompactMerkleTree();
+        CaptureRoot(tree, rootsAt);
+        long lastCheckpointSize = 0;
+        var segments = AuditLogFormat.ListSegments(directory);
+        for (var s = 0; s < segments.Count && !state.Failed; s++)
+        {
+            var (_, path) = segments[s];
+            var name = Path.GetFileName(path);
+            foreach (var record in AuditLogFormat.ReadSegment(path, s == segments.Count - 1))
+            {
+                if (record.Damage != RecordDamage.None)
+                {
+                    if (record.TornTailCandidate)
+                    {
+                        state.Fail(AuditLogProblem.TornTail, tree.Size,
+                            $"entry {tree.Size} ({name}, offset {record.Offset}) is incomplete: {record.Problem}. A crash mid-write leaves this; opening the log for writing truncates it.");
+                    }
+                    else if (record.Damage == RecordDamage.BadHeader)
+                    {
+                        state.Fail(AuditLogProblem.Malformed, tree.Size, $"segment {name} is malformed: {record.Problem}; entries from {tree.Size} on cannot be read.");
+                    }
+                    else
+                    {
+                        state.Fail(AuditLogProblem.AlteredEntry, tree.Size,
+                            $"entry {tree.Size} ({name}, offset {record.Offset}) was altered: {record.Problem}.");
+                    }
+
+                    break;
+                }
+
+                if (record.Index > tree.Size)
+                {
+                    if (FindLater(segments, s, record.End, tree.Size) is { } later)
+                    {
+                        state.Fail(AuditLogProblem.ReorderedEntry, tree.Size,
+                            $"entry {tree.Size} is out of order: entry {record.Index} comes before it ({name}, offset {record.Offset}) and entry {tree.Size} only follows at {later} (entries reordered).");
+                    }
+                    else
+                    {
+                        state.Fail(AuditLogProblem.MissingEntry, tree.Size,
+                            $"entry {tree.Size} is missing: the next record ({name}, offset {record.Offset}) is entry {record.Index}, so {EntriesWere(tree.Size, record.Index)} removed.");
+                    }
+
+                    break;
+                }
+
+                if (record.Index < tree.Size)
+                {
+                    state.Fail(AuditLogProblem.ReorderedEntry, tree.Size,
+                        $"entry {tree.Size} is out of order: the record at {name}, offset {record.Offset} is entry {record.Index}, which was already read (entries reordered or duplicated).");
+                    break;
+                }
+
+                if (record.Type == AuditLogFormat.EventType)
+                {
+                    tree.Append(record.Checksum);
+                    CaptureRoot(tree, rootsAt);
+                    continue;
+                }
+
+                SignedCheckpoint checkpoint;
+                try
+                {
+                    checkpoint = AuditLog.ParseCheckpointRecord(record, directory);
+                }
+                catch (AuditLogException ex)
+                {
+                    state.Fail(AuditLogProblem.Malformed, lastCheckpointSize, ex.Message);
+                    break;
+                }
+
+                var where = $"the checkpoint at tree size {record.Index} ({name}, offset {record.Offset})";
+                if (!state.CheckCheckpoint(checkpoint, where, lastCheckpointSize))
+                {
+                    break;
+                }
+
+                if (checkpoint.Checkpoint.TreeSize != tree.Size || !CryptographicOperations.FixedTimeEquals(checkpoint.Checkpoint.RootHashSpan, tree.GetRootHash()))
+                {
+                    state.Fail(AuditLogProblem.CheckpointMismatch, lastCheckpointSize,
+                        $"{where} does not match the entries: an entry in {Entries(lastCheckpointSize, tree.Size)} was altered, removed or reordered (its checksum was recomputed, so the exact entry cannot be told from the signed data).",
+                        tree.Size);
+                    break;
+                }
+
+                lastCheckpointSize = tree.Size;
+                result.CheckpointCount++;
+                result.LatestCheckpoint = checkpoint;
+            }
+        }
+
+        result.TreeSize = tree.Size;
+        result.RootHash = tree.GetRootHash();
+        if (state.Failed)
+        {
+            return result;
+        }
+
+        foreach (var (what, cp) in external)
+        {
+            if (cp.Checkpoint.TreeSize > tree.Size)
+            {
+                return state.Fail(AuditLogProblem.Truncated, tree.Size,
+                    $"the log was truncated: it holds {tree.Size} entries but {what} covers {cp.Checkpoint.TreeSize}; {EntriesWere(tree.Size, cp.Checkpoint.TreeSize).Replace(" was", " is", StringComparison.Ordinal).Replace(" were", " are", StringComparison.Ordinal)} missing.",
+                    cp.Checkpoint.TreeSize);
+            }
+
+            if (!state.CheckCheckpoint(cp, what, 0))
+            {
+                return result;
+            }
+
+            if (!CryptographicOperations.FixedTimeEquals(cp.Checkpoint.RootHashSpan, rootsAt[cp.Checkpoint.TreeSize]))
+            {
+                return state.Fail(AuditLogProblem.CheckpointMismatch, null,
+                    $"{what} (tree size {cp.Checkpoint.TreeSize}) does not match the first {cp.Checkpoint.TreeSize} entries: the log was rewritten.");
+            }
+        }
+
+        result.Message = result.TreeSize == 0
+            ? "The log is empty."
+            : $"{result.TreeSize} entries verified; {result.CheckpointCount} checkpoint(s) verified" +
+              (result.UncoveredEntries > 0 ? $"; {result.UncoveredEntries} entries after the last checkpoint are not signed yet" : string.Empty) +
+              (result.SignersValidated ? "." : "; signer certificates were not checked against a trust bundle.");
+        return result;
+    }
+
+    /// <summary>Creates an inclusion proof of entry <paramref name="index"/> in the latest checkpoint of the log in <paramref name="directory"/>.</summary>
+    /// <param name="directory">The log directory.</param>
+    /// <param name="index">The entry index.</param>
+    /// <returns>The proof.</returns>
+    /// <exception cref="AuditLogException">The log is damaged or has no checkpoint covering <paramref name="index"/>.</exception>
+    public static AuditInclusionProof CreateInclusionProof(string directory, long index)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        var leafHashes = new List<byte[]>();
+        byte[]? entry = null;
+        SignedCheckpoint? latest = null;
+        foreach (var (_, path) in AuditLogFormat.ListSegments(directory))
+        {
+            foreach (var record in AuditLogFormat.ReadSegment(path, isLast: false))
+            {
+                if (record.Damage != RecordDamage.None || record.Index != leafHashes.Count)
+                {
+                    goto done; // Proofs use the intact prefix; 'audit verify' reports the damage.
+                }
+
+                if (record.Type == AuditLogFormat.EventType)
+                {
+                    if (leafHashes.Count == index)
+                    {
+                        entry = record.Payload.ToArray();
+                    }
+
+                    leafHashes.Add(record.Checksum);
+                }
+                else
+                {
+                    latest = AuditLog.ParseCheckpointRecord(record, directory);
+                }
+            }
+        }
+
+    done:
+        if (entry is null)
+        {
+            throw new AuditLogException($"The audit log '{directory}' has no entry {index}; it holds {leafHashes.Count} entries.");
+        }
+
+        if (latest is null || latest.Checkpoint.TreeSize <= index)
+        {
+            throw new AuditLogException($"Entry {index} is not covered by a signed checkpoint yet (the latest covers {latest?.Checkpoint.TreeSize ?? 0} entries); wait for the next checkpoint.");
+        }
+
+        var size = latest.Checkpoint.TreeSize;
+        return new AuditInclusionProof(index, entry, leafHashes[(int)index], MerkleTree.CreateInclusionProof(leafHashes, index, size), latest);
+    }
+
+    internal static string Entries(long from, long to) => to - from == 1 ? $"entry {from}" : $"entries {from}–{to - 1}";
+
+    internal static string EntriesWere(long from, long to) => Entries(from, to) + (to - from == 1 ? " was" : " were");
+
+    private static string? FindLater(List<(long Number, string Path)> segments, int segment, long offset, long index)
+    {
+        for (var s = segment; s < segments.Count; s++)
+        {
+            foreach (var record in AuditLogFormat.ReadSegment(segments[s].Path, isLast: false))
+            {
+                if (record.Damage != RecordDamage.None)
+                {
+                    break;
+                }
+
+                if ((s > segment || record.Offset >= offset) && record.Index == index && record.Type == AuditLogFormat.EventType)
+                {
+                    return $"{Path.GetFileName(segments[s].Path)}, offset {record.Offset}";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static void CaptureRoot(CompactMerkleTree tree, Dictionary<long, byte[]> rootsAt)
+    {
+        if (rootsAt.ContainsKey(tree.Size))
+        {
+            rootsAt[tree.Size] = tree.GetRootHash();
+        }
+    }
+
+    internal static bool SameAgent(SpiffeId a, SpiffeId b)
+    {
+        if (a == b)
+        {
+            return true;
+        }
+
+        return a.TrustDomain == b.TrustDomain && a.TryGetAgent(out var nameA, out _) && b.TryGetAgent(out var nameB, out _) && nameA == nameB;
+    }
+
+    private sealed class State(AuditLogVerificationOptions options, AuditLogVerificationResult result)
+    {
+        private readonly List<SpiffeId> _signers = [];
+        private DateTimeOffset _lastTime = DateTimeOffset.MinValue;
+        private string? _origin;
+
+        public bool Failed => result.Problem != AuditLogProblem.None;
+
+        public AuditLogVerificationResult Fail(AuditLogProblem problem, long? firstBad, string message, long? rangeEnd = null)
+        {
+            if (!Failed)
+            {
+                result.Problem = problem;
+                result.FirstBadIndex = firstBad;
+                result.BadRangeEnd = rangeEnd;
+                result.Message = char.ToUpperInvariant(message[0]) + message[1..];
+            }
+
+            return result;
+        }
+
+        public bool CheckCheckpoint(SignedCheckpoint checkpoint, string where, long coveredSoFar)
+        {
+            if (!checkpoint.TryVerifySignature(out var error))
+            {
+                Fail(AuditLogProblem.BadSignature, coveredSoFar, $"{where} has an invalid signature: {error}.");
+                return false;
+            }
+
+            var certificate = checkpoint.Certificate;
+            SpiffeId signer;
+            if (options.TrustBundles is { } bundles)
+            {
+                var validation = X509SvidValidator.Validate(certificate, checkpoint.Intermediates, bundles, checkpoint.Time,
+                    new X509SvidValidationOptions { ClockSkew = options.ClockSkew });
+                if (!validation.IsValid)
+                {
+                    Fail(AuditLogProblem.UntrustedSigner, coveredSoFar, $"{where} was signed by a certificate that was not a valid SVID at {checkpoint.Time:O}: {validation.Reason}");
+                    return false;
+                }
+
+                signer = validation.Id;
+            }
+            else if (SvidProfile.CheckLeaf(certificate, out var id, out var reason) == X509SvidValidationError.None)
+            {
+                signer = id;
+            }
+            else
+            {
+                Fail(AuditLogProblem.UntrustedSigner, coveredSoFar, $"{where} was signed by a certificate that is not an X.509-SVID: {reason}.");
+                return false;
+            }
+
+            var expected = options.ExpectedSigner ?? (_signers.Count > 0 ? _signers[0] : signer);
+            if (!SameAgent(expected, signer))
+            {
+                Fail(AuditLogProblem.SignerMismatch, coveredSoFar, $"{where} was signed by '{signer}', not by the log's agent '{expected}'.");
+                return false;
+            }
+
+            _origin ??= checkpoint.Checkpoint.Origin;
+            if (checkpoint.Checkpoint.Origin != _origin)
+            {
+                Fail(AuditLogProblem.SignerMismatch, coveredSoFar, $"{where} names origin '{checkpoint.Checkpoint.Origin}', but the log's origin is '{_origin}'.");
+                return false;
+            }
+
+            if (checkpoint.Time < _lastTime && where.StartsWith("the checkpoint at", StringComparison.Ordinal))
+            {
+                Fail(AuditLogProblem.CheckpointMismatch, coveredSoFar, $"{where} is dated {checkpoint.Time:O}, before the previous checkpoint ({_lastTime:O}): checkpoints were reordered.");
+                return false;
+            }
+
+            if (where.StartsWith("the checkpoint at", StringComparison.Ordinal))
+            {
+                _lastTime = checkpoint.Time;
+            }
+
+            if (!_signers.Contains(signer))
+            {
+                _signers.Add(signer);
+                result.Signers = [.. _signers];
+            }
+
+            return true;
+        }
+    }
+}

@@ -1,0 +1,104 @@
+using System.Security.Cryptography;
+using AgentIdentity.Audit;
+using Microsoft.Extensions.Time.Testing;
+
+namespace AgentIdentity.Tests.Audit;
+
+/// <summary>A development CA, an agent SVID and a temp directory for audit-log tests.</summary>
+internal sealed class AuditFixture : IDisposable
+{
+    public static readonly TrustDomain Domain = TrustDomain.Parse("example.org");
+
+    public AuditFixture(string agentName = "planner")
+    {
+        Time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        Ca = DevelopmentCertificateAuthority.Create(Domain, null, Time);
+        Svid = IssueSvid(Ca, SpiffeId.ForAgent(Domain, agentName, "i-1"));
+        Directory = Path.Combine(Path.GetTempPath(), "agentid-audit-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(Directory);
+    }
+
+    public FakeTimeProvider Time { get; }
+
+    public DevelopmentCertificateAuthority Ca { get; }
+
+    public X509Svid Svid { get; }
+
+    public string Directory { get; }
+
+    public AuditLogOptions Options(Action<AuditLogOptions>? configure = null)
+    {
+        var options = new AuditLogOptions { Directory = Directory, CheckpointEveryEntries = 10 };
+        configure?.Invoke(options);
+        return options;
+    }
+
+    public AuditLog Open(Action<AuditLogOptions>? configure = null, IX509SvidSource? signer = null) =>
+        AuditLog.Open(Options(configure), signer ?? Svid, Time);
+
+    public AuditEvent Event(int i) => new()
+    {
+        Kind = AuditEventKind.ToolCall,
+        Timestamp = Time.GetUtcNow(),
+        Agent = Svid.Id,
+        SerialNumber = Svid.SerialNumber,
+        Tool = "Erp.GetInvoice",
+        Action = "invoices:read",
+        TargetService = "spiffe://example.org/svc/erp",
+        RequestId = $"call-{i}",
+        Arguments = [AuditArgument.Create("id", i.ToString(System.Globalization.CultureInfo.InvariantCulture))],
+    };
+
+    public AuditLogVerificationResult Verify(Action<AuditLogVerificationOptions>? configure = null)
+    {
+        var options = new AuditLogVerificationOptions { TrustBundles = Ca };
+        configure?.Invoke(options);
+        return AuditLogVerifier.Verify(Directory, options);
+    }
+
+    public string Segment(int number = 1) => Path.Combine(Directory, $"audit-{number:D8}.log");
+
+    public static X509Svid IssueSvid(DevelopmentCertificateAuthority ca, SpiffeId id, TimeSpan? lifetime = null)
+    {
+        var key = (ECDsa)SvidKeys.Generate(KeyAlgorithm.EcdsaP256);
+        var csr = SvidKeys.CreateSigningRequest(id, key);
+        var issued = ca.Issue(new X509SvidRequest(id, csr, lifetime ?? TimeSpan.FromHours(1)));
+        return new X509Svid(SvidKeys.AttachKey(issued.Certificate, key), issued.Intermediates);
+    }
+
+    /// <summary>Reads the records of a segment as (offset, length, type, index) from the raw bytes.</summary>
+    public static List<(int Offset, int Length, byte Type, long Index)> Records(byte[] segment)
+    {
+        var list = new List<(int, int, byte, long)>();
+        var offset = 8;
+        while (offset + 13 <= segment.Length)
+        {
+            var length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(segment.AsSpan(offset));
+            var index = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(segment.AsSpan(offset + 4));
+            var total = 13 + length + 32;
+            if (offset + total > segment.Length)
+            {
+                break;
+            }
+
+            list.Add((offset, total, segment[offset + 12], index));
+            offset += total;
+        }
+
+        return list;
+    }
+
+    public void Dispose()
+    {
+        Svid.Dispose();
+        Ca.Dispose();
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort.
+        }
+    }
+}
