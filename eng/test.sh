@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # System packages the integration tests run against (real peers, not mocks).
 need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing system packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -35,7 +35,7 @@ public sealed class DevelopmentCertificateAuthorityOptions
 /// Use the issuer service or SPIFFE Workload API in production.</para>
 /// <para>Thread-safe.</para>
 /// </remarks>
-public sealed class DevelopmentCertificateAuthority : IX509SvidIssuer, ITrustBundleSource, IDisposable
+public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, ITrustBundleSource, IDisposable
 {
     private readonly TimeProvider _time;
     private readonly DevelopmentCertificateAuthorityOptions _options;

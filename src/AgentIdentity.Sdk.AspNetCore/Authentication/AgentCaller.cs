@@ -1,0 +1,101 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace AgentIdentity.AspNetCore;
+
+/// <summary>
+/// An agent caller whose X.509-SVID the AgentIdentity handler validated: its SPIFFE ID, leaf certificate, verified chain and
+/// the raw AgentIdentity extensions. One instance is cached per certificate and shared by every request that presents it.
+/// </summary>
+/// <remarks>Immutable and thread-safe. Read it with <see cref="AgentCallerHttpContextExtensions.GetAgentCaller"/>.</remarks>
+public sealed class AgentCaller
+{
+    private readonly byte[] _certificateHash;
+
+    internal AgentCaller(SpiffeId id, X509Certificate2 certificate, IReadOnlyList<X509Certificate2> verifiedChain, byte[] certificateHash, TrustBundle bundle)
+    {
+        Id = id;
+        Certificate = certificate;
+        VerifiedChain = verifiedChain;
+        _certificateHash = certificateHash;
+        Bundle = bundle;
+        Thumbprint = System.Buffers.Text.Base64Url.EncodeToString(certificateHash);
+        SerialNumber = certificate.SerialNumber;
+        var notBefore = DateTimeOffset.MinValue;
+        var notAfter = DateTimeOffset.MaxValue;
+        foreach (var element in verifiedChain.Count == 0 ? [certificate] : verifiedChain)
+        {
+            var start = new DateTimeOffset(element.NotBefore.ToUniversalTime());
+            var end = new DateTimeOffset(element.NotAfter.ToUniversalTime());
+            notBefore = start > notBefore ? start : notBefore;
+            notAfter = end < notAfter ? end : notAfter;
+        }
+
+        NotBefore = notBefore;
+        NotAfter = notAfter;
+        PolicyExtension = ReadExtension(certificate, AgentIdentityAuthenticationDefaults.PolicyExtensionOid);
+        DelegationChainExtension = ReadExtension(certificate, AgentIdentityAuthenticationDefaults.DelegationChainExtensionOid);
+        if (id.TryGetAgent(out var agentName, out var instanceId))
+        {
+            AgentName = agentName;
+            InstanceId = instanceId;
+        }
+    }
+
+    /// <summary>Gets the caller's SPIFFE ID.</summary>
+    public SpiffeId Id { get; }
+
+    /// <summary>Gets the caller's trust domain.</summary>
+    public TrustDomain TrustDomain => Id.TrustDomain;
+
+    /// <summary>Gets the agent name when the SPIFFE ID has the shape <c>/agent/&lt;name&gt;/&lt;instance&gt;</c>; otherwise <see langword="null"/>.</summary>
+    public string? AgentName { get; }
+
+    /// <summary>Gets the agent instance id when the SPIFFE ID has the agent shape; otherwise <see langword="null"/>.</summary>
+    public string? InstanceId { get; }
+
+    /// <summary>Gets the caller's leaf certificate (public part).</summary>
+    public X509Certificate2 Certificate { get; }
+
+    /// <summary>Gets the verified chain, leaf first, ending at the trust bundle's root.</summary>
+    public IReadOnlyList<X509Certificate2> VerifiedChain { get; }
+
+    /// <summary>Gets the leaf's serial number, uppercase hex.</summary>
+    public string SerialNumber { get; }
+
+    /// <summary>Gets the base64url SHA-256 thumbprint of the leaf's DER: the RFC 8705 <c>x5t#S256</c> value.</summary>
+    public string Thumbprint { get; }
+
+    /// <summary>Gets the latest <c>NotBefore</c> of the verified chain.</summary>
+    public DateTimeOffset NotBefore { get; }
+
+    /// <summary>Gets the earliest <c>NotAfter</c> of the verified chain: the validation expires then.</summary>
+    public DateTimeOffset NotAfter { get; }
+
+    /// <summary>Gets the DER value of the agent policy extension, or <see langword="null"/> when the certificate has none.</summary>
+    public ReadOnlyMemory<byte>? PolicyExtension { get; }
+
+    /// <summary>Gets the DER value of the delegation chain extension, or <see langword="null"/> when the certificate has none.</summary>
+    public ReadOnlyMemory<byte>? DelegationChainExtension { get; }
+
+    internal TrustBundle Bundle { get; }
+
+    /// <summary>Gets the SHA-256 hash of the leaf's DER.</summary>
+    /// <returns>The 32-byte hash, read-only.</returns>
+    public ReadOnlySpan<byte> GetCertificateHash() => _certificateHash;
+
+    private static ReadOnlyMemory<byte>? ReadExtension(X509Certificate2 certificate, string oid)
+    {
+        foreach (var extension in certificate.Extensions)
+        {
+            if (extension.Oid?.Value == oid)
+            {
+                return extension.RawData;
+            }
+        }
+
+        return null;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Id} (serial {SerialNumber})";
+}

@@ -1,0 +1,335 @@
+using System.Net;
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace AgentIdentity.AspNetCore;
+
+/// <summary>
+/// Authenticates agent callers by their X.509-SVID: chain to the trust bundle with the SPIFFE rules of
+/// <see cref="X509SvidValidator"/> (cached per certificate), revocation hook on every request, optional RFC 8705 bound token.
+/// </summary>
+internal sealed class AgentIdentityAuthenticationHandler(
+    IOptionsMonitor<AgentIdentityAuthenticationOptions> options,
+    ILoggerFactory loggerFactory,
+    UrlEncoder encoder)
+    : AuthenticationHandler<AgentIdentityAuthenticationOptions>(options, loggerFactory, encoder)
+{
+    private static readonly object FailureKey = new();
+
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var options = Options;
+        var remote = Context.Connection.RemoteIpAddress;
+        var certificate = Context.Connection.ClientCertificate;
+        IEnumerable<X509Certificate2>? intermediates;
+        if (certificate is not null)
+        {
+            intermediates = Context.Features.Get<AgentTlsChainFeature>()?.Intermediates;
+        }
+        else if (options.CertificateForwarding.Enabled)
+        {
+            var forwarded = ReadForwardedCertificate(options.CertificateForwarding, remote, out var failure);
+            if (failure is not null)
+            {
+                return Fail(AuthenticationFailureKind.Certificate, failure);
+            }
+
+            if (forwarded is null)
+            {
+                Logger.NoClientCertificate(remote);
+                return AuthenticateResult.NoResult();
+            }
+
+            certificate = forwarded[0];
+            intermediates = forwarded.Skip(1);
+        }
+        else
+        {
+            Logger.NoClientCertificate(remote);
+            return AuthenticateResult.NoResult();
+        }
+
+        Span<byte> hash = stackalloc byte[32];
+        if (!certificate.TryGetCertHash(HashAlgorithmName.SHA256, hash, out var written) || written != 32)
+        {
+            return Fail(AuthenticationFailureKind.Certificate, "The client certificate could not be hashed.");
+        }
+
+        var bundles = options.TrustBundleSource!;
+        var now = TimeProvider.GetUtcNow();
+        var cache = options.Cache;
+        AgentCaller? caller = null;
+        var cacheHit = cache is not null && cache.TryGet(hash, now, options.ClockSkew, bundles, out caller);
+        if (caller is null)
+        {
+            var result = X509SvidValidator.Validate(certificate, intermediates, bundles, now, new X509SvidValidationOptions { ClockSkew = options.ClockSkew });
+            if (!result.IsValid)
+            {
+                Logger.CertificateRejected(remote, result.Error, result.Reason);
+                return Fail(AuthenticationFailureKind.Certificate, result.Reason);
+            }
+
+            if (!bundles.TryGetBundle(result.Id.TrustDomain, out var bundle))
+            {
+                return Fail(AuthenticationFailureKind.Certificate, $"The trust bundle of '{result.Id.TrustDomain}' disappeared during validation.");
+            }
+
+            // Keep copies: the connection's certificate objects may be disposed with the connection, the cache outlives it.
+            var leaf = X509CertificateLoader.LoadCertificate(certificate.RawDataMemory.Span);
+            var chain = new X509Certificate2[result.VerifiedChain.Count];
+            for (var i = 0; i < chain.Length; i++)
+            {
+                chain[i] = i == 0 ? leaf : X509CertificateLoader.LoadCertificate(result.VerifiedChain[i].RawDataMemory.Span);
+            }
+
+            caller = new AgentCaller(result.Id, leaf, chain, hash.ToArray(), bundle);
+            cache?.Add(caller, now);
+        }
+
+        if (options.RevocationChecker is { } revocation && revocation.IsRevoked(caller, out var revokedReason))
+        {
+            Logger.CallerRevoked(caller.Id, caller.SerialNumber, remote, revokedReason);
+            return Fail(AuthenticationFailureKind.Certificate, $"The certificate of '{caller.Id}' (serial {caller.SerialNumber}) is revoked: {revokedReason}");
+        }
+
+        AccessTokenValidationResult? token = null;
+        if (options.AccessTokens.Mode != AgentAccessTokenMode.Ignore)
+        {
+            var (tokenResult, tokenFailure) = await ValidateAccessTokenAsync(options.AccessTokens, caller, hash.ToArray()).ConfigureAwait(false);
+            if (tokenFailure is not null)
+            {
+                return tokenFailure;
+            }
+
+            token = tokenResult;
+        }
+
+        Logger.CallerAuthenticated(caller.Id, caller.SerialNumber, remote, cacheHit);
+        Context.Features.Set<IAgentCallerFeature>(new AgentCallerFeature(caller, token, options.ResolvedPolicyEvaluator));
+        return AuthenticateResult.Success(new AuthenticationTicket(CreatePrincipal(caller, token), Scheme.Name));
+    }
+
+    private async Task<(AccessTokenValidationResult? Token, AuthenticateResult? Failure)> ValidateAccessTokenAsync(
+        AgentAccessTokenOptions tokens, AgentCaller caller, byte[] certificateHash)
+    {
+        var remote = Context.Connection.RemoteIpAddress;
+        string? raw = null;
+        var header = Request.Headers.Authorization;
+        if (header.Count == 1 && header[0] is { } value && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            raw = value["Bearer ".Length..].Trim();
+        }
+
+        if (string.IsNullOrEmpty(raw))
+        {
+            if (tokens.Mode == AgentAccessTokenMode.Required)
+            {
+                Logger.AccessTokenMissing(caller.Id, remote);
+                return (null, Fail(AuthenticationFailureKind.TokenMissing, "An access token is required."));
+            }
+
+            return (null, null);
+        }
+
+        AccessTokenValidationResult result;
+        try
+        {
+            result = await tokens.Validator!.ValidateAsync(raw, Context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Logger.AccessTokenRejected(caller.Id, remote, $"the token validator failed: {ex.GetType().Name}: {ex.Message}");
+            return (null, Fail(AuthenticationFailureKind.Token, "The access token could not be validated."));
+        }
+
+        if (!result.IsValid)
+        {
+            Logger.AccessTokenRejected(caller.Id, remote, result.Error ?? "invalid token");
+            return (null, Fail(AuthenticationFailureKind.Token, result.Error ?? "The access token is invalid."));
+        }
+
+        if (result.ConfirmationThumbprint is null)
+        {
+            if (tokens.RequireCertificateBinding)
+            {
+                const string Unbound = "The access token is not certificate-bound (no cnf.x5t#S256 claim), and this resource requires bound tokens.";
+                Logger.AccessTokenRejected(caller.Id, remote, Unbound);
+                return (null, Fail(AuthenticationFailureKind.Token, Unbound));
+            }
+        }
+        else if (!ThumbprintMatches(result.ConfirmationThumbprint, certificateHash))
+        {
+            const string Mismatch = "The access token is bound to a different certificate than the one presented on this connection (cnf.x5t#S256 mismatch).";
+            Logger.AccessTokenRejected(caller.Id, remote, Mismatch);
+            return (null, Fail(AuthenticationFailureKind.Token, Mismatch));
+        }
+
+        return (result, null);
+    }
+
+    /// <summary>Compares a base64url <c>x5t#S256</c> with the certificate hash in constant time.</summary>
+    internal static bool ThumbprintMatches(string thumbprint, ReadOnlySpan<byte> certificateHash)
+    {
+        Span<byte> decoded = stackalloc byte[48];
+        if (thumbprint.Length != 43 ||
+            System.Buffers.Text.Base64Url.DecodeFromChars(thumbprint, decoded, out var consumed, out var written) != System.Buffers.OperationStatus.Done ||
+            consumed != thumbprint.Length || written != 32)
+        {
+            return false;
+        }
+
+        return CryptographicOperations.FixedTimeEquals(decoded[..32], certificateHash);
+    }
+
+    private static ClaimsPrincipal CreatePrincipal(AgentCaller caller, AccessTokenValidationResult? token)
+    {
+        const string Issuer = AgentIdentityAuthenticationDefaults.AuthenticationScheme;
+        var id = caller.Id.ToString();
+        var claims = new List<Claim>(12 + (token?.Scopes.Count ?? 0) + (token?.Claims.Count ?? 0))
+        {
+            new(ClaimTypes.NameIdentifier, id, ClaimValueTypes.String, Issuer),
+            new(ClaimTypes.Name, id, ClaimValueTypes.String, Issuer),
+            new(AgentIdentityClaimTypes.SpiffeId, id, ClaimValueTypes.String, Issuer),
+            new(AgentIdentityClaimTypes.TrustDomain, caller.TrustDomain.Name, ClaimValueTypes.String, Issuer),
+            new(AgentIdentityClaimTypes.CertificateSerialNumber, caller.SerialNumber, ClaimValueTypes.String, Issuer),
+            new(AgentIdentityClaimTypes.CertificateThumbprint, caller.Thumbprint, ClaimValueTypes.String, Issuer),
+        };
+        if (caller.AgentName is not null)
+        {
+            claims.Add(new(AgentIdentityClaimTypes.AgentName, caller.AgentName, ClaimValueTypes.String, Issuer));
+            claims.Add(new(AgentIdentityClaimTypes.AgentInstance, caller.InstanceId!, ClaimValueTypes.String, Issuer));
+        }
+
+        if (caller.PolicyExtension is { } policy)
+        {
+            claims.Add(new(AgentIdentityClaimTypes.AgentPolicy, Convert.ToBase64String(policy.Span), ClaimValueTypes.Base64Binary, Issuer));
+        }
+
+        if (caller.DelegationChainExtension is { } delegation)
+        {
+            claims.Add(new(AgentIdentityClaimTypes.DelegationChain, Convert.ToBase64String(delegation.Span), ClaimValueTypes.Base64Binary, Issuer));
+        }
+
+        if (token is not null)
+        {
+            foreach (var scope in token.Scopes)
+            {
+                claims.Add(new(AgentIdentityClaimTypes.Scope, scope, ClaimValueTypes.String, Issuer));
+            }
+
+            if (token.Subject is not null)
+            {
+                claims.Add(new(AgentIdentityClaimTypes.TokenSubject, token.Subject, ClaimValueTypes.String, Issuer));
+            }
+
+            if (token.ClientId is not null)
+            {
+                claims.Add(new(AgentIdentityClaimTypes.TokenClientId, token.ClientId, ClaimValueTypes.String, Issuer));
+            }
+
+            claims.AddRange(token.Claims);
+        }
+
+        return new ClaimsPrincipal(new ClaimsIdentity(claims, AgentIdentityAuthenticationDefaults.AuthenticationScheme, ClaimTypes.Name, ClaimTypes.Role));
+    }
+
+    private X509Certificate2[]? ReadForwardedCertificate(AgentCertificateForwardingOptions forwarding, IPAddress? remote, out string? failure)
+    {
+        failure = null;
+        if (!Request.Headers.TryGetValue(forwarding.HeaderName, out var values) || values.Count == 0 || string.IsNullOrEmpty(values[0]))
+        {
+            return null;
+        }
+
+        if (!forwarding.IsTrusted(remote))
+        {
+            Logger.ForwardedFromUntrusted(forwarding.HeaderName, remote);
+            return null;
+        }
+
+        if (values.Count != 1)
+        {
+            failure = $"The forwarded certificate header '{forwarding.HeaderName}' appears {values.Count} times; exactly one is allowed.";
+            Logger.ForwardedMalformed(forwarding.HeaderName, remote, failure);
+            return null;
+        }
+
+        var certificates = new List<X509Certificate2>(2);
+        if (!ForwardedCertificateParser.TryParse(values[0]!, certificates, out var reason))
+        {
+            failure = $"The forwarded certificate header '{forwarding.HeaderName}' is malformed: {reason}";
+            Logger.ForwardedMalformed(forwarding.HeaderName, remote, failure);
+            return null;
+        }
+
+        if (forwarding.IntermediatesHeaderName is { } intermediatesHeader &&
+            Request.Headers.TryGetValue(intermediatesHeader, out var chainValues) && chainValues.Count == 1 && !string.IsNullOrEmpty(chainValues[0]) &&
+            !ForwardedCertificateParser.TryParse(chainValues[0]!, certificates, out reason))
+        {
+            failure = $"The forwarded intermediates header '{intermediatesHeader}' is malformed: {reason}";
+            Logger.ForwardedMalformed(intermediatesHeader, remote, failure);
+            return null;
+        }
+
+        return [.. certificates];
+    }
+
+    private AuthenticateResult Fail(AuthenticationFailureKind kind, string message)
+    {
+        Context.Items[FailureKey] = new AuthenticationFailure(kind, message);
+        return AuthenticateResult.Fail(message);
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        Response.StatusCode = StatusCodes.Status401Unauthorized;
+        var failure = Context.Items.TryGetValue(FailureKey, out var value) ? value as AuthenticationFailure : null;
+        switch (failure?.Kind)
+        {
+            case AuthenticationFailureKind.Token:
+                Response.Headers.Append(HeaderNames.WWWAuthenticate, $"Bearer error=\"invalid_token\", error_description=\"{Quote(failure.Message)}\"");
+                break;
+            case AuthenticationFailureKind.TokenMissing:
+                Response.Headers.Append(HeaderNames.WWWAuthenticate, "Bearer");
+                break;
+            case AuthenticationFailureKind.Certificate:
+                Response.Headers.Append(HeaderNames.WWWAuthenticate, $"{Scheme.Name} error=\"invalid_client_certificate\"");
+                break;
+            default:
+                Response.Headers.Append(HeaderNames.WWWAuthenticate, $"{Scheme.Name} error=\"client_certificate_required\"");
+                break;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
+    {
+        Response.StatusCode = StatusCodes.Status403Forbidden;
+        if (Context.Items.TryGetValue(AgentAuthorizationHandler.InsufficientScopeKey, out var scope) && scope is string action)
+        {
+            Response.Headers.Append(HeaderNames.WWWAuthenticate, $"Bearer error=\"insufficient_scope\", scope=\"{Quote(action)}\"");
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // RFC 6750 §3: error_description and scope values exclude '"' and '\'.
+    private static string Quote(string value) => value.Replace("\\", string.Empty, StringComparison.Ordinal).Replace("\"", "'", StringComparison.Ordinal);
+
+    private enum AuthenticationFailureKind
+    {
+        Certificate,
+        Token,
+        TokenMissing,
+    }
+
+    private sealed record AuthenticationFailure(AuthenticationFailureKind Kind, string Message);
+}

@@ -1,0 +1,260 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AgentIdentity.AspNetCore;
+
+/// <summary>Shared helpers of the AgentIdentity authorization requirements.</summary>
+internal static class AgentAuthorizationHandler
+{
+    public static readonly object InsufficientScopeKey = new();
+
+    public static string? GetSpiffeId(ClaimsPrincipal user)
+    {
+        foreach (var identity in user.Identities)
+        {
+            if (!identity.IsAuthenticated)
+            {
+                continue;
+            }
+
+            foreach (var claim in identity.Claims)
+            {
+                if (claim.Type == AgentIdentityClaimTypes.SpiffeId && claim.Issuer == AgentIdentityAuthenticationDefaults.AuthenticationScheme)
+                {
+                    return claim.Value;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    public static void Deny(AuthorizationHandlerContext context, IAuthorizationHandler handler, string? spiffeId, string reason)
+    {
+        context.Fail(new AuthorizationFailureReason(handler, reason));
+        if (context.Resource is HttpContext http && http.RequestServices?.GetService<ILoggerFactory>() is { } loggers)
+        {
+            loggers.CreateLogger("AgentIdentity.AspNetCore.Authorization").AuthorizationDenied(spiffeId, reason);
+        }
+    }
+}
+
+/// <summary>Requires the caller's SPIFFE ID to match one of a set of patterns: an exact SPIFFE ID, or a SPIFFE ID followed
+/// by <c>/*</c> for any descendant path (<c>spiffe://corp.example/agent/planner/*</c>).</summary>
+public sealed class AgentIdRequirement : AuthorizationHandler<AgentIdRequirement>, IAuthorizationRequirement
+{
+    private readonly string[] _exact;
+    private readonly string[] _prefixes;
+
+    /// <summary>Initializes a new instance of the <see cref="AgentIdRequirement"/> class.</summary>
+    /// <param name="patterns">The patterns.</param>
+    /// <exception cref="ArgumentException">No pattern is given, or a pattern is not a SPIFFE ID (optionally ending in <c>/*</c>).</exception>
+    public AgentIdRequirement(IEnumerable<string> patterns)
+    {
+        ArgumentNullException.ThrowIfNull(patterns);
+        var exact = new List<string>();
+        var prefixes = new List<string>();
+        foreach (var pattern in patterns)
+        {
+            ArgumentNullException.ThrowIfNull(pattern, nameof(patterns));
+            var wildcard = pattern.EndsWith("/*", StringComparison.Ordinal);
+            var id = wildcard ? pattern[..^2] : pattern;
+            if (!SpiffeId.TryParse(id, out var parsed, out var error))
+            {
+                throw new ArgumentException($"Agent pattern '{pattern}' is not a SPIFFE ID, optionally followed by '/*': {error}", nameof(patterns));
+            }
+
+            if (wildcard)
+            {
+                prefixes.Add(parsed + "/");
+            }
+            else
+            {
+                exact.Add(parsed.ToString());
+            }
+        }
+
+        if (exact.Count + prefixes.Count == 0)
+        {
+            throw new ArgumentException("At least one agent pattern is required.", nameof(patterns));
+        }
+
+        _exact = [.. exact];
+        _prefixes = [.. prefixes];
+        Patterns = [.. patterns];
+    }
+
+    /// <summary>Gets the patterns.</summary>
+    public IReadOnlyList<string> Patterns { get; }
+
+    /// <summary>Checks a SPIFFE ID against the patterns.</summary>
+    /// <param name="spiffeId">The SPIFFE ID.</param>
+    /// <returns><see langword="true"/> when it matches.</returns>
+    public bool IsMatch(string spiffeId)
+    {
+        ArgumentNullException.ThrowIfNull(spiffeId);
+        foreach (var exact in _exact)
+        {
+            if (string.Equals(exact, spiffeId, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        foreach (var prefix in _prefixes)
+        {
+            if (spiffeId.Length > prefix.Length && spiffeId.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <inheritdoc/>
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, AgentIdRequirement requirement)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(requirement);
+        var id = AgentAuthorizationHandler.GetSpiffeId(context.User);
+        if (id is not null && requirement.IsMatch(id))
+        {
+            context.Succeed(requirement);
+        }
+        else
+        {
+            AgentAuthorizationHandler.Deny(context, this, id, $"agent '{id ?? "(none)"}' does not match {string.Join(", ", requirement.Patterns)}");
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"AgentIdRequirement: {string.Join(", ", Patterns)}";
+}
+
+/// <summary>Requires the caller to belong to one of a set of trust domains.</summary>
+public sealed class AgentTrustDomainRequirement : AuthorizationHandler<AgentTrustDomainRequirement>, IAuthorizationRequirement
+{
+    /// <summary>Initializes a new instance of the <see cref="AgentTrustDomainRequirement"/> class.</summary>
+    /// <param name="trustDomains">The trust domains, e.g. <c>corp.example</c>.</param>
+    /// <exception cref="ArgumentException">None is given, or one is not a valid trust domain name.</exception>
+    public AgentTrustDomainRequirement(IEnumerable<string> trustDomains)
+    {
+        ArgumentNullException.ThrowIfNull(trustDomains);
+        var parsed = new List<TrustDomain>();
+        foreach (var name in trustDomains)
+        {
+            ArgumentNullException.ThrowIfNull(name, nameof(trustDomains));
+            if (!TrustDomain.TryParse(name, out var domain))
+            {
+                throw new ArgumentException($"'{name}' is not a valid trust domain name (lowercase letters, digits, '.', '-', '_').", nameof(trustDomains));
+            }
+
+            parsed.Add(domain);
+        }
+
+        if (parsed.Count == 0)
+        {
+            throw new ArgumentException("At least one trust domain is required.", nameof(trustDomains));
+        }
+
+        TrustDomains = parsed;
+    }
+
+    /// <summary>Gets the trust domains.</summary>
+    public IReadOnlyList<TrustDomain> TrustDomains { get; }
+
+    /// <inheritdoc/>
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, AgentTrustDomainRequirement requirement)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(requirement);
+        var id = AgentAuthorizationHandler.GetSpiffeId(context.User);
+        if (id is not null && SpiffeId.TryParse(id, out var parsed) && requirement.TrustDomains.Contains(parsed.TrustDomain))
+        {
+            context.Succeed(requirement);
+        }
+        else
+        {
+            AgentAuthorizationHandler.Deny(context, this, id, $"agent '{id ?? "(none)"}' is not in trust domain {string.Join(", ", requirement.TrustDomains)}");
+        }
+
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>
+/// Requires the caller to be allowed an action such as <c>invoices:read</c>. When the request carries a certificate-bound
+/// access token, its scopes must include the action. The certificate policy must allow it too; a certificate without a policy
+/// leaves the decision to the token, and nothing grants the action when neither a policy nor a token does (fail-closed).
+/// </summary>
+public sealed class AgentActionRequirement : AuthorizationHandler<AgentActionRequirement>, IAuthorizationRequirement
+{
+    /// <summary>Initializes a new instance of the <see cref="AgentActionRequirement"/> class.</summary>
+    /// <param name="action">The action, e.g. <c>invoices:read</c>.</param>
+    /// <exception cref="ArgumentException">The action is empty or contains whitespace.</exception>
+    public AgentActionRequirement(string action)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(action);
+        if (action.Any(char.IsWhiteSpace))
+        {
+            throw new ArgumentException($"Action '{action}' contains whitespace; actions are single OAuth scope tokens such as 'invoices:read'.", nameof(action));
+        }
+
+        Action = action;
+    }
+
+    /// <summary>Gets the action.</summary>
+    public string Action { get; }
+
+    /// <inheritdoc/>
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, AgentActionRequirement requirement)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(requirement);
+        var http = context.Resource as HttpContext;
+        var feature = http?.Features.Get<IAgentCallerFeature>();
+        if (feature is null)
+        {
+            AgentAuthorizationHandler.Deny(context, this, AgentAuthorizationHandler.GetSpiffeId(context.User), $"action '{requirement.Action}' needs a caller authenticated by AgentIdentity");
+            return Task.CompletedTask;
+        }
+
+        var caller = feature.Caller;
+        var tokenGrants = false;
+        if (feature.AccessToken is { } token)
+        {
+            if (!token.Scopes.Contains(requirement.Action, StringComparer.Ordinal))
+            {
+                http!.Items[AgentAuthorizationHandler.InsufficientScopeKey] = requirement.Action;
+                AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), $"the access token's scopes do not include '{requirement.Action}'");
+                return Task.CompletedTask;
+            }
+
+            tokenGrants = true;
+        }
+
+        var evaluator = feature is AgentCallerFeature concrete ? concrete.PolicyEvaluator : FailClosedCertificatePolicyEvaluator.Instance;
+        var decision = evaluator.Evaluate(caller, requirement.Action);
+        switch (decision.Kind)
+        {
+            case AgentPolicyDecisionKind.Allowed:
+            case AgentPolicyDecisionKind.NoPolicy when tokenGrants:
+                context.Succeed(requirement);
+                break;
+            case AgentPolicyDecisionKind.NoPolicy:
+                AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), $"nothing grants '{requirement.Action}': the certificate carries no agent policy and no access token was presented");
+                break;
+            default:
+                AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), decision.Reason ?? $"the certificate policy denies '{requirement.Action}'");
+                break;
+        }
+
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,137 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Claims;
+using System.Security.Cryptography.X509Certificates;
+using AgentIdentity;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+
+namespace AgentIdentity.AspNetCore.Tests.TestInfrastructure;
+
+/// <summary>A real Kestrel server on 127.0.0.1:0 with TLS, serving its own SVID and authenticating agents with AgentIdentity.</summary>
+internal sealed class AgentTestServer : IAsyncDisposable
+{
+    public const string ServerId = "spiffe://corp.example/svc/erp";
+
+    private readonly WebApplication _app;
+
+    private AgentTestServer(WebApplication app, Uri baseAddress, X509Svid serverSvid)
+    {
+        _app = app;
+        BaseAddress = baseAddress;
+        ServerSvid = serverSvid;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public X509Svid ServerSvid { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public FakeLogCollector Logs => _app.Services.GetFakeLogCollector();
+
+    public static async Task<AgentTestServer> StartAsync(
+        TestPki pki,
+        Action<AgentIdentityAuthenticationOptions>? configure = null,
+        Action<IServiceCollection>? services = null,
+        Action<WebApplication>? endpoints = null,
+        Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions, X509Svid>? listen = null)
+    {
+        var serverSvid = TestPki.IssueSvid(pki.Ca, ServerId, dnsNames: ["localhost"]);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        builder.Logging.AddFakeLogging();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, lo =>
+        {
+            if (listen is not null)
+            {
+                listen(lo, serverSvid);
+            }
+            else
+            {
+                lo.UseAgentIdentityHttps(serverSvid);
+            }
+        }));
+        builder.Services.AddSingleton<ITrustBundleSource>(_ => pki.Bundles);
+        builder.Services.AddAuthentication(AgentIdentityAuthenticationDefaults.AuthenticationScheme).AddAgentIdentity(configure);
+        builder.Services.AddAuthorization(o =>
+        {
+            o.AddAgentPolicy("Planners", p => p.RequireAgent("spiffe://corp.example/agent/planner/*"));
+            o.AddAgentPolicy("InvoiceReaders", p => p.RequireAction("invoices:read"));
+        });
+        services?.Invoke(builder.Services);
+        var app = builder.Build();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapGet("/whoami", (HttpContext context) =>
+        {
+            var user = context.User;
+            string? Claim(string type) => user.FindFirst(type)?.Value;
+            return Results.Json(new Dictionary<string, string?>
+            {
+                ["spiffe_id"] = Claim(AgentIdentityClaimTypes.SpiffeId),
+                ["agent_name"] = Claim(AgentIdentityClaimTypes.AgentName),
+                ["agent_instance"] = Claim(AgentIdentityClaimTypes.AgentInstance),
+                ["trust_domain"] = Claim(AgentIdentityClaimTypes.TrustDomain),
+                ["serial"] = Claim(AgentIdentityClaimTypes.CertificateSerialNumber),
+                ["thumbprint"] = Claim(AgentIdentityClaimTypes.CertificateThumbprint),
+                ["policy"] = Claim(AgentIdentityClaimTypes.AgentPolicy),
+                ["delegation"] = Claim(AgentIdentityClaimTypes.DelegationChain),
+                ["name"] = user.Identity?.Name,
+                ["scopes"] = string.Join(' ', user.FindAll(AgentIdentityClaimTypes.Scope).Select(c => c.Value)),
+                ["caller"] = context.GetAgentCaller()?.Id.ToString(),
+            });
+        }).RequireAuthorization(p => p.RequireAgentCaller());
+        app.MapGet("/planners", [Authorize(Policy = "Planners")] () => "planner ok");
+        app.MapGet("/corp", () => "corp ok").RequireAuthorization(p => p.RequireTrustDomain("corp.example"));
+        app.MapGet("/invoices", () => "invoices").RequireAuthorization(p => p.RequireAction("invoices:read"));
+        app.MapGet("/invoices-attr", [Authorize(Policy = "InvoiceReaders")] () => "invoices");
+        endpoints?.Invoke(app);
+        await app.StartAsync();
+        var address = app.Urls.Single().Replace("127.0.0.1", "localhost", StringComparison.Ordinal);
+        return new AgentTestServer(app, new Uri(address), serverSvid);
+    }
+
+    /// <summary>An HttpClient presenting <paramref name="certificate"/> (with key) and <paramref name="intermediates"/>,
+    /// which validates the server's SVID with <see cref="X509SvidValidator"/>.</summary>
+    public HttpClient CreateClient(X509Certificate2? certificate, IEnumerable<X509Certificate2>? intermediates, ITrustBundleSource serverTrust)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificateContext = certificate is null ? null : SslStreamCertificateContext.Create(certificate, [.. intermediates ?? []], offline: true),
+                RemoteCertificateValidationCallback = (_, cert, chain, _) =>
+                {
+                    if (cert is not X509Certificate2 leaf)
+                    {
+                        return false;
+                    }
+
+                    var presented = chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>().ToArray() ?? [];
+                    var result = X509SvidValidator.Validate(leaf, presented, serverTrust, TimeProvider.System.GetUtcNow());
+                    return result.IsValid && result.Id.ToString() == ServerId;
+                },
+                AllowTlsResume = false,
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public HttpClient CreateClient(X509Svid svid, ITrustBundleSource serverTrust) => CreateClient(svid.Certificate, svid.Intermediates, serverTrust);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        ServerSvid.Dispose();
+    }
+}
