@@ -53,3 +53,58 @@ public class SvidIssuanceBenchmarks
         return issuance;
     }
 }
+
+/// <summary>Where the time of one issuance goes: each step of <see cref="SvidIssuanceBenchmarks.DevelopmentCaIssuance"/> alone.</summary>
+[MemoryDiagnoser]
+public class SvidIssuanceStepBenchmarks
+{
+    private readonly SpiffeId _id = SpiffeId.Parse("spiffe://bench.example/agent/planner/abc");
+    private DevelopmentCertificateAuthority _ca = null!;
+    private ECDsa _key = null!;
+    private byte[] _csr = null!;
+    private byte[] _certificate = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _ca = DevelopmentCertificateAuthority.Create(TrustDomain.Parse("bench.example"));
+        _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        _csr = SvidKeys.CreateSigningRequest(_id, _key);
+        _certificate = _ca.Issue(new X509SvidRequest(_id, _csr, TimeSpan.FromHours(1))).Certificate.RawData;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _ca.Dispose();
+        _key.Dispose();
+    }
+
+    [Benchmark(Baseline = true)]
+    public int KeyGeneration()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return key.KeySize;
+    }
+
+    [Benchmark]
+    public byte[] CreateCsr() => SvidKeys.CreateSigningRequest(_id, _key);
+
+    [Benchmark]
+    public bool ReadAndVerifyCsr() => Pkcs10.Read(_csr, _id).IsRsa;
+
+    [Benchmark]
+    public X509SvidIssuance IssueFromCsr()
+    {
+        var issuance = _ca.Issue(new X509SvidRequest(_id, _csr, TimeSpan.FromHours(1)));
+        issuance.Certificate.Dispose();
+        return issuance;
+    }
+
+    [Benchmark]
+    public int LoadCertificate()
+    {
+        using var certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(_certificate);
+        return certificate.Version;
+    }
+}
