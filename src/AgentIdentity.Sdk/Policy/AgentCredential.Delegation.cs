@@ -74,6 +74,13 @@ public sealed partial class AgentCredential
             _taskCredentials.Add(child);
         }
 
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            // This credential was disposed while the task was being issued: it will not dispose the child, so do it here.
+            await child.DisposeAsync().ConfigureAwait(false);
+            throw new ObjectDisposedException(GetType().FullName, $"The credential of '{Id}' was disposed while task '{taskId}' was being issued.");
+        }
+
         child._loop = child.RunAsync(child._stop.Token);
         _metrics?.Track(child);
         return child;

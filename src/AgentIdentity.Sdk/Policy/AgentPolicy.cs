@@ -239,15 +239,31 @@ public sealed class AgentPolicy : IEquatable<AgentPolicy>
             return this;
         }
 
+        // Fast path (a valid delegation chain): when one side is a subset of the other, the intersection is that side, because
+        // the canonical form is unique. Only the task-id rule still applies.
+        var taskId = string.Equals(TaskId, other.TaskId, StringComparison.Ordinal) ? TaskId : null;
+        if (IsSubsetOf(other, out _))
+        {
+            return WithTaskIdUnchecked(taskId);
+        }
+
+        if (other.IsSubsetOf(this, out _))
+        {
+            return other.WithTaskIdUnchecked(taskId);
+        }
+
         return new AgentPolicy(
             PolicyPatterns.Intersect(_services, other._services, PolicyPatterns.SpiffeIntersect, SpiffeCovers),
             PolicyPatterns.Intersect(_actions, other._actions, static (a, b) => PolicyPatterns.NameIntersect(a, b, ActionSeparator), ActionCovers),
             PolicyPatterns.Intersect(_tools, other._tools, static (a, b) => PolicyPatterns.NameIntersect(a, b, ToolSeparator), ToolCovers),
             Math.Min(MaxDelegationDepth, other.MaxDelegationDepth),
             PolicyPatterns.Intersect(_delegationTargets, other._delegationTargets, PolicyPatterns.SpiffeIntersect, SpiffeCovers),
-            string.Equals(TaskId, other.TaskId, StringComparison.Ordinal) ? TaskId : null,
+            taskId,
             encoded: null);
     }
+
+    private AgentPolicy WithTaskIdUnchecked(string? taskId) =>
+        string.Equals(taskId, TaskId, StringComparison.Ordinal) ? this : new AgentPolicy(_services, _actions, _tools, MaxDelegationDepth, _delegationTargets, taskId, encoded: null);
 
     /// <summary>Returns a copy with <see cref="TaskId"/> set to <paramref name="taskId"/>.</summary>
     /// <param name="taskId">The task id, a valid SPIFFE path segment, or <see langword="null"/>.</param>

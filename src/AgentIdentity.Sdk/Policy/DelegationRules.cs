@@ -83,10 +83,16 @@ internal static class DelegationRules
             return DelegationError.NotATaskOfParent;
         }
 
-        if (parentPolicy.MaxDelegationDepth == 0 || parentChainLength + 1 > AgentPolicy.MaxDelegationDepthLimit)
+        if (parentPolicy.MaxDelegationDepth == 0)
         {
             reason = $"'{parentId}' has delegation depth 0, so it may not delegate";
             return DelegationError.DelegationNotPermitted;
+        }
+
+        if (parentChainLength + 1 > AgentPolicy.MaxDelegationDepthLimit)
+        {
+            reason = $"'{parentId}' already has {parentChainLength} ancestors; a chain may have at most {AgentPolicy.MaxDelegationDepthLimit}";
+            return DelegationError.DepthNotDecreasing;
         }
 
         if (!parentPolicy.AllowsDelegationTo(childId))

@@ -150,6 +150,22 @@ public sealed class AgentPolicyTests
     }
 
     [Fact]
+    public void ToDer_ExampleFromDocs_MatchesDocumentedHex()
+    {
+        // docs/policy-extension.md, "Example"
+        var policy = new AgentPolicy(
+            services: ["spiffe://corp.example/svc/erp"],
+            actions: ["invoices:read"],
+            tools: ["Erp.GetInvoice"],
+            maxDelegationDepth: 1,
+            delegationTargets: ["spiffe://corp.example/agent/planner/1/task/*"],
+            taskId: "t1");
+        Assert.Equal(
+            "308180020101301f161d7370696666653a2f2f636f72702e6578616d706c652f7376632f657270300f160d696e766f696365733a726561643010160e4572702e476574496e766f6963653033020101302e162c7370696666653a2f2f636f72702e6578616d706c652f6167656e742f706c616e6e65722f312f7461736b2f2a80027431",
+            Convert.ToHexStringLower(policy.ToDer()));
+    }
+
+    [Fact]
     public void ToDer_KnownPolicy_MatchesDocumentedBytes()
     {
         var policy = new AgentPolicy(services: ["spiffe://td/svc/*"], actions: ["a:r"], tools: ["E.G"], maxDelegationDepth: 1, delegationTargets: ["spiffe://td/x/*"], taskId: "t");
