@@ -276,6 +276,23 @@ public sealed class AgentHttpClientTests
         Assert.Contains("'https://erp.example'", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("https://as.example/", null, "ClientId is required")]
+    [InlineData("http://as.example/", "planner", "must be an absolute https URI")]
+    public async Task AddAgentIdentity_InvalidTokenOptions_FailsValidationWithReason(string authority, string? clientId, string expected)
+    {
+        using var pki = new TestPki();
+        await using var services = AgentClient.Build(pki, new Uri("https://127.0.0.1:1"), b => b.AddAgentIdentity(o =>
+        {
+            o.Token.Authority = new Uri(authority);
+            o.Token.ClientId = clientId;
+        }));
+
+        var ex = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptionsMonitor<AgentHttpClientOptions>>().Get(AgentClient.Name));
+
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task StandardResilience_UnsafeMethodsDisabled_RetriesGetButNotPost()
     {
