@@ -106,6 +106,13 @@ internal sealed class BoundTokenProvider : IDisposable
         return new ValueTask<CachedToken>(AwaitRefreshAsync(svid, cached, cancellationToken));
     }
 
+    /// <summary>Puts a token into the cache as if the server had issued it (benchmarks and tests).</summary>
+    internal void Prime(X509Svid svid, string accessToken, TimeSpan lifetime)
+    {
+        var expiresAt = _time.GetUtcNow() + lifetime;
+        Volatile.Write(ref _cached, new CachedToken(svid, accessToken, (expiresAt - MaxRefreshLead).UtcTicks, expiresAt.UtcTicks));
+    }
+
     private async Task<CachedToken> AwaitRefreshAsync(X509Svid svid, CachedToken? previous, CancellationToken cancellationToken)
     {
         try

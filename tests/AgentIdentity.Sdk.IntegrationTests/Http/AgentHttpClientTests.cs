@@ -89,11 +89,16 @@ public sealed class AgentHttpClientTests
         Assert.Empty(failures);
         for (var g = 1; g < generations.Count; g++)
         {
-            var (from, thumbprint) = generations[g];
-            var until = g + 1 < generations.Count ? generations[g + 1].StartedBefore : long.MaxValue;
-            var inGeneration = results.Where(r => r.Sequence > from && r.Sequence <= until).ToList();
-            Assert.NotEmpty(inGeneration);
-            Assert.All(inGeneration, r => Assert.Equal(thumbprint, r.Thumbprint));
+            // A request started after rotation g was observed must present certificate g or a newer one (a request that starts
+            // between a later rotation and the moment the test records it legitimately presents the newer one), never an older one.
+            var from = generations[g].StartedBefore;
+            var wrong = results.Where(r => r.Sequence > from)
+                .Select(r => (r.Sequence, Generation: generations.FindIndex(x => x.Thumbprint == r.Thumbprint)))
+                .Where(r => r.Generation < g)
+                .Select(r => $"request {r.Sequence} (started after rotation {g} at {from}) presented generation {r.Generation}")
+                .ToList();
+            Assert.True(wrong.Count == 0, string.Join("; ", wrong));
+            Assert.Contains(results, r => r.Thumbprint == generations[g].Thumbprint);
         }
 
         Assert.Equal(generations.Select(g => g.Thumbprint), server.ClientThumbprints.Distinct());
@@ -269,6 +274,23 @@ public sealed class AgentHttpClientTests
 
         Assert.Contains("ServerId", ex.Message, StringComparison.Ordinal);
         Assert.Contains("'https://erp.example'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("https://as.example/", null, "ClientId is required")]
+    [InlineData("http://as.example/", "planner", "must be an absolute https URI")]
+    public async Task AddAgentIdentity_InvalidTokenOptions_FailsValidationWithReason(string authority, string? clientId, string expected)
+    {
+        using var pki = new TestPki();
+        await using var services = AgentClient.Build(pki, new Uri("https://127.0.0.1:1"), b => b.AddAgentIdentity(o =>
+        {
+            o.Token.Authority = new Uri(authority);
+            o.Token.ClientId = clientId;
+        }));
+
+        var ex = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptionsMonitor<AgentHttpClientOptions>>().Get(AgentClient.Name));
+
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,180 @@
+using System.Collections.Concurrent;
+using System.Net;
+using AgentIdentity.IntegrationTests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AgentIdentity.IntegrationTests.Http;
+
+/// <summary>RFC 8705 certificate-bound tokens from a real OpenIddict 7.8 authorization server, checked by OpenIddict validation on a real
+/// Kestrel resource server, with rotation, outage and rejection.</summary>
+public sealed class BoundTokenTests
+{
+    private const string EchoId = "spiffe://example.org/svc/echo";
+
+    private static Action<IHttpClientBuilder> Client(OpenIddictAuthorizationServer authorizationServer) => b => b.AddAgentIdentity(o =>
+    {
+        o.ServerId = EchoId;
+        o.Token.Authority = authorizationServer.Issuer;
+        o.Token.ClientId = OpenIddictAuthorizationServer.ClientId;
+        o.Token.Scope = OpenIddictAuthorizationServer.Scope;
+        o.Token.ServerId = "spiffe://example.org/svc/as";
+    });
+
+    [Fact]
+    public async Task GetAsync_BoundToken_ObtainedOverMtlsAliasCachedAndAcceptedByResourceServer()
+    {
+        using var pki = new TestPki();
+        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10));
+        var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
+        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, seen);
+        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
+        var credential = await AgentClient.ReadyAsync(services);
+        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(credential.GetCurrent().Thumbprint, await client.GetStringAsync("/api/whoami"));
+        }
+
+        var tokenRequest = Assert.Single(authorizationServer.TokenRequests);
+        Assert.Equal("/mtls/connect/token", tokenRequest.Path);
+        Assert.Equal(credential.GetCurrent().Thumbprint, tokenRequest.Thumbprint);
+        Assert.Equal(3, seen.Count);
+        Assert.All(seen, s => Assert.Equal(s.CertificateX5t, s.TokenX5t));
+    }
+
+    [Fact]
+    public async Task GetAsync_RotationUnderLoad_TokenReacquiredAndNeverSentWithOtherCertificate()
+    {
+        using var pki = new TestPki();
+        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromHours(2));
+        var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
+        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, seen);
+        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
+        var credential = await AgentClient.ReadyAsync(services);
+        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+
+        long completed = 0;
+        var failures = new ConcurrentQueue<Exception>();
+        var progress = new SemaphoreSlim(0);
+        using var stop = new CancellationTokenSource();
+        async Task WorkAsync()
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    using var response = await client.GetAsync("/api/whoami");
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                }
+                catch (Exception ex)
+                {
+                    failures.Enqueue(ex);
+                }
+
+                Interlocked.Increment(ref completed);
+                progress.Release();
+            }
+        }
+
+        async Task WaitForCompletionsAsync(long target)
+        {
+            while (Interlocked.Read(ref completed) < target)
+            {
+                Assert.True(await progress.WaitAsync(TimeSpan.FromSeconds(30)), "requests stopped completing");
+            }
+        }
+
+        var thumbprints = new List<string> { credential.GetCurrent().Thumbprint };
+        var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(WorkAsync)).ToArray();
+        await WaitForCompletionsAsync(20);
+        for (var rotation = 0; rotation < 2; rotation++)
+        {
+            thumbprints.Add((await AgentClient.RotateAsync(pki, credential, TimeSpan.FromMinutes(42))).Thumbprint);
+            await WaitForCompletionsAsync(Interlocked.Read(ref completed) + 20);
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(workers);
+
+        Assert.Empty(failures);
+        Assert.All(seen, s => Assert.Equal(s.CertificateX5t, s.TokenX5t));
+        Assert.Equal(thumbprints, authorizationServer.TokenRequests.Select(r => r.Thumbprint));
+    }
+
+    [Fact]
+    public async Task GetAsync_AuthorizationServerDown_CachedTokenUsedUntilExpiryThenClearError()
+    {
+        using var pki = new TestPki();
+        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10));
+        var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
+        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, seen);
+        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
+        await AgentClient.ReadyAsync(services);
+        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+        await client.GetStringAsync("/api/whoami");
+
+        await authorizationServer.StopAsync();
+        pki.Time.Advance(TimeSpan.FromMinutes(9.5)); // inside the refresh window: the refresh fails in the background
+        await client.GetStringAsync("/api/whoami");
+        pki.Time.Advance(TimeSpan.FromMinutes(1)); // past expiry
+
+        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+        Assert.Contains("could not obtain a certificate-bound access token for client 'planner'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("The cached token expired at", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(2, seen.Count);
+    }
+
+    [Fact]
+    public async Task SendAsync_InvalidTokenOnce_RefreshesAndRetriesReplayableRequestOnly()
+    {
+        using var pki = new TestPki();
+        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10));
+        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, new());
+        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
+        await AgentClient.ReadyAsync(services);
+        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+
+        using var replayable = await client.GetAsync("/api/revoked-once");
+        Assert.Equal(HttpStatusCode.OK, replayable.StatusCode);
+        Assert.Equal(2, authorizationServer.TokenRequests.Count);
+
+        await using var resourceServer2 = await ResourceServer.StartAsync(pki, authorizationServer, new());
+        using var streamed = await client.PostAsync(new Uri(resourceServer2.BaseAddress, "/api/revoked-once"), new StreamContent(new MemoryStream([1, 2, 3])));
+        Assert.Equal(HttpStatusCode.Unauthorized, streamed.StatusCode);
+        Assert.Equal(2, authorizationServer.TokenRequests.Count);
+    }
+
+    [Fact]
+    public async Task GetAsync_AuthorizationServerIssuesUnboundToken_RefusedAndNothingSent()
+    {
+        using var pki = new TestPki();
+        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10), bindTokens: false);
+        var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
+        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, seen);
+        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
+        await AgentClient.ReadyAsync(services);
+        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+
+        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+
+        Assert.Contains("without cnf.x5t#S256", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, resourceServer.RequestCount);
+    }
+
+    [Fact]
+    public async Task GetAsync_ClientRegisteredForOtherSpiffeId_AuthorizationServerRefusesWithInvalidClient()
+    {
+        using var pki = new TestPki();
+        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10), clientSpiffePattern: "spiffe://example.org/agent/other/*");
+        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, new());
+        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
+        await AgentClient.ReadyAsync(services);
+        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+
+        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+
+        Assert.Contains("invalid_client", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, resourceServer.RequestCount);
+    }
+}

@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using Microsoft.AspNetCore;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Abstractions;
+using OpenIddict.Core;
+using OpenIddict.EntityFrameworkCore.Models;
+using OpenIddict.Server;
+using OpenIddict.Server.AspNetCore;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace AgentIdentity.IntegrationTests.Infrastructure;
+
+/// <summary>A real OpenIddict 7.8 authorization server (EF Core in-memory store) on Kestrel mTLS, issuing RFC 8705 certificate-bound
+/// access tokens to agents by client credentials with tls_client_auth (PKI, SPIFFE URI SAN matched by the application manager override
+/// described in DOTNET.md §7).</summary>
+internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
+{
+    public const string ClientId = "planner";
+    public const string Scope = "invoices:read";
+    public const string Audience = "erp";
+
+    private readonly WebApplication _app;
+    private int _stopped;
+
+    private OpenIddictAuthorizationServer(WebApplication app, Uri issuer, SecurityKey signingKey, ConcurrentQueue<(string Path, string Thumbprint)> requests)
+    {
+        _app = app;
+        Issuer = issuer;
+        SigningKey = signingKey;
+        TokenRequests = requests;
+    }
+
+    public Uri Issuer { get; }
+
+    public SecurityKey SigningKey { get; }
+
+    /// <summary>Gets the token endpoint path hit and the client certificate presented, per token request.</summary>
+    public ConcurrentQueue<(string Path, string Thumbprint)> TokenRequests { get; }
+
+    public static async Task<OpenIddictAuthorizationServer> StartAsync(TestPki pki, TimeSpan accessTokenLifetime, string clientSpiffePattern = "spiffe://example.org/agent/planner/*", bool bindTokens = true)
+    {
+        var (certificate, intermediates) = pki.IssueServer("/svc/as");
+        var issuerHolder = new IssuerHolder();
+        var signingKey = new ECDsaSecurityKey(ECDsa.Create(ECCurve.NamedCurves.nistP256)) { KeyId = "as-signing" };
+        var requests = new ConcurrentQueue<(string, string)>();
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (Environment.GetEnvironmentVariable("AGENTID_TEST_AS_LOG") == "1")
+        {
+            builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Debug);
+        }
+
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        {
+            ServerCertificate = certificate,
+            ServerCertificateChain = intermediates,
+            ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+            ClientCertificateValidation = (_, _, _) => true, // OpenIddict applies its own per-client policy (DOTNET.md §7).
+        })));
+        builder.Services.AddSingleton(pki);
+        var database = "as-" + Guid.NewGuid().ToString("N");
+        builder.Services.AddDbContext<AuthorizationDbContext>(o =>
+        {
+            o.UseInMemoryDatabase(database);
+            o.UseOpenIddict();
+        });
+        builder.Services.AddOpenIddict()
+            .AddCore(o =>
+            {
+                o.UseEntityFrameworkCore().UseDbContext<AuthorizationDbContext>();
+                o.ReplaceApplicationManager(typeof(SpiffeApplicationManager<>));
+            })
+            .AddServer(o =>
+            {
+                o.SetTokenEndpointUris("connect/token", "mtls/connect/token");
+                o.AllowClientCredentialsFlow();
+                o.EnablePublicKeyInfrastructureTlsClientAuthentication([pki.Ca.RootCertificate]);
+                if (bindTokens)
+                {
+                    o.UseClientCertificateBoundAccessTokens();
+                }
+
+                o.RegisterScopes(Scope);
+                o.SetAccessTokenLifetime(accessTokenLifetime);
+                o.AddSigningKey(signingKey);
+                o.AddEphemeralEncryptionKey();
+                o.DisableAccessTokenEncryption();
+                o.UseAspNetCore().EnableTokenEndpointPassthrough();
+            });
+        // The port is known only once Kestrel listens; OpenIddict reads its options at the first request.
+        builder.Services.Configure<OpenIddictServerOptions>(o =>
+        {
+            o.Issuer = issuerHolder.Issuer;
+            o.MtlsTokenEndpointAliasUri = new Uri(issuerHolder.Issuer!, "mtls/connect/token");
+        });
+
+        var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/connect/token") || context.Request.Path.StartsWithSegments("/mtls/connect/token"))
+            {
+                var cert = context.Connection.ClientCertificate;
+                requests.Enqueue((context.Request.Path.Value!, cert is null ? "none" : TestPki.Sha256Hex(cert)));
+            }
+
+            await next(context);
+        });
+        app.UseAuthentication();
+        app.MapPost("/connect/token", IssueToken);
+        app.MapPost("/mtls/connect/token", IssueToken);
+
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            var manager = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>();
+            var descriptor = new OpenIddictApplicationDescriptor
+            {
+                ClientId = ClientId,
+                ClientType = ClientTypes.Confidential,
+                JsonWebKeySet = new JsonWebKeySet(),
+                Permissions = { Permissions.Endpoints.Token, Permissions.GrantTypes.ClientCredentials, Permissions.Prefixes.Scope + Scope },
+            };
+            // A certificate-only client registers its issuing CA (not a dummy secret): the intermediate, with its x5c.
+            var caKey = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(pki.Ca.IntermediateCertificate.GetECDsaPublicKey()!));
+            caKey.X5c.Add(Convert.ToBase64String(pki.Ca.IntermediateCertificate.RawData));
+            descriptor.JsonWebKeySet.Keys.Add(caKey);
+            descriptor.Properties[SpiffeApplicationManager<OpenIddictEntityFrameworkCoreApplication>.SpiffeIdProperty] = JsonSerializer.SerializeToElement(clientSpiffePattern);
+            await manager.CreateAsync(descriptor);
+        }
+
+        await app.StartAsync();
+        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
+        issuerHolder.Issuer = address;
+        return new OpenIddictAuthorizationServer(app, address, signingKey, requests);
+    }
+
+    private static IResult IssueToken(HttpContext context)
+    {
+        var request = context.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("not an OpenIddict request");
+        var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
+        identity.SetClaim(Claims.Subject, request.ClientId);
+        identity.SetScopes(request.GetScopes());
+        identity.SetAudiences(Audience);
+        identity.SetDestinations(static _ => [Destinations.AccessToken]);
+        return Results.SignIn(new ClaimsPrincipal(identity), authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+    }
+
+    /// <summary>Takes the authorization server down (connections refused from now on).</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 0)
+        {
+            await _app.StopAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private sealed class IssuerHolder
+    {
+        public Uri? Issuer { get; set; }
+    }
+}
+
+internal sealed class AuthorizationDbContext(DbContextOptions<AuthorizationDbContext> options) : DbContext(options);
+
+/// <summary>DOTNET.md §7: in PKI mode OpenIddict matches DNS/IP SANs or the CN against redirect URIs and never looks at URI SANs. This
+/// override verifies the chain with the SDK's SPIFFE validator and matches the SPIFFE ID recorded for the client.</summary>
+internal sealed class SpiffeApplicationManager<TApplication>(
+    IOpenIddictApplicationCache<TApplication> cache,
+    ILogger<OpenIddictApplicationManager<TApplication>> logger,
+    IOptionsMonitor<OpenIddictCoreOptions> options,
+    IOpenIddictApplicationStore<TApplication> store,
+    TestPki pki) : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
+    where TApplication : class
+{
+    public const string SpiffeIdProperty = "spiffe_id";
+
+    public override async ValueTask<bool> ValidatePublicKeyInfrastructureTlsClientCertificateAsync(
+        TApplication application, X509Certificate2 certificate, X509ChainPolicy policy, CancellationToken cancellationToken = default)
+    {
+        var properties = await GetPropertiesAsync(application, cancellationToken);
+        if (!properties.TryGetValue(SpiffeIdProperty, out var pattern) || pattern.ValueKind != JsonValueKind.String)
+        {
+            return false;
+        }
+
+        var result = X509SvidValidator.Validate(certificate, [.. policy.ExtraStore, pki.Ca.IntermediateCertificate], pki.Ca, pki.Time.GetUtcNow());
+        return result.IsValid && PeerAuthorizers.Pattern(pattern.GetString()!)(result.Id, result.VerifiedChain).IsAllowed;
+    }
+}
