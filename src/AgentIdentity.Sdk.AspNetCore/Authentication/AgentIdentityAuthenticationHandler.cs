@@ -31,7 +31,7 @@ internal sealed class AgentIdentityAuthenticationHandler(
         IEnumerable<X509Certificate2>? intermediates;
         if (certificate is not null)
         {
-            intermediates = Context.Features.Get<AgentTlsChainFeature>()?.Intermediates;
+            intermediates = Context.Features.Get<AgentTlsChainFeature>()?.Intermediates ?? PresentedIntermediates.Get(certificate);
         }
         else if (options.CertificateForwarding.Enabled)
         {
