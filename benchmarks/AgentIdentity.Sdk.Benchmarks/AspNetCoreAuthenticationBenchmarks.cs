@@ -26,6 +26,7 @@ public class AspNetCoreAuthenticationBenchmarks
     private const string AgentUncached = "AgentIdentityNoCache";
     private const string StockCached = "StockCached";
     private const string StockUncached = "Stock";
+    private const string Floor = "Floor";
 
     private DevelopmentCertificateAuthority _ca = null!;
     private X509Svid _svid = null!;
@@ -37,6 +38,7 @@ public class AspNetCoreAuthenticationBenchmarks
     private IServiceScopeFactory _stockCachedScopes = null!;
     private AuthorizationPolicy _agentPolicy = null!;
     private AuthorizationPolicy _agentUncachedPolicy = null!;
+    private AuthorizationPolicy _floorPolicy = null!;
     private AuthorizationPolicy _stockPolicy = null!;
     private AuthorizationPolicy _stockCachedPolicy = null!;
     private X509Certificate2[] _intermediates = null!;
@@ -59,11 +61,13 @@ public class AspNetCoreAuthenticationBenchmarks
         agent.AddSingleton<ITrustBundleSource>(_ca);
         agent.AddAuthentication()
             .AddAgentIdentity()
-            .AddAgentIdentity(AgentUncached, o => o.ValidationCacheSize = 0);
+            .AddAgentIdentity(AgentUncached, o => o.ValidationCacheSize = 0)
+            .AddScheme<AuthenticationSchemeOptions, FloorHandler>(Floor, null);
         agent.AddAuthorization();
         _agentServices = agent.BuildServiceProvider();
         _agentScopes = _agentServices.GetRequiredService<IServiceScopeFactory>();
         _agentPolicy = new AuthorizationPolicyBuilder(AgentCached).RequireAuthenticatedUser().RequireAgent("spiffe://corp.example/agent/planner/*").Build();
+        _floorPolicy = new AuthorizationPolicyBuilder(Floor).RequireAuthenticatedUser().RequireAgent("spiffe://corp.example/agent/planner/*").Build();
         _agentUncachedPolicy = new AuthorizationPolicyBuilder(AgentUncached).RequireAuthenticatedUser().RequireAgent("spiffe://corp.example/agent/planner/*").Build();
 
         _stockServices = BuildStock(StockUncached, cache: false);
@@ -80,6 +84,7 @@ public class AspNetCoreAuthenticationBenchmarks
             ("AgentIdentity new connection", await AgentIdentityNewConnection()),
             ("stock", await StockCertificateHandlerNewConnection()),
             ("stock cached", await StockCertificateHandlerWarm()),
+            ("floor", await FrameworkFloor()),
         };
         foreach (var (name, ok) in checks)
         {
@@ -148,6 +153,9 @@ public class AspNetCoreAuthenticationBenchmarks
     [Benchmark(Description = "Stock certificate handler, new connection (chain build)")]
     public Task<bool> StockCertificateHandlerNewConnection() => RunAsync(_stockScopes, StockUncached, _stockPolicy, agentChain: false);
 
+    [Benchmark(Description = "Framework floor: scope + context + fixed-principal scheme + same authorization")]
+    public Task<bool> FrameworkFloor() => RunAsync(_agentScopes, Floor, _floorPolicy, agentChain: false);
+
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -156,5 +164,20 @@ public class AspNetCoreAuthenticationBenchmarks
         _stockCachedServices.Dispose();
         _svid.Dispose();
         _ca.Dispose();
+    }
+
+    /// <summary>A scheme that returns a fixed principal: what the ASP.NET Core pipeline itself costs per request.</summary>
+    private sealed class FloorHandler(
+        Microsoft.Extensions.Options.IOptionsMonitor<AuthenticationSchemeOptions> options,
+        Microsoft.Extensions.Logging.ILoggerFactory logger,
+        System.Text.Encodings.Web.UrlEncoder encoder) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+    {
+        protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+        {
+            var identity = new System.Security.Claims.ClaimsIdentity(
+                [new System.Security.Claims.Claim(AgentIdentityClaimTypes.SpiffeId, "spiffe://corp.example/agent/planner/1", null, AgentIdentityAuthenticationDefaults.AuthenticationScheme)],
+                Floor);
+            return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new System.Security.Claims.ClaimsPrincipal(identity), Floor)));
+        }
     }
 }
