@@ -84,16 +84,7 @@ internal sealed class AgentIdentityAuthenticationHandler(
                 return Fail(AuthenticationFailureKind.Certificate, $"The trust bundle of '{result.Id.TrustDomain}' disappeared during validation.");
             }
 
-            // Keep a copy of the leaf: the connection's certificate object may be disposed with the connection, and the cache
-            // outlives it. The CA certificates of the verified chain are the validator's own objects.
-            var leaf = X509CertificateLoader.LoadCertificate(certificate.RawDataMemory.Span);
-            var chain = new X509Certificate2[result.VerifiedChain.Count];
-            for (var i = 0; i < chain.Length; i++)
-            {
-                chain[i] = i == 0 ? leaf : result.VerifiedChain[i];
-            }
-
-            caller = new AgentCaller(result.Id, leaf, chain, hash.ToArray(), bundle);
+            caller = new AgentCaller(result.Id, certificate, result.VerifiedChain, hash.ToArray(), bundle);
             if (cache is not null)
             {
                 cache.Add(caller, now);
