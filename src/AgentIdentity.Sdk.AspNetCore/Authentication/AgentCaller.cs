@@ -10,12 +10,21 @@ namespace AgentIdentity.AspNetCore;
 public sealed class AgentCaller
 {
     private readonly byte[] _certificateHash;
+    private readonly byte[] _leafDer;
+    private readonly X509Certificate2[] _authorities;
+    private X509Certificate2? _certificate;
+    private X509Certificate2[]? _verifiedChain;
 
+    /// <param name="id">The validated SPIFFE ID.</param>
+    /// <param name="certificate">The presented leaf; read now, never kept (the connection may dispose it).</param>
+    /// <param name="verifiedChain">The verified chain, leaf first.</param>
+    /// <param name="certificateHash">SHA-256 of the leaf's DER.</param>
+    /// <param name="bundle">The bundle the chain was validated against.</param>
     internal AgentCaller(SpiffeId id, X509Certificate2 certificate, IReadOnlyList<X509Certificate2> verifiedChain, byte[] certificateHash, TrustBundle bundle)
     {
         Id = id;
-        Certificate = certificate;
-        VerifiedChain = verifiedChain;
+        _leafDer = certificate.RawData;
+        _authorities = verifiedChain.Count > 1 ? [.. verifiedChain.Skip(1)] : [];
         _certificateHash = certificateHash;
         Bundle = bundle;
         Thumbprint = System.Buffers.Text.Base64Url.EncodeToString(certificateHash);
@@ -54,10 +63,13 @@ public sealed class AgentCaller
     public string? InstanceId { get; }
 
     /// <summary>Gets the caller's leaf certificate (public part).</summary>
-    public X509Certificate2 Certificate { get; }
+    /// <remarks>Decoded on first access from the DER kept with the validation; the hot path never needs it.</remarks>
+    public X509Certificate2 Certificate =>
+        LazyInitializer.EnsureInitialized(ref _certificate, () => X509CertificateLoader.LoadCertificate(_leafDer));
 
     /// <summary>Gets the verified chain, leaf first, ending at the trust bundle's root.</summary>
-    public IReadOnlyList<X509Certificate2> VerifiedChain { get; }
+    public IReadOnlyList<X509Certificate2> VerifiedChain =>
+        LazyInitializer.EnsureInitialized(ref _verifiedChain, () => [Certificate, .. _authorities]);
 
     /// <summary>Gets the leaf's serial number, uppercase hex.</summary>
     public string SerialNumber { get; }

@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 
 namespace AgentIdentity.AspNetCore;
 
@@ -12,7 +15,41 @@ internal sealed class AgentCallerCache(int capacity)
 {
     private readonly ConcurrentDictionary<Sha256Key, AgentCaller> _entries = new();
 
+    // Requests on one connection share one certificate object: find its caller without hashing the certificate again.
+    private readonly ConditionalWeakTable<X509Certificate2, AgentCaller> _byConnectionCertificate = new();
+
     public int Count => _entries.Count;
+
+    /// <summary>Looks the certificate up, first by object (same connection), then by SHA-256 (same certificate, new connection).</summary>
+    public bool TryGet(X509Certificate2 certificate, Span<byte> hash, DateTimeOffset now, TimeSpan skew, ITrustBundleSource bundles, out AgentCaller? caller, out bool hashed)
+    {
+        hashed = false;
+        if (_byConnectionCertificate.TryGetValue(certificate, out caller))
+        {
+            if (IsUsable(caller, now, skew, bundles))
+            {
+                return true;
+            }
+
+            _byConnectionCertificate.Remove(certificate);
+        }
+
+        hashed = certificate.TryGetCertHash(HashAlgorithmName.SHA256, hash, out var written) && written == 32;
+        if (hashed && TryGet(hash, now, skew, bundles, out caller))
+        {
+            _byConnectionCertificate.AddOrUpdate(certificate, caller!);
+            return true;
+        }
+
+        caller = null;
+        return false;
+    }
+
+    public void Remember(X509Certificate2 certificate, AgentCaller caller) => _byConnectionCertificate.AddOrUpdate(certificate, caller);
+
+    private static bool IsUsable(AgentCaller caller, DateTimeOffset now, TimeSpan skew, ITrustBundleSource bundles) =>
+        now - skew <= caller.NotAfter && now + skew >= caller.NotBefore &&
+        bundles.TryGetBundle(caller.TrustDomain, out var bundle) && ReferenceEquals(bundle, caller.Bundle);
 
     public bool TryGet(ReadOnlySpan<byte> hash, DateTimeOffset now, TimeSpan skew, ITrustBundleSource bundles, out AgentCaller? caller)
     {
@@ -22,8 +59,7 @@ internal sealed class AgentCallerCache(int capacity)
             return false;
         }
 
-        if (now - skew > caller.NotAfter || now + skew < caller.NotBefore ||
-            !bundles.TryGetBundle(caller.TrustDomain, out var bundle) || !ReferenceEquals(bundle, caller.Bundle))
+        if (!IsUsable(caller, now, skew, bundles))
         {
             _entries.TryRemove(key, out _);
             caller = null;

@@ -34,7 +34,7 @@ public static class AgentCallerHttpContextExtensions
     }
 }
 
-/// <summary>Intermediates the client presented in the TLS handshake, captured by the AgentIdentity Kestrel helpers.</summary>
+/// <summary>Intermediates presented with the client certificate, for hosts other than Kestrel (and in-process tests).</summary>
 internal sealed class AgentTlsChainFeature
 {
     public System.Security.Cryptography.X509Certificates.X509Certificate2[]? Intermediates { get; set; }

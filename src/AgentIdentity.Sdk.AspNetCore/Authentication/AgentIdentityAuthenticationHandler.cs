@@ -28,12 +28,9 @@ internal sealed class AgentIdentityAuthenticationHandler(
         var options = Options;
         var remote = Context.Connection.RemoteIpAddress;
         var certificate = Context.Connection.ClientCertificate;
-        IEnumerable<X509Certificate2>? intermediates;
-        if (certificate is not null)
-        {
-            intermediates = Context.Features.Get<AgentTlsChainFeature>()?.Intermediates;
-        }
-        else if (options.CertificateForwarding.Enabled)
+        IEnumerable<X509Certificate2>? intermediates = null;
+        var fromTls = certificate is not null; // its intermediates are looked up only on a cache miss
+        if (certificate is null && options.CertificateForwarding.Enabled)
         {
             var forwarded = ReadForwardedCertificate(options.CertificateForwarding, remote, out var failure);
             if (failure is not null)
@@ -50,25 +47,31 @@ internal sealed class AgentIdentityAuthenticationHandler(
             certificate = forwarded[0];
             intermediates = forwarded.Skip(1);
         }
-        else
+        else if (certificate is null)
         {
             Logger.NoClientCertificate(remote);
             return AuthenticateResult.NoResult();
         }
 
         Span<byte> hash = stackalloc byte[32];
-        if (!certificate.TryGetCertHash(HashAlgorithmName.SHA256, hash, out var written) || written != 32)
-        {
-            return Fail(AuthenticationFailureKind.Certificate, "The client certificate could not be hashed.");
-        }
-
         var bundles = options.TrustBundleSource!;
         var now = TimeProvider.GetUtcNow();
         var cache = options.Cache;
         AgentCaller? caller = null;
-        var cacheHit = cache is not null && cache.TryGet(hash, now, options.ClockSkew, bundles, out caller);
+        var hashed = false;
+        var cacheHit = cache is not null && cache.TryGet(certificate, hash, now, options.ClockSkew, bundles, out caller, out hashed);
         if (caller is null)
         {
+            if (!hashed && (!certificate.TryGetCertHash(HashAlgorithmName.SHA256, hash, out var written) || written != 32))
+            {
+                return Fail(AuthenticationFailureKind.Certificate, "The client certificate could not be hashed.");
+            }
+
+            if (fromTls)
+            {
+                intermediates = Context.Features.Get<AgentTlsChainFeature>()?.Intermediates ?? PresentedIntermediates.Get(certificate);
+            }
+
             var result = X509SvidValidator.Validate(certificate, intermediates, bundles, now, new X509SvidValidationOptions { ClockSkew = options.ClockSkew });
             if (!result.IsValid)
             {
@@ -81,16 +84,12 @@ internal sealed class AgentIdentityAuthenticationHandler(
                 return Fail(AuthenticationFailureKind.Certificate, $"The trust bundle of '{result.Id.TrustDomain}' disappeared during validation.");
             }
 
-            // Keep copies: the connection's certificate objects may be disposed with the connection, the cache outlives it.
-            var leaf = X509CertificateLoader.LoadCertificate(certificate.RawDataMemory.Span);
-            var chain = new X509Certificate2[result.VerifiedChain.Count];
-            for (var i = 0; i < chain.Length; i++)
+            caller = new AgentCaller(result.Id, certificate, result.VerifiedChain, hash.ToArray(), bundle);
+            if (cache is not null)
             {
-                chain[i] = i == 0 ? leaf : X509CertificateLoader.LoadCertificate(result.VerifiedChain[i].RawDataMemory.Span);
+                cache.Add(caller, now);
+                cache.Remember(certificate, caller);
             }
-
-            caller = new AgentCaller(result.Id, leaf, chain, hash.ToArray(), bundle);
-            cache?.Add(caller, now);
         }
 
         if (options.RevocationChecker is { } revocation && revocation.IsRevoked(caller, out var revokedReason))
@@ -102,7 +101,7 @@ internal sealed class AgentIdentityAuthenticationHandler(
         AccessTokenValidationResult? token = null;
         if (options.AccessTokens.Mode != AgentAccessTokenMode.Ignore)
         {
-            var (tokenResult, tokenFailure) = await ValidateAccessTokenAsync(options.AccessTokens, caller, hash.ToArray()).ConfigureAwait(false);
+            var (tokenResult, tokenFailure) = await ValidateAccessTokenAsync(options.AccessTokens, caller).ConfigureAwait(false);
             if (tokenFailure is not null)
             {
                 return tokenFailure;
@@ -117,7 +116,7 @@ internal sealed class AgentIdentityAuthenticationHandler(
     }
 
     private async Task<(AccessTokenValidationResult? Token, AuthenticateResult? Failure)> ValidateAccessTokenAsync(
-        AgentAccessTokenOptions tokens, AgentCaller caller, byte[] certificateHash)
+        AgentAccessTokenOptions tokens, AgentCaller caller)
     {
         var remote = Context.Connection.RemoteIpAddress;
         string? raw = null;
@@ -164,7 +163,7 @@ internal sealed class AgentIdentityAuthenticationHandler(
                 return (null, Fail(AuthenticationFailureKind.Token, Unbound));
             }
         }
-        else if (!ThumbprintMatches(result.ConfirmationThumbprint, certificateHash))
+        else if (!ThumbprintMatches(result.ConfirmationThumbprint, caller.GetCertificateHash()))
         {
             const string Mismatch = "The access token is bound to a different certificate than the one presented on this connection (cnf.x5t#S256 mismatch).";
             Logger.AccessTokenRejected(caller.Id, remote, Mismatch);

@@ -25,12 +25,13 @@ public static class AgentIdentityKestrelExtensions
     {
         ArgumentNullException.ThrowIfNull(options);
         options.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
-        options.ClientCertificateValidation = static (_, _, _) => true;
-        var previous = options.OnAuthenticate;
-        options.OnAuthenticate = (connection, sslOptions) =>
+
+        // Kestrel owns the SslStream's validation callback here; it hands us the client's certificate and the chain it built
+        // (whose extra store holds what the client presented). Accept everything; the handler validates.
+        options.ClientCertificateValidation = static (certificate, chain, _) =>
         {
-            previous?.Invoke(connection, sslOptions);
-            sslOptions.RemoteCertificateValidationCallback = CaptureChain(connection, required: true);
+            PresentedIntermediates.Capture(certificate, chain);
+            return true;
         };
         return options;
     }
@@ -76,37 +77,20 @@ public static class AgentIdentityKestrelExtensions
                 {
                     ServerCertificateContext = certificateContext,
                     ClientCertificateRequired = requireClientCertificate,
-                    RemoteCertificateValidationCallback = CaptureChain(context.Connection, requireClientCertificate),
+                    RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+                    {
+                        if (certificate is null)
+                        {
+                            return !requireClientCertificate;
+                        }
+
+                        PresentedIntermediates.Capture(certificate, chain);
+                        return true;
+                    },
                     ApplicationProtocols = protocols,
                     CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                 });
             },
         });
     }
-
-    private static RemoteCertificateValidationCallback CaptureChain(BaseConnectionContext connection, bool required) =>
-        (_, certificate, chain, _) =>
-        {
-            if (certificate is null)
-            {
-                return !required;
-            }
-
-            if (chain is not null)
-            {
-                var leaf = certificate is X509Certificate2 leaf2 ? leaf2.RawDataMemory : certificate.GetRawCertData();
-                var presented = new List<X509Certificate2>(chain.ChainPolicy.ExtraStore.Count);
-                foreach (var candidate in chain.ChainPolicy.ExtraStore)
-                {
-                    if (!candidate.RawDataMemory.Span.SequenceEqual(leaf.Span))
-                    {
-                        presented.Add(candidate);
-                    }
-                }
-
-                connection.Features.Set(new AgentTlsChainFeature { Intermediates = [.. presented] });
-            }
-
-            return true;
-        };
 }

@@ -154,7 +154,9 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
     [Fact]
     public async Task Authenticate_RepeatedConnections_ValidatesChainOnce()
     {
-        await using var server = await AgentTestServer.StartAsync(_pki);
+        // The checker reads the cached certificates on every request: they must outlive the connection they came from.
+        var revocation = new TestRevocationChecker();
+        await using var server = await AgentTestServer.StartAsync(_pki, services: s => s.AddSingleton<IAgentRevocationChecker>(revocation));
         using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
 
         for (var i = 0; i < 3; i++)
@@ -167,6 +169,7 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
         var authenticated = server.Logs.GetSnapshot().Where(r => r.Id.Id == 3000).Select(r => r.Message).ToList();
         Assert.Equal(3, authenticated.Count);
         Assert.Single(authenticated, m => m.EndsWith("cached validation: False.", StringComparison.Ordinal));
+        Assert.Equal(3, revocation.Calls);
     }
 
     [Fact]
@@ -209,6 +212,8 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
         public bool IsRevoked(AgentCaller caller, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? reason)
         {
             Interlocked.Increment(ref _calls);
+            Assert.True(caller.Certificate.RawDataMemory.Length > 0);
+            Assert.StartsWith("CN=AgentIdentity Development Root CA", caller.VerifiedChain[^1].Subject, StringComparison.Ordinal);
             reason = _revoked.ContainsKey(caller.SerialNumber) ? "revoked by test" : null;
             return reason is not null;
         }
