@@ -21,7 +21,7 @@ public sealed class AgentIdentityAuthenticationOptions : AuthenticationSchemeOpt
 
     /// <summary>Gets or sets the evaluator of certificate policies used by <c>RequireAction</c>.</summary>
     /// <value>The default value is <see langword="null"/>: the <see cref="IAgentCertificatePolicyEvaluator"/> registered in DI,
-    /// or a built-in evaluator that fails closed.</value>
+    /// or <see cref="AgentCertificatePolicyEvaluator"/>, which enforces the effective policy of the delegation chain and denies undecodable policies.</value>
     public IAgentCertificatePolicyEvaluator? CertificatePolicyEvaluator { get; set; }
 
     /// <summary>Gets or sets how many validated certificates are cached (per SHA-256 thumbprint) so that repeated connections
@@ -37,7 +37,7 @@ public sealed class AgentIdentityAuthenticationOptions : AuthenticationSchemeOpt
 
     internal AgentCallerCache? Cache { get; set; }
 
-    internal IAgentCertificatePolicyEvaluator ResolvedPolicyEvaluator => CertificatePolicyEvaluator ?? FailClosedCertificatePolicyEvaluator.Instance;
+    internal IAgentCertificatePolicyEvaluator ResolvedPolicyEvaluator => CertificatePolicyEvaluator ?? AgentCertificatePolicyEvaluatorDefault.Instance;
 
     /// <inheritdoc/>
     public override void Validate()

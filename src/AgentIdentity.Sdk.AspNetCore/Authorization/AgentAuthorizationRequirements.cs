@@ -239,7 +239,7 @@ public sealed class AgentActionRequirement : AuthorizationHandler<AgentActionReq
             tokenGrants = true;
         }
 
-        var evaluator = feature is AgentCallerFeature concrete ? concrete.PolicyEvaluator : FailClosedCertificatePolicyEvaluator.Instance;
+        var evaluator = feature is AgentCallerFeature concrete ? concrete.PolicyEvaluator : AgentCertificatePolicyEvaluatorDefault.Instance;
         var decision = evaluator.Evaluate(caller, requirement.Action);
         switch (decision.Kind)
         {

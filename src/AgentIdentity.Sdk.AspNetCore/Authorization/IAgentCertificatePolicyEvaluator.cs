@@ -49,15 +49,3 @@ public readonly record struct AgentPolicyDecision(AgentPolicyDecisionKind Kind, 
     /// <returns>The decision.</returns>
     public static AgentPolicyDecision Denied(string reason) => new(AgentPolicyDecisionKind.Denied, reason);
 }
-
-/// <summary>The built-in evaluator used until the policy codec is wired: it cannot read policies, so it fails closed.</summary>
-internal sealed class FailClosedCertificatePolicyEvaluator : IAgentCertificatePolicyEvaluator
-{
-    public static FailClosedCertificatePolicyEvaluator Instance { get; } = new();
-
-    public AgentPolicyDecision Evaluate(AgentCaller caller, string action) =>
-        caller.PolicyExtension is null
-            ? AgentPolicyDecision.NoPolicy
-            : AgentPolicyDecision.Denied(
-                $"the certificate of '{caller.Id}' carries an agent policy extension, but no IAgentCertificatePolicyEvaluator is registered to read it; denying '{action}' (fail-closed)");
-}

@@ -72,6 +72,21 @@ public sealed class AgentAuthorizationTests : IDisposable
     }
 
     [Fact]
+    public async Task RequireAction_RealCertificatePolicy_DefaultEvaluatorEnforcesIt()
+    {
+        await using var server = await AgentTestServer.StartAsync(_pki);
+        using var reader = TestPki.IssueSvid(_pki.Ca, "spiffe://corp.example/agent/planner/1", policy: new AgentPolicy(actions: ["invoices:*"]));
+        using var writerOnly = TestPki.IssueSvid(_pki.Ca, "spiffe://corp.example/agent/planner/2", policy: new AgentPolicy(actions: ["invoices:write"]));
+        using var readerClient = server.CreateClient(reader, _pki.Bundles);
+        using var writerClient = server.CreateClient(writerOnly, _pki.Bundles);
+
+        Assert.Equal(HttpStatusCode.OK, (await readerClient.GetAsync("/invoices")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await readerClient.GetAsync("/invoices-attr")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await writerClient.GetAsync("/invoices")).StatusCode);
+        Assert.Contains(server.Logs.GetSnapshot(), r => r.Id.Id == 3007 && r.Message.Contains("does not allow action 'invoices:read'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task RequireAction_PluggedPolicyEvaluator_DecidesFromCertificatePolicy()
     {
         await using var server = await AgentTestServer.StartAsync(_pki, services: s => s.AddSingleton<IAgentCertificatePolicyEvaluator, ReadOnlyInvoicesEvaluator>());

@@ -42,14 +42,14 @@ internal sealed class TestPki : IDisposable
     public static X509Certificate2 Public(X509Certificate2 certificate) => X509CertificateLoader.LoadCertificate(certificate.RawData);
 
     /// <summary>Issues a real SVID from a development CA, with its private key.</summary>
-    public static X509Svid IssueSvid(DevelopmentCertificateAuthority ca, string id, TimeSpan? lifetime = null, string[]? dnsNames = null)
+    public static X509Svid IssueSvid(DevelopmentCertificateAuthority ca, string id, TimeSpan? lifetime = null, string[]? dnsNames = null, AgentPolicy? policy = null)
     {
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
         san.AddUri(new Uri(id));
         request.CertificateExtensions.Add(san.Build(critical: true));
-        var issuance = ca.Issue(new X509SvidRequest(SpiffeId.Parse(id), request.CreateSigningRequest(), lifetime ?? TimeSpan.FromHours(1)) { DnsNames = dnsNames ?? [] });
+        var issuance = ca.Issue(new X509SvidRequest(SpiffeId.Parse(id), request.CreateSigningRequest(), lifetime ?? TimeSpan.FromHours(1)) { DnsNames = dnsNames ?? [], Policy = policy });
         return new X509Svid(issuance.Certificate.CopyWithPrivateKey(key), issuance.Intermediates);
     }
 
