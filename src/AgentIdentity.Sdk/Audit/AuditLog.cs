@@ -154,6 +154,7 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
     /// <returns>The open log.</returns>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
     /// <exception cref="AuditLogException">The stored log is damaged before its tail, or lost entries covered by its last checkpoint.</exception>
+    /// <exception cref="IdentityUnavailableException">No <see cref="AuditLogOptions.Origin"/> is set and the signer has no SVID yet to derive it from.</exception>
     public static AuditLog Open(AuditLogOptions options, IX509SvidSource signer, TimeProvider? timeProvider = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -391,8 +392,9 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
             {
                 CheckpointCore();
             }
-            catch (Exception ex) when (ex is IdentityUnavailableException or IOException or CryptographicException or ArgumentException)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
+                // A timer callback must never throw; the next interval or append retries.
                 _logger.AuditCheckpointFailed(Origin, ex);
             }
         }

@@ -192,6 +192,8 @@ internal sealed class CanonicalJsonWriter
     public const long MaxSafeInteger = 9007199254740991;
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    private static readonly SearchValues<char> MustEscape = SearchValues.Create(
+        "\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f\"\\");
     private readonly IBufferWriter<byte> _output;
     private readonly List<Frame> _frames = [];
     private bool _afterName;
@@ -337,17 +339,20 @@ internal sealed class CanonicalJsonWriter
     private void WriteStringLiteral(string value)
     {
         Put((byte)'"');
-        var runStart = 0;
-        for (var i = 0; i < value.Length; i++)
+        var rest = value.AsSpan();
+        while (true)
         {
-            var c = value[i];
-            if (c >= 0x20 && c != '"' && c != '\\')
+            // Vectorized scan for the next character that needs an escape; everything before it is copied as UTF-8.
+            var next = rest.IndexOfAny(MustEscape);
+            if (next < 0)
             {
-                continue;
+                PutUtf8(rest);
+                break;
             }
 
-            PutUtf8(value.AsSpan(runStart, i - runStart));
-            runStart = i + 1;
+            PutUtf8(rest[..next]);
+            var c = rest[next];
+            rest = rest[(next + 1)..];
             switch (c)
             {
                 case '"': PutAscii("\\\""); break;
@@ -367,7 +372,6 @@ internal sealed class CanonicalJsonWriter
             }
         }
 
-        PutUtf8(value.AsSpan(runStart));
         Put((byte)'"');
     }
 

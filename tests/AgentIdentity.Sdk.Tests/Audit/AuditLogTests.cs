@@ -304,6 +304,26 @@ public sealed class AuditLogTests : IDisposable
     }
 
     [Fact]
+    public void Timer_SignerUnavailable_LogsAndSignsOnceTheSvidIsBack()
+    {
+        var collector = new Microsoft.Extensions.Logging.Testing.FakeLogCollector();
+        var signer = new ToggleSource(_fixture.Svid);
+        using var log = AuditLog.Open(_fixture.Options(o => o.CheckpointEveryEntries = 1000), signer, _fixture.Time, new Microsoft.Extensions.Logging.Testing.FakeLogger(collector));
+        log.Append(_fixture.Event(0));
+        signer.Available = false;
+
+        _fixture.Time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Null(log.LatestCheckpoint);
+        Assert.Contains(collector.GetSnapshot(), r => r.Id.Id == 7004);
+
+        signer.Available = true;
+        _fixture.Time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(1, log.LatestCheckpoint!.Checkpoint.TreeSize);
+    }
+
+    [Fact]
     public void Append_AfterDispose_Throws()
     {
         var log = _fixture.Open();
@@ -312,4 +332,11 @@ public sealed class AuditLogTests : IDisposable
     }
 
     public void Dispose() => _fixture.Dispose();
+
+    private sealed class ToggleSource(X509Svid svid) : IX509SvidSource
+    {
+        public bool Available { get; set; } = true;
+
+        public X509Svid GetCurrent() => Available ? svid : throw new IdentityUnavailableException("The SVID expired while the issuer was unreachable.");
+    }
 }

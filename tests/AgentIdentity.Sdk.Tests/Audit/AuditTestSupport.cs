@@ -9,9 +9,9 @@ internal sealed class AuditFixture : IDisposable
 {
     public static readonly TrustDomain Domain = TrustDomain.Parse("example.org");
 
-    public AuditFixture(string agentName = "planner")
+    public AuditFixture(string agentName = "planner", DateTimeOffset? start = null)
     {
-        Time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        Time = new FakeTimeProvider(start ?? new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         Ca = DevelopmentCertificateAuthority.Create(Domain, null, Time);
         Svid = IssueSvid(Ca, SpiffeId.ForAgent(Domain, agentName, "i-1"));
         Directory = Path.Combine(Path.GetTempPath(), "agentid-audit-" + Guid.NewGuid().ToString("N"));

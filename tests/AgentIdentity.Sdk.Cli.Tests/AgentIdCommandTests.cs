@@ -1,0 +1,251 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using AgentIdentity.Audit;
+using AgentIdentity.Cli;
+using Microsoft.Extensions.Time.Testing;
+
+namespace AgentIdentity.Cli.Tests;
+
+public sealed class AgentIdCommandTests : IAsyncLifetime
+{
+    private static readonly TrustDomain Domain = TrustDomain.Parse("example.org");
+    private readonly FakeTimeProvider _time = new(TimeProvider.System.GetUtcNow());
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "agentid-cli-" + Guid.NewGuid().ToString("N"));
+    private DevelopmentCertificateAuthority _ca = null!;
+    private AgentCredential _credential = null!;
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_directory);
+        _ca = DevelopmentCertificateAuthority.Create(Domain, null, _time);
+        _credential = await AgentCredential.CreateAsync(SpiffeId.ForAgent(Domain, "planner", "i-1"), _ca, null, _time);
+        using var log = AuditLog.Open(new AuditLogOptions { Directory = Path.Combine(_directory, "log"), CheckpointEveryEntries = 10 }, _credential, _time);
+        for (var i = 0; i < 25; i++)
+        {
+            log.Append(new AuditEvent
+            {
+                Kind = AuditEventKind.ToolCall,
+                Timestamp = _time.GetUtcNow(),
+                Agent = _credential.Id,
+                SerialNumber = _credential.GetCurrent().SerialNumber,
+                Tool = "Erp.GetInvoice",
+                RequestId = $"call-{i}",
+            });
+        }
+    }
+
+    private string LogDirectory => Path.Combine(_directory, "log");
+
+    [Fact]
+    public void AuditVerify_IntactLogWithBundle_ExitsZeroAndNamesTheSigner()
+    {
+        var bundle = Write("bundle.json", _ca.Bundle.ToJsonString());
+
+        var (code, stdout, stderr) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("OK: 25 entries verified; 3 checkpoint(s) verified.", stdout, StringComparison.Ordinal);
+        Assert.Contains("signer: spiffe://example.org/agent/planner/i-1", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Fact]
+    public void AuditVerify_WithoutBundle_WarnsThatSignersWereNotChecked()
+    {
+        var (code, _, stderr) = Run("audit", "verify", LogDirectory);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("not checked against a trust bundle", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_FlippedByte_ExitsOneAndNamesTheEntry()
+    {
+        var segment = Path.Combine(LogDirectory, "audit-00000001.log");
+        var bytes = File.ReadAllBytes(segment);
+        var offset = 8;
+        for (var i = 0; i < 7; i++)
+        {
+            offset += 13 + (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(offset)) + 32;
+        }
+
+        bytes[offset + 40] ^= 0x20; // Entry 7 (no checkpoint before index 10 in between).
+        File.WriteAllBytes(segment, bytes);
+
+        var (code, stdout, _) = Run("audit", "verify", LogDirectory);
+
+        Assert.Equal(AgentIdCommand.VerificationFailed, code);
+        Assert.Contains("FAILED (AlteredEntry): Entry 7", stdout, StringComparison.Ordinal);
+        Assert.Contains("first bad entry: 7", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_BundleOfAnotherCa_ExitsOneAsUntrustedSigner()
+    {
+        using var other = DevelopmentCertificateAuthority.Create(Domain, null, _time);
+        var bundle = Write("other.pem", other.RootCertificate.ExportCertificatePem());
+
+        var (code, stdout, _) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+
+        Assert.Equal(AgentIdCommand.VerificationFailed, code);
+        Assert.Contains("FAILED (UntrustedSigner)", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_WrongExpectedSigner_ExitsOne()
+    {
+        var (code, stdout, _) = Run("audit", "verify", LogDirectory, "--signer", "spiffe://example.org/agent/auditor/x");
+
+        Assert.Equal(AgentIdCommand.VerificationFailed, code);
+        Assert.Contains("FAILED (SignerMismatch)", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditProve_CoveredEntry_PrintsAProofThatVerifies()
+    {
+        var (code, stdout, _) = Run("audit", "prove", LogDirectory, "12");
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        var lines = stdout.Split('\n');
+        var size = long.Parse(Value(lines, "tree size: "), System.Globalization.CultureInfo.InvariantCulture);
+        var leaf = Convert.FromHexString(Value(lines, "leaf hash: "));
+        var root = Convert.FromBase64String(Value(lines, "root hash: "));
+        var proofStart = Array.IndexOf(lines, "proof:") + 1;
+        var proof = lines.Skip(proofStart).TakeWhile(l => l.StartsWith("  ", StringComparison.Ordinal)).Select(l => Convert.FromHexString(l.Trim())).ToList();
+        var entry = Value(lines, "entry: ");
+
+        Assert.Equal(25, size);
+        Assert.Equal(MerkleTree.HashLeaf(System.Text.Encoding.UTF8.GetBytes(entry)), leaf);
+        Assert.True(MerkleTree.VerifyInclusion(12, size, leaf, proof, root));
+        Assert.Contains("call-12", entry, StringComparison.Ordinal);
+        Assert.Contains("\u2014 example.org/agent/planner/audit ", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditProve_UnknownEntry_ExitsThreeWithReason()
+    {
+        var (code, _, stderr) = Run("audit", "prove", LogDirectory, "500");
+
+        Assert.Equal(AgentIdCommand.InputError, code);
+        Assert.Contains("has no entry 500", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Inspect_SvidPem_PrintsIdentitySerialValidityAndKeyUsage()
+    {
+        var svid = _credential.GetCurrent();
+        var pem = Write("svid.pem", svid.ExportCertificatesPem());
+
+        var (code, stdout, _) = Run("inspect", pem);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("SPIFFE ID: spiffe://example.org/agent/planner/i-1", stdout, StringComparison.Ordinal);
+        Assert.Contains($"serial: {svid.SerialNumber}", stdout, StringComparison.Ordinal);
+        Assert.Contains("key usage: DigitalSignature (critical)", stdout, StringComparison.Ordinal);
+        Assert.Contains("certificate 1:", stdout, StringComparison.Ordinal); // The intermediate follows the leaf.
+        Assert.Contains("basic constraints: CA=True", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Inspect_PolicyExtension_PrintsOidAndHex()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=policy-test", key, HashAlgorithmName.SHA256);
+        var writer = new AsnWriter(AsnEncodingRules.DER);
+        using (writer.PushSequence())
+        {
+            writer.WriteInteger(1);
+            writer.WriteCharacterString(UniversalTagNumber.UTF8String, "invoices:read");
+        }
+
+        var der = writer.Encode();
+        request.CertificateExtensions.Add(new X509Extension(AgentIdCommand.PolicyArc + ".1", der, critical: false));
+        using var certificate = request.CreateSelfSigned(_time.GetUtcNow(), _time.GetUtcNow().AddHours(1));
+        var pem = Write("policy.pem", certificate.ExportCertificatePem());
+
+        var (code, stdout, _) = Run("inspect", pem);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains($"agent policy ({AgentIdCommand.PolicyArc}.1)", stdout, StringComparison.Ordinal);
+        Assert.Contains($"DER: {Convert.ToHexStringLower(der)}", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Inspect_NotPem_ExitsThreeWithReason()
+    {
+        var path = Write("junk.pem", "not a certificate");
+
+        var (code, _, stderr) = Run("inspect", path);
+
+        Assert.Equal(AgentIdCommand.InputError, code);
+        Assert.Contains("holds no PEM certificate", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("frobnicate")]
+    [InlineData("audit", "verify")]
+    [InlineData("audit", "verify", "dir", "--bogus", "x")]
+    [InlineData("audit", "verify", "dir", "--bundle")]
+    [InlineData("audit", "prove", "dir", "-1")]
+    public void Run_BadArguments_ExitsTwoWithUsage(params string[] args)
+    {
+        var (code, _, stderr) = Run(args);
+
+        Assert.Equal(AgentIdCommand.UsageError, code);
+        Assert.Contains("Usage:", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_MissingDirectory_ExitsThree()
+    {
+        var (code, _, stderr) = Run("audit", "verify", Path.Combine(_directory, "nope"));
+
+        Assert.Equal(AgentIdCommand.InputError, code);
+        Assert.Contains("does not exist", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AgentId_AsAProcess_VerifiesTheLog()
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "AgentIdentity.Sdk.Cli.dll"));
+        start.ArgumentList.Add("audit");
+        start.ArgumentList.Add("verify");
+        start.ArgumentList.Add(LogDirectory);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(0, process.ExitCode);
+        Assert.Contains("OK: 25 entries verified", await stdout, StringComparison.Ordinal);
+        Assert.Contains("warning", await stderr, StringComparison.Ordinal);
+    }
+
+    private static string Value(string[] lines, string prefix) => lines.Single(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..].TrimEnd('\r');
+
+    private string Write(string name, string content)
+    {
+        var path = Path.Combine(_directory, name);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    private static (int Code, string Stdout, string Stderr) Run(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var code = AgentIdCommand.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _credential.DisposeAsync();
+        _ca.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+}
