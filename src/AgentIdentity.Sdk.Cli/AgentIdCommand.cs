@@ -299,12 +299,48 @@ internal static class AgentIdCommand
                             _ => "unknown AgentIdentity extension",
                         };
                         stdout.WriteLine($"  {name} ({oid}){Critical(extension)}: {DescribeDer(extension.RawData)}");
+                        WriteDecoded(stdout, oid[(PolicyArc.Length + 1)..], extension.RawData);
                         stdout.WriteLine($"    DER: {Convert.ToHexStringLower(extension.RawData)}");
                     }
 
                     break;
             }
         }
+    }
+
+    private static void WriteDecoded(TextWriter stdout, string arc, byte[] der)
+    {
+        try
+        {
+            switch (arc)
+            {
+                case "1":
+                    var policy = AgentPolicy.FromDer(der);
+                    stdout.WriteLine($"    services: {List(policy.Services)}");
+                    stdout.WriteLine($"    actions: {List(policy.Actions)}");
+                    stdout.WriteLine($"    tools: {List(policy.Tools)}");
+                    stdout.WriteLine($"    delegation: depth {policy.MaxDelegationDepth}, targets {List(policy.DelegationTargets)}");
+                    if (policy.TaskId is { } task)
+                    {
+                        stdout.WriteLine($"    task: {task}");
+                    }
+
+                    break;
+                case "2":
+                    foreach (var link in DelegationChain.FromDer(der))
+                    {
+                        stdout.WriteLine($"    ancestor: {link}");
+                    }
+
+                    break;
+            }
+        }
+        catch (PolicyFormatException ex)
+        {
+            stdout.WriteLine($"    INVALID: {ex.Message}");
+        }
+
+        static string List(IReadOnlyList<string> items) => items.Count == 0 ? "(none)" : string.Join(", ", items);
     }
 
     private static string Critical(X509Extension extension) => extension.Critical ? " (critical)" : string.Empty;

@@ -171,6 +171,26 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
         Assert.Equal(AgentIdCommand.Ok, code);
         Assert.Contains($"agent policy ({AgentIdCommand.PolicyArc}.1)", stdout, StringComparison.Ordinal);
         Assert.Contains($"DER: {Convert.ToHexStringLower(der)}", stdout, StringComparison.Ordinal);
+        Assert.Contains("INVALID:", stdout, StringComparison.Ordinal); // not a valid AgentIdentity policy encoding
+    }
+
+    [Fact]
+    public void Inspect_RealPolicy_PrintsDecodedAllowLists()
+    {
+        var policy = new AgentPolicy(services: ["spiffe://corp.example/svc/erp"], actions: ["invoices:read"], tools: ["Erp.GetInvoice"], maxDelegationDepth: 1, delegationTargets: ["spiffe://corp.example/agent/planner/*"]);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=policy-test", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509Extension(AgentIdCommand.PolicyArc + ".1", policy.ToDer(), critical: false));
+        using var certificate = request.CreateSelfSigned(_time.GetUtcNow(), _time.GetUtcNow().AddHours(1));
+        var pem = Write("real-policy.pem", certificate.ExportCertificatePem());
+
+        var (code, stdout, _) = Run("inspect", pem);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("actions: invoices:read", stdout, StringComparison.Ordinal);
+        Assert.Contains("tools: Erp.GetInvoice", stdout, StringComparison.Ordinal);
+        Assert.Contains("services: spiffe://corp.example/svc/erp", stdout, StringComparison.Ordinal);
+        Assert.Contains("delegation: depth 1, targets spiffe://corp.example/agent/planner/*", stdout, StringComparison.Ordinal);
     }
 
     [Fact]
