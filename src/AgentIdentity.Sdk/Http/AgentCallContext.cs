@@ -29,6 +29,23 @@ public sealed class AgentCallContext
     /// <summary>Gets the conversation or session identifier.</summary>
     public string? ConversationId { get; init; }
 
+    /// <summary>Gets the X.509-SVID the agent acts with for this call, when a tool-call integration set it.</summary>
+    /// <remarks>Informational for code inside the tool (for example to log the certificate serial); outbound mTLS uses the
+    /// agent's own credential source, not this value.</remarks>
+    public X509Svid? Svid { get; init; }
+
+    /// <summary>Gets the plugin (tool group) of the function being executed, for example <c>Erp</c>.</summary>
+    public string? PluginName { get; init; }
+
+    /// <summary>Gets the function being executed, without its plugin, for example <c>GetInvoice</c>.</summary>
+    public string? FunctionName { get; init; }
+
+    /// <summary>Gets the position of this tool call among the calls the model requested in one response (0-based), when known.</summary>
+    public int? ToolCallSequence { get; init; }
+
+    /// <summary>Gets the delegation chain of the acting identity (outermost first), or <see langword="null"/> for an agent's own identity.</summary>
+    public DelegationChain? DelegationChain { get; init; }
+
     /// <summary>Makes <paramref name="context"/> current until the returned scope is disposed, then restores the previous context.</summary>
     /// <param name="context">The context to set.</param>
     /// <returns>A scope; dispose it on the same flow to restore the previous context.</returns>

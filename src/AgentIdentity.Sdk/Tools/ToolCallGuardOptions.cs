@@ -1,0 +1,71 @@
+using AgentIdentity.Audit;
+
+namespace AgentIdentity.Tools;
+
+/// <summary>Options of <see cref="ToolCallGuard"/>: the local policy, the audit sink, the revocation seam and argument recording.</summary>
+/// <remarks>Not thread-safe while being configured; the guard copies what it needs when it is created.</remarks>
+public sealed class ToolCallGuardOptions
+{
+    /// <summary>The key under which a function's metadata may declare its action (for example <c>invoices:read</c>).</summary>
+    public const string ActionPropertyName = "agentidentity.action";
+
+    /// <summary>Gets or sets the application's own rule, intersected with the certificate's policy.</summary>
+    /// <value>The default value is <see langword="null"/>: only the certificate's policy applies.</value>
+    public ToolCallAuthorizer? LocalPolicy { get; set; }
+
+    /// <summary>Gets or sets where audit events go.</summary>
+    /// <value>The default value is <see langword="null"/>: the DI registrations use the registered <see cref="IAuditSink"/>
+    /// or else a <see cref="LoggingAuditSink"/>; a guard created without one writes no audit events.</value>
+    public IAuditSink? AuditSink { get; set; }
+
+    /// <summary>Gets or sets the revocation seam consulted before every call (the kill switch).</summary>
+    /// <value>The default value is <see langword="null"/>: the DI registrations use the registered <see cref="IRevocationStatus"/>, if any;
+    /// without one only expiry and availability trip the kill switch.</value>
+    public IRevocationStatus? RevocationStatus { get; set; }
+
+    /// <summary>Gets the actions of tools by tool name (policy form, <c>Plugin.Function</c>), for example
+    /// <c>["Erp.GetInvoice"] = "invoices:read"</c>. A tool listed here must also be allowed that action by the certificate.</summary>
+    /// <remarks>Functions can also declare their action in their metadata under <see cref="ActionPropertyName"/>; this map wins.</remarks>
+    public IDictionary<string, string> ToolActions { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Gets or sets a value indicating whether an SVID without a policy extension may call tools (then only
+    /// <see cref="LocalPolicy"/> applies).</summary>
+    /// <value>The default value is <see langword="false"/>: fail closed, an SVID without a policy may call no tool.</value>
+    public bool AllowWithoutCertificatePolicy { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether raw argument values are written to the audit log next to their hashes.</summary>
+    /// <value>The default value is <see langword="false"/>: arguments may hold secrets or personal data, so only SHA-256 hashes are kept.</value>
+    public bool RecordArgumentValues { get; set; }
+
+    /// <summary>Gets or sets how a structured argument value is turned into the text that is hashed; strings, numbers, booleans and
+    /// JSON elements are formatted without it.</summary>
+    /// <value>The default value is <see langword="null"/>: the integrations use JSON; otherwise <see cref="object.ToString"/>.</value>
+    public Func<object, string?>? ArgumentFormatter { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether a kill-switch refusal also ends the model's function-calling loop
+    /// (<c>Terminate</c>), so that the agent stops rather than trying other tools.</summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool TerminateOnKillSwitch { get; set; } = true;
+
+    /// <summary>Copies the options.</summary>
+    /// <returns>An independent copy.</returns>
+    public ToolCallGuardOptions Clone()
+    {
+        var clone = new ToolCallGuardOptions
+        {
+            LocalPolicy = LocalPolicy,
+            AuditSink = AuditSink,
+            RevocationStatus = RevocationStatus,
+            AllowWithoutCertificatePolicy = AllowWithoutCertificatePolicy,
+            RecordArgumentValues = RecordArgumentValues,
+            ArgumentFormatter = ArgumentFormatter,
+            TerminateOnKillSwitch = TerminateOnKillSwitch,
+        };
+        foreach (var (tool, action) in ToolActions)
+        {
+            clone.ToolActions[tool] = action;
+        }
+
+        return clone;
+    }
+}

@@ -1,0 +1,66 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using AgentIdentity.Audit;
+
+namespace AgentIdentity.SemanticKernel.Tests.TestInfrastructure;
+
+/// <summary>A development CA for corp.example and helpers that issue real agent credentials with policies. Keys are generated per run.</summary>
+internal sealed class TestAgents : IAsyncDisposable
+{
+    public static readonly TrustDomain Corp = TrustDomain.Parse("corp.example");
+
+    private readonly List<IAsyncDisposable> _owned = [];
+
+    public TestAgents(TimeProvider? time = null)
+    {
+        Time = time ?? TimeProvider.System;
+        Ca = DevelopmentCertificateAuthority.Create(Corp, timeProvider: Time);
+    }
+
+    public TimeProvider Time { get; }
+
+    public DevelopmentCertificateAuthority Ca { get; }
+
+    /// <summary>The policy of the test agents: may read invoices through the Erp plugin and call the Imported and Clock tools.</summary>
+    public static AgentPolicy ReaderPolicy { get; } = new(
+        services: ["spiffe://corp.example/svc/*"],
+        actions: ["invoices:read"],
+        tools: ["Erp.GetInvoice", "Erp.Fail", "Erp.WhoAmI", "Imported.*", "Clock.*"]);
+
+    public async Task<AgentCredential> CreateAsync(string name, AgentPolicy? policy = null, string? instance = null)
+    {
+        var id = SpiffeId.Parse($"spiffe://corp.example/agent/{name}/{instance ?? Guid.NewGuid().ToString("N")[..12]}");
+        var credential = await AgentCredential.CreateAsync(id, Ca, new AgentCredentialOptions { Policy = policy ?? ReaderPolicy }, Time)
+            .WaitAsync(TimeSpan.FromSeconds(30));
+        _owned.Add(credential);
+        return credential;
+    }
+
+    /// <summary>Issues a fixed SVID (no rotation) through a CSR, optionally with DNS names (for servers).</summary>
+    public X509Svid IssueSvid(string id, TimeSpan lifetime, AgentPolicy? policy = null, string[]? dnsNames = null)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri(id));
+        request.CertificateExtensions.Add(san.Build(critical: true));
+        var issuance = Ca.Issue(new X509SvidRequest(SpiffeId.Parse(id), request.CreateSigningRequest(), lifetime)
+        {
+            DnsNames = dnsNames ?? [],
+            Policy = policy,
+        });
+        return new X509Svid(issuance.Certificate.CopyWithPrivateKey(key), issuance.Intermediates);
+    }
+
+    public static string Sha256Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+
+    public static AuditEvent Single(InMemoryAuditSink sink, string tool) => Assert.Single(sink.Events, e => e.Tool == tool);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var owned in _owned)
+        {
+            await owned.DisposeAsync();
+        }
+    }
+}
