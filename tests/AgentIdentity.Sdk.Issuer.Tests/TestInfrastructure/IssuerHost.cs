@@ -78,7 +78,7 @@ internal sealed class IssuerHost : IAsyncDisposable
     {
         var bundle = Issuer.GetBundle();
         var expected = Issuer.ServerId;
-        var handler = new SocketsHttpHandler();
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 16 };
         handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
             certificate is X509Certificate2 leaf
             && X509SvidValidator.Validate(leaf, chain?.ChainPolicy.ExtraStore, bundle, Time.GetUtcNow()) is { IsValid: true } result
