@@ -59,6 +59,18 @@ public sealed class AgentIdentityIssuer : IDisposable
     /// <exception cref="InvalidOperationException">The issuer has not started.</exception>
     public TrustBundle GetBundle() => State.Bundle;
 
+    /// <summary>Validates an SVID of this trust domain (a client certificate that arrived without intermediates) against the
+    /// issuer's CAs and bundle, at the issuer's current time. Services embedded next to the issuer use it to authenticate agents.</summary>
+    /// <param name="certificate">The leaf certificate.</param>
+    /// <returns>The validation result: the SPIFFE ID, or why it is not valid.</returns>
+    /// <exception cref="InvalidOperationException">The issuer has not started.</exception>
+    public X509SvidValidationResult ValidateSvid(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        var state = State;
+        return X509SvidValidator.Validate(certificate, state.Intermediates, state.Bundle, _time.GetUtcNow());
+    }
+
     internal CaState State => _state ?? throw new InvalidOperationException("The AgentIdentity issuer has not started: run the host (its hosted service loads the CA) or call StartAsync first.");
 
     /// <summary>Initializes the store and loads the CA, generating and storing it (keys encrypted) on first start. Idempotent.</summary>
