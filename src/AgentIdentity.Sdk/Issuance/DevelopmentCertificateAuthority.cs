@@ -1,4 +1,3 @@
-using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
@@ -42,13 +41,7 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
     private readonly X509Certificate2 _root;
     private readonly X509Certificate2 _intermediate;
     private readonly X509Certificate2[] _intermediates;
-    private readonly ECDsa _intermediateKey;
-    private readonly X500DistinguishedName _intermediateName;
-    private readonly X509AuthorityKeyIdentifierExtension _authorityKeyId;
-    private readonly X509Extension _leafKeyUsage = new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true);
-    private readonly X509Extension _leafRsaKeyUsage = new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, critical: true);
-    private readonly X509Extension _leafBasicConstraints = new X509BasicConstraintsExtension(false, false, 0, critical: true);
-    private readonly X509Extension _leafEku = new X509EnhancedKeyUsageExtension([new Oid(CertificateExtensions.ServerAuthOid), new Oid(CertificateExtensions.ClientAuthOid)], critical: false);
+    private readonly X509SvidSigner _signer;
     private bool _disposed;
 
     private DevelopmentCertificateAuthority(TrustDomain trustDomain, DevelopmentCertificateAuthorityOptions options, TimeProvider time)
@@ -61,23 +54,18 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
         var notAfter = now + options.CertificateAuthorityLifetime;
 
         using var rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var rootRequest = CreateCaRequest($"CN=AgentIdentity Development Root CA, O={trustDomain}", rootKey, trustDomain, pathLength: 1);
-        rootRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(
-            (X509SubjectKeyIdentifierExtension)rootRequest.CertificateExtensions.First(e => e is X509SubjectKeyIdentifierExtension)));
-        _root = rootRequest.CreateSelfSigned(notBefore, notAfter);
-
-        var intermediateKey = _intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        _intermediateName = new X500DistinguishedName($"CN=AgentIdentity Development Intermediate CA, O={trustDomain}");
-        var intermediateRequest = CreateCaRequest(_intermediateName.Name, intermediateKey, trustDomain, pathLength: 0);
-        intermediateRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_root, includeKeyIdentifier: true, includeIssuerAndSerial: false));
-        using (var issued = intermediateRequest.Create(_root, notBefore, notAfter, NewSerial()))
-        {
-            _intermediate = issued.CopyWithPrivateKey(intermediateKey);
-        }
-
+        _root = X509SvidSigner.CreateRootCertificate(trustDomain, $"CN=AgentIdentity Development Root CA, O={trustDomain}", rootKey, notBefore, notAfter);
+        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        _intermediate = X509SvidSigner.CreateIntermediateCertificate(
+            trustDomain, $"CN=AgentIdentity Development Intermediate CA, O={trustDomain}", intermediateKey, _root, notBefore, notAfter);
         _intermediates = [X509CertificateLoader.LoadCertificate(_intermediate.RawData)];
-        _authorityKeyId = X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_intermediate, includeKeyIdentifier: true, includeIssuerAndSerial: false);
         Bundle = new TrustBundle(trustDomain, [X509CertificateLoader.LoadCertificate(_root.RawData)], sequenceNumber: 1, refreshHint: TimeSpan.FromMinutes(5));
+        _signer = new X509SvidSigner(
+            _intermediate,
+            _intermediates,
+            Bundle,
+            new X509SvidSignerOptions { MaxSvidLifetime = options.MaxSvidLifetime, NotBeforeBackdate = options.NotBeforeBackdate },
+            time);
     }
 
     /// <summary>Gets the trust domain the CA is constrained to.</summary>
@@ -138,137 +126,12 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!request.Id.IsMemberOf(TrustDomain))
+        if (request.Id.IsMemberOf(TrustDomain) && !request.Id.IsTrustDomainId && _signer.NotAfter <= _time.GetUtcNow())
         {
-            throw new CertificateIssuanceException($"Cannot issue '{request.Id}': this CA is constrained to trust domain '{TrustDomain}'.");
+            throw new CertificateIssuanceException($"Cannot issue '{request.Id}': the development CA expired at {_signer.NotAfter:O}; create a new one.");
         }
 
-        if (request.Id.IsTrustDomainId)
-        {
-            throw new CertificateIssuanceException($"Cannot issue '{request.Id}': an X.509-SVID leaf needs a SPIFFE ID with a path.");
-        }
-
-        var csr = Pkcs10.Read(request.CertificateSigningRequest, request.Id);
-        var now = _time.GetUtcNow();
-        var lifetime = request.Lifetime < _options.MaxSvidLifetime ? request.Lifetime : _options.MaxSvidLifetime;
-        var notBefore = now - _options.NotBeforeBackdate;
-        var notAfter = now + lifetime;
-        var caNotAfter = new DateTimeOffset(_intermediate.NotAfter.ToUniversalTime());
-        if (notAfter > caNotAfter)
-        {
-            notAfter = caNotAfter;
-        }
-
-        if (notAfter <= now)
-        {
-            throw new CertificateIssuanceException($"Cannot issue '{request.Id}': the development CA expired at {caNotAfter:O}; create a new one.");
-        }
-
-        var policyExtensions = PolicyIssuance.BuildExtensions(request, Bundle, now);
-        var leaf = WriteLeaf(request, csr, notBefore, notAfter, policyExtensions);
-        return new X509SvidIssuance(leaf, _intermediates, Bundle);
-    }
-
-    /// <summary>
-    /// Writes and signs the leaf directly with <see cref="AsnWriter"/>: empty subject, critical SAN, critical key usage,
-    /// serverAuth + clientAuth, cA=false, SKI/AKI, and any extra (policy) extensions.
-    /// </summary>
-    private X509Certificate2 WriteLeaf(X509SvidRequest request, ParsedRequest csr, DateTimeOffset notBefore, DateTimeOffset notAfter, IEnumerable<X509Extension> extra)
-    {
-        var tbs = new AsnWriter(AsnEncodingRules.DER, initialCapacity: 1024);
-        using (tbs.PushSequence())
-        {
-            using (tbs.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true)))
-            {
-                tbs.WriteInteger(2); // v3
-            }
-
-            tbs.WriteIntegerUnsigned(NewSerial());
-            Pkcs10.WriteAlgorithm(tbs, Pkcs10.EcdsaSha256Oid);
-            tbs.WriteEncodedValue(_intermediateName.RawData);
-            using (tbs.PushSequence())
-            {
-                WriteTime(tbs, notBefore);
-                WriteTime(tbs, notAfter);
-            }
-
-            using (tbs.PushSequence())
-            {
-                // Empty subject: the identity is the critical SAN.
-            }
-
-            tbs.WriteEncodedValue(csr.SubjectPublicKeyInfo.Span);
-            using (tbs.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 3, isConstructed: true)))
-            using (tbs.PushSequence())
-            {
-                WriteExtension(tbs, _leafBasicConstraints);
-                WriteExtension(tbs, csr.IsRsa ? _leafRsaKeyUsage : _leafKeyUsage);
-                WriteExtension(tbs, _leafEku);
-                Pkcs10.WriteExtension(tbs, CertificateExtensions.SubjectAltNameOid, critical: true, Pkcs10.SanValue([request.Id.ToString()], request.DnsNames));
-                Pkcs10.WriteExtension(tbs, "2.5.29.14", critical: false, SubjectKeyIdentifier(csr.SubjectPublicKeyInfo.Span));
-                WriteExtension(tbs, _authorityKeyId);
-                foreach (var extension in extra)
-                {
-                    WriteExtension(tbs, extension);
-                }
-            }
-        }
-
-        var toBeSigned = tbs.Encode();
-        var signature = _intermediateKey.SignData(toBeSigned, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
-        return X509CertificateLoader.LoadCertificate(Pkcs10.Signed(toBeSigned, Pkcs10.EcdsaSha256Oid, signature));
-    }
-
-    private static void WriteExtension(AsnWriter writer, X509Extension extension) =>
-        Pkcs10.WriteExtension(writer, extension.Oid!.Value!, extension.Critical, extension.RawData);
-
-    private static void WriteTime(AsnWriter writer, DateTimeOffset time)
-    {
-        // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds.
-        var seconds = new DateTimeOffset(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
-        if (seconds.Year < 2050)
-        {
-            writer.WriteUtcTime(seconds);
-        }
-        else
-        {
-            writer.WriteGeneralizedTime(seconds, omitFractionalSeconds: true);
-        }
-    }
-
-    /// <summary>RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING contents, as an OCTET STRING.</summary>
-    private static byte[] SubjectKeyIdentifier(ReadOnlySpan<byte> spki)
-    {
-        var key = new AsnReader(spki.ToArray(), AsnEncodingRules.DER).ReadSequence();
-        key.ReadEncodedValue();
-        var bits = key.ReadBitString(out _);
-#pragma warning disable CA5350 // SHA-1 is what RFC 5280 specifies for key identifiers; it protects nothing here.
-        var hash = SHA1.HashData(bits);
-#pragma warning restore CA5350
-        var writer = new AsnWriter(AsnEncodingRules.DER);
-        writer.WriteOctetString(hash);
-        return writer.Encode();
-    }
-
-    private static CertificateRequest CreateCaRequest(string subject, ECDsa key, TrustDomain trustDomain, int pathLength)
-    {
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, pathLength, critical: true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.DigitalSignature, critical: true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(trustDomain.Id.ToUri());
-        request.CertificateExtensions.Add(san.Build(critical: false));
-        request.CertificateExtensions.Add(CertificateExtensions.BuildUriNameConstraints(trustDomain));
-        return request;
-    }
-
-    private static byte[] NewSerial()
-    {
-        var serial = new byte[16];
-        RandomNumberGenerator.Fill(serial);
-        serial[0] = (byte)((serial[0] & 0x7F) | 0x40); // positive, and no leading zero byte
-        return serial;
+        return _signer.Issue(request);
     }
 
     /// <summary>Releases the CA keys.</summary>
@@ -280,8 +143,8 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
         }
 
         _disposed = true;
+        _signer.Dispose();
         _intermediate.Dispose();
-        _intermediateKey.Dispose();
         _root.Dispose();
     }
 }

@@ -56,6 +56,12 @@ public sealed class X509SvidRequest
     /// <c>&lt;parent&gt;/task/&lt;task-id&gt;</c>, whose policy is not a subset of the parent's, whose delegation depth is not
     /// below the parent's, or that would outlive the parent.</remarks>
     public DelegationProof? Delegation { get; init; }
+
+    /// <summary>Gets the SVID, with its private key, that a remote issuer may authenticate this request with over mTLS: the
+    /// requester's current, unexpired SVID for a renewal, or the parent's for a delegated request; <see langword="null"/> when
+    /// there is none (a first enrollment, or recovery after expiry).</summary>
+    /// <remarks>Set by <see cref="AgentCredential"/>. In-process issuers ignore it. The issuer must not keep or dispose it.</remarks>
+    public X509Svid? AuthenticatingSvid { get; init; }
 }
 
 /// <summary>The result of an issuance: the leaf, the intermediates to present with it, and the trust bundle.</summary>

@@ -137,6 +137,7 @@ internal static class Pkcs10
         string signatureAlgorithm;
         byte[] signature;
         List<string>? sanUris = null;
+        var otherNames = false;
         try
         {
             AsnDecoder.ReadEncodedValue(der.Span, AsnEncodingRules.DER, out _, out _, out var consumed);
@@ -191,7 +192,7 @@ internal static class Pkcs10
                         var value = extension.ReadOctetString();
                         if (oid == CertificateExtensions.SubjectAltNameOid)
                         {
-                            sanUris = ReadUris(value);
+                            sanUris = ReadUris(value, out otherNames);
                         }
                     }
                 }
@@ -215,7 +216,7 @@ internal static class Pkcs10
             throw Refuse(id, "the CSR is not a valid DER PKCS#10 request with a valid self-signature (the signature does not verify)");
         }
 
-        return new ParsedRequest(spki, isRsa);
+        return new ParsedRequest(spki, isRsa, otherNames || sanUris is { Count: > 1 });
     }
 
     private static bool CheckKey(ReadOnlyMemory<byte> spki, SpiffeId id)
@@ -280,8 +281,9 @@ internal static class Pkcs10
         }
     }
 
-    private static List<string> ReadUris(ReadOnlyMemory<byte> san)
+    private static List<string> ReadUris(ReadOnlyMemory<byte> san, out bool otherNames)
     {
+        otherNames = false;
         var uris = new List<string>(1);
         var names = new AsnReader(san, AsnEncodingRules.DER).ReadSequence();
         while (names.HasData)
@@ -292,6 +294,7 @@ internal static class Pkcs10
             }
             else
             {
+                otherNames = true;
                 names.ReadEncodedValue();
             }
         }
@@ -302,5 +305,5 @@ internal static class Pkcs10
     private static CertificateIssuanceException Refuse(SpiffeId id, string why) => new($"Cannot issue '{id}': {why}.");
 }
 
-/// <summary>What the CA takes from a verified CSR: the public key and its type.</summary>
-internal readonly record struct ParsedRequest(ReadOnlyMemory<byte> SubjectPublicKeyInfo, bool IsRsa);
+/// <summary>What the CA takes from a verified CSR: the public key, its type, and whether the SAN asked for more than one URI.</summary>
+internal readonly record struct ParsedRequest(ReadOnlyMemory<byte> SubjectPublicKeyInfo, bool IsRsa, bool HasOtherNames = false);

@@ -90,7 +90,11 @@ public sealed partial class AgentCredential
     {
         if (_parent is null)
         {
-            return new X509SvidRequest(Id, csr, _options.Lifetime) { Policy = _options.Policy };
+            return new X509SvidRequest(Id, csr, _options.Lifetime)
+            {
+                Policy = _options.Policy,
+                AuthenticatingSvid = TryGetCurrent(out var current) ? current : null,
+            };
         }
 
         // Each renewal is signed by the parent's current SVID and may not outlive it.
@@ -106,6 +110,7 @@ public sealed partial class AgentCredential
         {
             Policy = _options.Policy,
             Delegation = DelegationProof.Create(parent, Id, csr),
+            AuthenticatingSvid = parent,
         };
     }
 

@@ -1,0 +1,88 @@
+namespace AgentIdentity.Issuer;
+
+/// <summary>Options of the embedded issuer service (<c>services.AddAgentIdentityIssuer()</c>).</summary>
+public sealed class AgentIdentityIssuerOptions
+{
+    /// <summary>The environment variable read when <see cref="KeyEncryptionKey"/> is not set.</summary>
+    public const string KeyEncryptionKeyEnvironmentVariable = "AGENTIDENTITY_ISSUER_KEK";
+
+    /// <summary>Gets or sets the trust domain the CA is constrained to, for example <c>example.org</c>. Required.</summary>
+    public string? TrustDomain { get; set; }
+
+    /// <summary>Gets or sets the key-encryption key: the secret that encrypts the CA keys at rest (PKCS#8 PBES2 with
+    /// AES-256-CBC and PBKDF2-HMAC-SHA256). When <see langword="null"/> it is read from the environment variable
+    /// <see cref="KeyEncryptionKeyEnvironmentVariable"/>. At least 16 characters. Bind it from a secret store, never commit it.</summary>
+    public string? KeyEncryptionKey { get; set; }
+
+    /// <summary>Gets or sets the PBKDF2 iteration count for new encrypted keys.</summary>
+    /// <value>The default value is 600 000 (the OWASP 2023 figure for PBKDF2-HMAC-SHA256); at least 100 000.</value>
+    public int KeyEncryptionIterations { get; set; } = 600_000;
+
+    /// <summary>Gets or sets the SQLite file of the default store.</summary>
+    /// <value>The default value is <c>agent-identity-issuer.db</c> in the working directory.</value>
+    public string SqlitePath { get; set; } = "agent-identity-issuer.db";
+
+    /// <summary>Gets or sets a PostgreSQL connection string. When set, the issuer uses PostgreSQL instead of SQLite, so that several replicas share state.</summary>
+    public string? PostgreSqlConnectionString { get; set; }
+
+    /// <summary>Gets or sets the lifetime of a generated CA (root and intermediate).</summary>
+    /// <value>The default value is 365 days.</value>
+    public TimeSpan CertificateAuthorityLifetime { get; set; } = TimeSpan.FromDays(365);
+
+    /// <summary>Gets or sets the longest SVID lifetime granted; longer requests are shortened.</summary>
+    /// <value>The default value is 1 hour.</value>
+    public TimeSpan MaxSvidLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Gets or sets the longest join-token lifetime an administrator may ask for.</summary>
+    /// <value>The default value is 1 hour.</value>
+    public TimeSpan MaxJoinTokenLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Gets or sets the admin API key that protects <c>POST v1/join-tokens</c> (header <c>Authorization: Bearer &lt;key&gt;</c>,
+    /// compared in constant time). When <see langword="null"/> the HTTP admin endpoint is disabled (403); the host can still
+    /// create tokens in process with <see cref="AgentIdentityIssuer.CreateJoinTokenAsync"/>. At least 32 characters.</summary>
+    public string? AdminApiKey { get; set; }
+
+    /// <summary>Gets or sets how many requests one caller (SPIFFE ID of its client certificate, else remote IP address) may make per <see cref="RateLimitWindow"/>.</summary>
+    /// <value>The default value is 60.</value>
+    public int RateLimitPermits { get; set; } = 60;
+
+    /// <summary>Gets or sets the rate-limit window.</summary>
+    /// <value>The default value is 1 minute.</value>
+    public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Gets or sets the DNS names in the issuer's own server SVID (<c>spiffe://&lt;td&gt;/agent-identity/issuer</c>).</summary>
+    /// <value>The default value is <c>localhost</c>.</value>
+    public IList<string> ServerDnsNames { get; } = ["localhost"];
+
+    internal string? Validate()
+    {
+        if (string.IsNullOrEmpty(TrustDomain) || !AgentIdentity.TrustDomain.TryParse(TrustDomain, out _, out _))
+        {
+            return $"AgentIdentityIssuerOptions.TrustDomain '{TrustDomain}' is missing or invalid; set it, for example 'example.org'.";
+        }
+
+        if (KeyEncryptionIterations < 100_000)
+        {
+            return "AgentIdentityIssuerOptions.KeyEncryptionIterations must be at least 100000.";
+        }
+
+        if (AdminApiKey is { Length: < 32 })
+        {
+            return "AgentIdentityIssuerOptions.AdminApiKey must be at least 32 characters.";
+        }
+
+        if (MaxSvidLifetime <= TimeSpan.Zero || MaxJoinTokenLifetime <= TimeSpan.Zero || CertificateAuthorityLifetime <= MaxSvidLifetime)
+        {
+            return "AgentIdentityIssuerOptions lifetimes must be positive, and CertificateAuthorityLifetime longer than MaxSvidLifetime.";
+        }
+
+        if (RateLimitPermits < 1 || RateLimitWindow <= TimeSpan.Zero)
+        {
+            return "AgentIdentityIssuerOptions.RateLimitPermits must be at least 1 and RateLimitWindow positive.";
+        }
+
+        return PostgreSqlConnectionString is null && string.IsNullOrEmpty(SqlitePath)
+            ? "AgentIdentityIssuerOptions.SqlitePath is required when no PostgreSqlConnectionString is set."
+            : null;
+    }
+}

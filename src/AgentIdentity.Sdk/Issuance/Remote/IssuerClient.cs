@@ -1,0 +1,286 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+
+namespace AgentIdentity;
+
+/// <summary>
+/// An <see cref="IX509SvidIssuer"/> that talks to the AgentIdentity issuer service over HTTPS: the first SVID of an identity is
+/// obtained with a one-time join token, later ones are renewed over mTLS with the current SVID, and task identities are
+/// delegated over mTLS with the parent's SVID. After an SVID expired (renewal impossible) it enrolls again with a token from
+/// <see cref="IssuerClientOptions.JoinTokenCallback"/>.
+/// </summary>
+/// <remarks>Thread-safe. Only CSRs, never private keys, leave the process. Register it with <c>builder.UseIssuer(uri, joinToken)</c>.</remarks>
+public sealed class IssuerClient : IX509SvidIssuer, IDisposable
+{
+    private readonly IssuerClientOptions _options;
+    private readonly TimeProvider _time;
+    private readonly HttpClient _anonymous;
+    private string? _joinToken;
+    private TrustBundle? _latestBundle;
+    private int _disposed;
+
+    /// <summary>Initializes a new instance of the <see cref="IssuerClient"/> class.</summary>
+    /// <param name="options">The options.</param>
+    /// <param name="timeProvider">The clock; <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    /// <exception cref="ArgumentException">The options are invalid; the message says which.</exception>
+    public IssuerClient(IssuerClientOptions options, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Validate() is { } error)
+        {
+            throw new ArgumentException(error, nameof(options));
+        }
+
+        _options = options;
+        _time = timeProvider ?? TimeProvider.System;
+        _joinToken = options.JoinToken;
+        _anonymous = CreateClient(null);
+    }
+
+    /// <summary>Gets the issuer's base address.</summary>
+    public Uri Address => _options.Address!;
+
+    /// <inheritdoc/>
+    public async ValueTask<X509SvidIssuance> IssueAsync(X509SvidRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var now = _time.GetUtcNow();
+        if (request.Delegation is { } proof)
+        {
+            if (request.AuthenticatingSvid is not { } parent || parent.IsExpired(now))
+            {
+                throw new CertificateIssuanceException($"Cannot delegate '{request.Id}': the parent has no valid SVID to authenticate to the issuer with.");
+            }
+
+            var body = Body(request, writer =>
+            {
+                writer.WriteString(IssuerProtocol.Policy, Convert.ToBase64String((request.Policy ?? AgentPolicy.Empty).ToDer()));
+                writer.WriteString(IssuerProtocol.ProofSignature, Convert.ToBase64String(proof.GetSignature()));
+            });
+            return await SendWithCertificateAsync(IssuerProtocol.DelegatePath, body, parent, request.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (request.AuthenticatingSvid is { } current && current.Id == request.Id && !current.IsExpired(now))
+        {
+            return await SendWithCertificateAsync(IssuerProtocol.RenewPath, Body(request, null), current, request.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        var token = Interlocked.Exchange(ref _joinToken, null);
+        if (token is null && _options.JoinTokenCallback is { } callback)
+        {
+            token = await callback(request.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (string.IsNullOrEmpty(token))
+        {
+            throw new CertificateIssuanceException(
+                $"Cannot enroll '{request.Id}' with the issuer at {Address}: no join token is left (each is single-use) and no JoinTokenCallback supplied one. " +
+                "Create a join token for this agent and configure IssuerClientOptions.JoinTokenCallback.");
+        }
+
+        var enrollBody = Body(request, writer => writer.WriteString(IssuerProtocol.JoinToken, token));
+        return await SendAsync(_anonymous, IssuerProtocol.IssuePath, enrollBody, request.Id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Fetches the issuer's SPIFFE bundle (the federation bundle endpoint), validating the server as configured.</summary>
+    /// <param name="trustDomain">The trust domain of the bundle.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The bundle.</returns>
+    /// <exception cref="HttpRequestException">The issuer could not be reached or answered with an error.</exception>
+    public async Task<TrustBundle> GetBundleAsync(TrustDomain trustDomain, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var json = await _anonymous.GetByteArrayAsync(new Uri(Address, IssuerProtocol.BundlePath), cancellationToken).ConfigureAwait(false);
+        var bundle = TrustBundle.Parse(trustDomain, json);
+        Volatile.Write(ref _latestBundle, bundle);
+        return bundle;
+    }
+
+    /// <summary>Releases the HTTP connections.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _anonymous.Dispose();
+        }
+    }
+
+    private static byte[] Body(X509SvidRequest request, Action<Utf8JsonWriter>? extra)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString(IssuerProtocol.SpiffeId, request.Id.ToString());
+            writer.WriteString(IssuerProtocol.Csr, Convert.ToBase64String(request.CertificateSigningRequest.Span));
+            writer.WriteNumber(IssuerProtocol.LifetimeSeconds, (long)Math.Ceiling(request.Lifetime.TotalSeconds));
+            extra?.Invoke(writer);
+            writer.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    private async Task<X509SvidIssuance> SendWithCertificateAsync(string path, byte[] body, X509Svid svid, SpiffeId id, CancellationToken cancellationToken)
+    {
+        // Renewals and delegations are rare (once per half-life): a connection per call keeps each one bound to exactly the SVID it presents.
+        using var client = CreateClient(svid);
+        return await SendAsync(client, path, body, id, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<X509SvidIssuance> SendAsync(HttpClient client, string path, byte[] body, SpiffeId id, CancellationToken cancellationToken)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.PostAsync(new Uri(Address, path), content, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            var reason = FindInner<PeerRejectedException>(ex)?.Message ?? ex.Message;
+            throw new CertificateIssuanceException($"The issuer at {Address} is unreachable or untrusted for '{id}': {reason}", ex);
+        }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new CertificateIssuanceException($"The issuer at {Address} did not answer within {_options.Timeout} for '{id}'.", ex);
+        }
+
+        using (response)
+        {
+            var payload = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new CertificateIssuanceException($"The issuer at {Address} refused '{id}' ({(int)response.StatusCode} {response.StatusCode}): {ProblemDetail(payload)}")
+                {
+                    Data = { ["StatusCode"] = (int)response.StatusCode },
+                };
+            }
+
+            return ReadIssuance(payload, id);
+        }
+    }
+
+    private X509SvidIssuance ReadIssuance(byte[] payload, SpiffeId id)
+    {
+        var certificates = new List<X509Certificate2>();
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            var root = document.RootElement;
+            foreach (var element in root.GetProperty(IssuerProtocol.Certificates).EnumerateArray())
+            {
+                certificates.Add(X509CertificateLoader.LoadCertificate(Convert.FromBase64String(element.GetString() ?? string.Empty)));
+            }
+
+            if (certificates.Count == 0)
+            {
+                throw new CertificateIssuanceException($"The issuer at {Address} returned no certificate for '{id}'.");
+            }
+
+            var bundle = TrustBundle.Parse(id.TrustDomain, root.GetProperty(IssuerProtocol.Bundle).GetString() ?? string.Empty);
+            Volatile.Write(ref _latestBundle, bundle);
+            return new X509SvidIssuance(certificates[0], certificates[1..], bundle);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or System.Security.Cryptography.CryptographicException)
+        {
+            foreach (var certificate in certificates)
+            {
+                certificate.Dispose();
+            }
+
+            throw new CertificateIssuanceException($"The issuer at {Address} returned a malformed response for '{id}': {ex.Message}", ex);
+        }
+    }
+
+    private static string ProblemDetail(byte[] payload)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            if (document.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                if (document.RootElement.TryGetProperty("detail", out var detail) && detail.ValueKind == JsonValueKind.String)
+                {
+                    return detail.GetString()!;
+                }
+
+                if (document.RootElement.TryGetProperty("title", out var title) && title.ValueKind == JsonValueKind.String)
+                {
+                    return title.GetString()!;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not problem details: report the status only.
+        }
+
+        return "no details";
+    }
+
+    private static T? FindInner<T>(Exception? ex)
+        where T : Exception
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is T match)
+            {
+                return match;
+            }
+        }
+
+        return null;
+    }
+
+    private HttpClient CreateClient(X509Svid? clientSvid)
+    {
+        var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), UseCookies = false, AllowAutoRedirect = false };
+        _options.ConfigureHandler?.Invoke(handler);
+        var ssl = new SslClientAuthenticationOptions();
+        if (_options.ServerId is not null)
+        {
+            ssl.RemoteCertificateValidationCallback = ValidateServerSvid;
+        }
+
+        if (clientSvid is not null)
+        {
+            ssl.ClientCertificateContext = SslStreamCertificateContext.Create(clientSvid.Certificate, new X509Certificate2Collection(clientSvid.Intermediates.ToArray()), offline: true);
+            ssl.AllowTlsResume = false;
+        }
+
+        handler.SslOptions = ssl;
+        return new HttpClient(handler, disposeHandler: true) { Timeout = _options.Timeout, DefaultRequestVersion = HttpVersion.Version11 };
+    }
+
+    private bool ValidateServerSvid(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        var expected = _options.ServerId!.Value;
+        if (certificate is null)
+        {
+            throw new PeerRejectedException(expected, "the issuer presented no certificate");
+        }
+
+        var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        var now = _time.GetUtcNow();
+        var result = X509SvidValidator.Validate(leaf, chain?.ChainPolicy.ExtraStore, _options.ServerTrustBundle!, now);
+        if (!result.IsValid && Volatile.Read(ref _latestBundle) is { } latest && latest.TrustDomain == expected.TrustDomain)
+        {
+            result = X509SvidValidator.Validate(leaf, chain?.ChainPolicy.ExtraStore, latest, now);
+        }
+
+        if (!result.IsValid)
+        {
+            throw new PeerRejectedException(result.Id, $"the issuer's certificate is not a trusted SVID: {result.Reason}");
+        }
+
+        return result.Id == expected
+            ? true
+            : throw new PeerRejectedException(result.Id, $"the issuer must be '{expected}'");
+    }
+}

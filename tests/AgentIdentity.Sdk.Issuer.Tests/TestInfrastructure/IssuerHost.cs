@@ -1,0 +1,138 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using AgentIdentity.Issuer;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace AgentIdentity.Issuer.Tests;
+
+/// <summary>A real issuer: Kestrel with TLS on 127.0.0.1:0, SQLite in a temp dir (or a given PostgreSQL), a fake clock.</summary>
+internal sealed class IssuerHost : IAsyncDisposable
+{
+    public const string Kek = "test-kek-0123456789abcdef";
+    public const string AdminKey = "admin-key-0123456789abcdef0123456789";
+
+    private readonly WebApplication _app;
+
+    private IssuerHost(WebApplication app, string directory, FakeTimeProvider time)
+    {
+        _app = app;
+        Directory = directory;
+        Time = time;
+        Issuer = app.Services.GetRequiredService<AgentIdentityIssuer>();
+        Address = new Uri(app.Urls.First().Replace("http://", "https://", StringComparison.Ordinal) + "/agent-identity/");
+    }
+
+    public string Directory { get; }
+
+    public FakeTimeProvider Time { get; }
+
+    public AgentIdentityIssuer Issuer { get; }
+
+    public Uri Address { get; }
+
+    public static TrustDomain TrustDomain { get; } = TrustDomain.Parse("example.org");
+
+    public static async Task<IssuerHost> StartAsync(Action<AgentIdentityIssuerOptions>? configure = null, string? directory = null, FakeTimeProvider? time = null)
+    {
+        directory ??= Path.Combine(Path.GetTempPath(), "ai-issuer-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(directory);
+        time ??= new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddAgentIdentityIssuer(o =>
+        {
+            o.TrustDomain = TrustDomain.Name;
+            o.KeyEncryptionKey = Kek;
+            o.KeyEncryptionIterations = 100_000;
+            o.SqlitePath = Path.Combine(directory, "issuer.db");
+            o.AdminApiKey = AdminKey;
+            o.RateLimitPermits = 10_000;
+            configure?.Invoke(o);
+        });
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityIssuerHttps()));
+        var app = builder.Build();
+        app.MapAgentIdentityIssuer();
+        await app.StartAsync();
+        return new IssuerHost(app, directory, time);
+    }
+
+    public IssuerClientOptions ClientOptions(string? joinToken = null) => new()
+    {
+        Address = Address,
+        JoinToken = joinToken,
+        ServerId = Issuer.ServerId,
+        ServerTrustBundle = Issuer.GetBundle(),
+    };
+
+    /// <summary>An HttpClient that trusts the issuer's server SVID by SPIFFE validation and optionally presents <paramref name="client"/>.</summary>
+    public HttpClient CreateHttpClient(X509Svid? client = null)
+    {
+        var bundle = Issuer.GetBundle();
+        var expected = Issuer.ServerId;
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 16 };
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+            certificate is X509Certificate2 leaf
+            && X509SvidValidator.Validate(leaf, chain?.ChainPolicy.ExtraStore, bundle, Time.GetUtcNow()) is { IsValid: true } result
+            && result.Id == expected;
+        if (client is not null)
+        {
+            handler.SslOptions.ClientCertificateContext = SslStreamCertificateContext.Create(client.Certificate, new X509Certificate2Collection(client.Intermediates.ToArray()), offline: true);
+        }
+
+        return new HttpClient(handler) { BaseAddress = Address };
+    }
+
+    public static SpiffeId AgentId(string name) => SpiffeId.NewAgentInstance(TrustDomain, name);
+
+    /// <summary>A CSR with an empty subject and a critical URI SAN for <paramref name="id"/> (plus <paramref name="extraDns"/>).</summary>
+    public static byte[] Csr(SpiffeId id, ECDsa key, string? extraDns = null)
+    {
+        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(id.ToUri());
+        if (extraDns is not null)
+        {
+            san.AddDnsName(extraDns);
+        }
+
+        request.CertificateExtensions.Add(san.Build(critical: true));
+        return request.CreateSigningRequest();
+    }
+
+    public static async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(HttpClient client, string path, object body)
+    {
+        using var response = await client.PostAsJsonAsync(path, body);
+        var text = await response.Content.ReadAsStringAsync();
+        using var document = JsonDocument.Parse(text.Length == 0 ? "{}" : text);
+        return (response.StatusCode, document.RootElement.Clone());
+    }
+
+    public static string Detail(JsonElement problem) => problem.TryGetProperty("detail", out var d) ? d.GetString() ?? string.Empty : problem.ToString();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+    }
+
+    public void DeleteDirectory()
+    {
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
