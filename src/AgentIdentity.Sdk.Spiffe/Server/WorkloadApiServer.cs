@@ -166,7 +166,7 @@ public sealed class WorkloadApiServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Ends every open stream (clients reconnect with backoff), stops listening and removes the socket file.</summary>
+    /// <summary>Stops listening, aborts every open stream (clients keep their SVIDs and reconnect with backoff) and removes the socket file.</summary>
     /// <returns>A task that completes when the server has stopped.</returns>
     public async ValueTask DisposeAsync()
     {
@@ -177,11 +177,23 @@ public sealed class WorkloadApiServer : IAsyncDisposable
 
         await _stop.CancelAsync().ConfigureAwait(false);
         await _rotationLoop.ConfigureAwait(false);
-        _state.Stop();
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+
+        // Stop listening and abort open connections at once, so that clients see the stream fail (and reconnect with backoff)
+        // instead of a graceful end that would send them straight back to a listener that is about to close.
+        using (var aborted = new CancellationTokenSource())
         {
-            await _app.StopAsync(timeout.Token).ConfigureAwait(false);
+            await aborted.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await _app.StopAsync(aborted.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Expected: the shutdown was asked to skip the graceful drain.
+            }
         }
+
+        _state.Stop();
 
         await _app.DisposeAsync().ConfigureAwait(false);
         _state.Dispose();

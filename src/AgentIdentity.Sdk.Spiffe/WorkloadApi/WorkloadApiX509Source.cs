@@ -289,6 +289,14 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
         }
 
         var previous = _context;
+        if (previous is not null && SameSvid(previous.Svid, context.Svid))
+        {
+            // The server re-sent the SVID in use (a reconnect, or a bundle-only change): keep the snapshot, so that
+            // connections built on it are not needlessly rotated.
+            context.Svid.Dispose();
+            context = new X509Context(previous.Svid, context.Hint, context.Bundles, context.Crls);
+        }
+
         _context = context;
         _denied = false;
         _state = WorkloadApiSourceState.Ready;
@@ -303,6 +311,24 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
         }
 
         SignalChange();
+    }
+
+    private static bool SameSvid(X509Svid a, X509Svid b)
+    {
+        if (!a.Certificate.RawData.AsSpan().SequenceEqual(b.Certificate.RawData) || a.Intermediates.Count != b.Intermediates.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < a.Intermediates.Count; i++)
+        {
+            if (!a.Intermediates[i].RawData.AsSpan().SequenceEqual(b.Intermediates[i].RawData))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private void SignalChange()
