@@ -17,7 +17,7 @@ public sealed class WorkloadApiResponseException : FormatException
 
 /// <summary>A Workload API call failed with a gRPC status the spec does not retry (<c>InvalidArgument</c>,
 /// <c>Unimplemented</c>), or a one-shot call failed.</summary>
-public sealed class WorkloadApiException : Exception
+public sealed class WorkloadApiException : AgentIdentityException
 {
     /// <summary>Initializes a new instance of the <see cref="WorkloadApiException"/> class.</summary>
     /// <param name="message">What failed and what to do.</param>
