@@ -105,5 +105,10 @@ internal sealed class WorkloadApiService(WorkloadApiState state) : SpiffeWorkloa
         {
             // The server is shutting down: end the stream so that clients reconnect to the next instance.
         }
+        catch (CertificateIssuanceException ex)
+        {
+            // The issuer is down or refused: the caller retries with backoff (Unavailable), as while an agent is starting.
+            throw new RpcException(new Status(StatusCode.Unavailable, $"no SVID could be minted for the caller yet: {ex.Message}"));
+        }
     }
 }

@@ -147,15 +147,19 @@ internal sealed class WorkloadApiState : IDisposable
         return response;
     }
 
-    public Task<MintedSvid> GetSvidAsync(WorkloadRegistration entry, CancellationToken cancellationToken)
+    public async Task<MintedSvid> GetSvidAsync(WorkloadRegistration entry, CancellationToken cancellationToken)
     {
         var task = _minted.GetOrAdd(entry.Id, _ => MintAsync(entry, CancellationToken.None));
-        if (task.IsFaulted)
+        try
         {
-            _minted.TryRemove(new KeyValuePair<SpiffeId, Task<MintedSvid>>(entry.Id, task));
+            return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        return task.WaitAsync(cancellationToken);
+        catch when (task.IsFaulted)
+        {
+            // Do not cache a failure: the next caller tries the issuer again.
+            _minted.TryRemove(new KeyValuePair<SpiffeId, Task<MintedSvid>>(entry.Id, task));
+            throw;
+        }
     }
 
     /// <summary>Mints new SVIDs for every identity served so far and pushes the new state to every open stream.</summary>

@@ -219,6 +219,12 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
                 code = ex.StatusCode;
                 detail = ex.Status.Detail;
             }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Transport or client failures outside gRPC statuses: retried like Unavailable, never fatal to the source.
+                code = StatusCode.Unknown;
+                detail = $"{ex.GetType().Name}: {ex.Message}";
+            }
 
             if (code is StatusCode.InvalidArgument or StatusCode.Unimplemented or StatusCode.Cancelled)
             {

@@ -210,4 +210,33 @@ public sealed class WorkloadApiServerTests : IDisposable
         var ex2 = await Assert.ThrowsAsync<ArgumentException>(() => WorkloadApiServer.StartAsync(_env.Ca, noSelector));
         Assert.Contains("no selector", ex2.Message, StringComparison.Ordinal);
     }
+    [Fact]
+    public async Task FetchX509Svid_IssuerFails_UnavailableThenRecoversWhenIssuerAnswers()
+    {
+        var issuer = new SwitchableIssuer(_env.Ca);
+        await using var server = await WorkloadApiServer.StartAsync(issuer, _env.ServerOptions("l.sock", SpiffeTestEnvironment.ForThisUser("/workload/a")), SpiffeTestEnvironment.ServerTime());
+        var time = SpiffeTestEnvironment.ClientTime();
+        var retried = new TaskCompletionSource<StatusCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var source = WorkloadApiX509Source.Start(new WorkloadApiOptions { Address = server.Address.Value }, time);
+        source.OnRetryScheduled = (code, _) => retried.TrySetResult(code);
+
+        Assert.Equal(StatusCode.Unavailable, await retried.Task.Within30s());
+        Assert.Contains("issuer offline", source.LastError, StringComparison.Ordinal);
+        Assert.Equal(WorkloadApiSourceState.Connecting, source.State);
+
+        issuer.Online = true;
+        Assert.Equal(TimeSpan.FromSeconds(1), await time.NextTimerAsync());
+        time.Advance(TimeSpan.FromSeconds(1));
+        await source.WhenReadyAsync().Within30s();
+        Assert.Equal("spiffe://example.org/workload/a", source.GetCurrent().Id.ToString());
+    }
+
+    /// <summary>An issuer that is offline until the test says otherwise: a failure the development CA cannot produce.</summary>
+    private sealed class SwitchableIssuer(IX509SvidIssuer inner) : IX509SvidIssuer
+    {
+        public volatile bool Online;
+
+        public ValueTask<X509SvidIssuance> IssueAsync(X509SvidRequest request, CancellationToken cancellationToken = default) =>
+            Online ? inner.IssueAsync(request, cancellationToken) : throw new CertificateIssuanceException("issuer offline");
+    }
 }
