@@ -162,7 +162,10 @@ public sealed class X509Svid : IX509SvidSource, IDisposable
         return builder.ToString();
     }
 
-    internal void MarkSuperseded()
+    /// <summary>Fires <see cref="ChangeToken"/> without releasing the private key: for credential sources (such as the SPIFFE
+    /// Workload API client) that publish a newer snapshot while connections may still use this one.</summary>
+    /// <remarks>Idempotent. Callbacks that throw do not stop the rotation.</remarks>
+    public void MarkSuperseded()
     {
         try
         {

@@ -1,0 +1,65 @@
+namespace AgentIdentity.Spiffe;
+
+/// <summary>
+/// A registration entry of <see cref="WorkloadApiServer"/>: a SPIFFE ID and the selectors a caller's peer credentials must all
+/// match to receive it. At least one selector is required, so that an entry never matches every process by accident.
+/// </summary>
+public sealed class WorkloadRegistration
+{
+    /// <summary>Initializes a new instance of the <see cref="WorkloadRegistration"/> class.</summary>
+    /// <param name="id">The SPIFFE ID to issue; it must have a path.</param>
+    /// <exception cref="ArgumentException">The ID is empty or has no path.</exception>
+    public WorkloadRegistration(SpiffeId id)
+    {
+        if (id.IsEmpty || id.IsTrustDomainId)
+        {
+            throw new ArgumentException($"A registration needs a SPIFFE ID with a path, not '{id}'.", nameof(id));
+        }
+
+        Id = id;
+    }
+
+    /// <summary>Gets the SPIFFE ID issued to matching callers.</summary>
+    public SpiffeId Id { get; }
+
+    /// <summary>Gets the user id the caller must run as (selector <c>unix:uid</c>), or <see langword="null"/> for any.</summary>
+    public int? UserId { get; init; }
+
+    /// <summary>Gets the group id the caller must run as (selector <c>unix:gid</c>), or <see langword="null"/> for any.</summary>
+    public int? GroupId { get; init; }
+
+    /// <summary>Gets the absolute executable path the caller must run (selector <c>unix:path</c>), or <see langword="null"/> for any.</summary>
+    public string? ExecutablePath { get; init; }
+
+    /// <summary>Gets the process id the caller must have, or <see langword="null"/> for any. Useful for a child process the
+    /// orchestrator has just started; pids are reused, so combine it with another selector.</summary>
+    public int? ProcessId { get; init; }
+
+    /// <summary>Gets the hint sent with the SVID, or <see langword="null"/>.</summary>
+    public string? Hint { get; init; }
+
+    /// <summary>Gets the DNS SANs to add to the SVID.</summary>
+    public IReadOnlyList<string> DnsNames { get; init; } = [];
+
+    /// <summary>Tells whether a caller matches every selector of this entry.</summary>
+    /// <param name="caller">The caller's peer credentials.</param>
+    /// <returns><see langword="true"/> when every set selector matches.</returns>
+    /// <exception cref="InvalidOperationException">The entry has no selector.</exception>
+    public bool Matches(PeerCredentials caller)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        if (UserId is null && GroupId is null && ExecutablePath is null && ProcessId is null)
+        {
+            throw new InvalidOperationException($"Registration for '{Id}' has no selector; set UserId, GroupId, ExecutablePath or ProcessId.");
+        }
+
+        return (UserId is null || UserId == caller.UserId)
+            && (GroupId is null || GroupId == caller.GroupId)
+            && (ProcessId is null || ProcessId == caller.ProcessId)
+            && (ExecutablePath is null || string.Equals(ExecutablePath, caller.ExecutablePath, StringComparison.Ordinal));
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"{Id} (uid {UserId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "*"}, gid {GroupId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "*"}, path {ExecutablePath ?? "*"})";
+}
