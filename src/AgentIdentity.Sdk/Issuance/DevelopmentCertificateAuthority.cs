@@ -24,6 +24,14 @@ public sealed class DevelopmentCertificateAuthorityOptions
     /// <summary>Gets or sets a value indicating whether the CA may run in a host whose environment is Production.</summary>
     /// <value>The default value is <see langword="false"/>: <c>UseDevelopmentCertificateAuthority()</c> refuses to start in Production.</value>
     public bool AllowInProduction { get; set; }
+
+    /// <summary>Gets or sets the CRL distribution point written into every issued SVID (for example the <c>/revocation/crl</c> endpoint).</summary>
+    /// <value>The default value is <see langword="null"/>: no CRL distribution point extension.</value>
+    public Uri? CrlDistributionPoint { get; set; }
+
+    /// <summary>Gets or sets the OCSP responder URI written into every issued SVID (authority information access).</summary>
+    /// <value>The default value is <see langword="null"/>: no authority information access extension.</value>
+    public Uri? OcspResponder { get; set; }
 }
 
 /// <summary>
@@ -49,6 +57,7 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
     private readonly X509Extension _leafRsaKeyUsage = new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, critical: true);
     private readonly X509Extension _leafBasicConstraints = new X509BasicConstraintsExtension(false, false, 0, critical: true);
     private readonly X509Extension _leafEku = new X509EnhancedKeyUsageExtension([new Oid(CertificateExtensions.ServerAuthOid), new Oid(CertificateExtensions.ClientAuthOid)], critical: false);
+    private readonly X509Extension[] _revocationExtensions;
     private bool _disposed;
 
     private DevelopmentCertificateAuthority(TrustDomain trustDomain, DevelopmentCertificateAuthorityOptions options, TimeProvider time)
@@ -78,6 +87,7 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
         _intermediates = [X509CertificateLoader.LoadCertificate(_intermediate.RawData)];
         _authorityKeyId = X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_intermediate, includeKeyIdentifier: true, includeIssuerAndSerial: false);
         Bundle = new TrustBundle(trustDomain, [X509CertificateLoader.LoadCertificate(_root.RawData)], sequenceNumber: 1, refreshHint: TimeSpan.FromMinutes(5));
+        _revocationExtensions = BuildRevocationExtensions(options);
     }
 
     /// <summary>Gets the trust domain the CA is constrained to.</summary>
@@ -208,6 +218,11 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
                 Pkcs10.WriteExtension(tbs, "2.5.29.14", critical: false, SubjectKeyIdentifier(csr.SubjectPublicKeyInfo.Span));
                 WriteExtension(tbs, _authorityKeyId);
                 foreach (var extension in extra)
+                {
+                    WriteExtension(tbs, extension);
+                }
+
+                foreach (var extension in _revocationExtensions)
                 {
                     WriteExtension(tbs, extension);
                 }
