@@ -60,6 +60,7 @@ public sealed class RevocationSet
     public RevocationApplyResult Apply(RevocationEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
+        List<(long Sequence, TaskCompletionSource Signal)>? ready = null;
         lock (_gate)
         {
             var last = _lastSequence;
@@ -88,11 +89,18 @@ public sealed class RevocationSet
             Volatile.Write(ref _lastSequence, entry.Sequence);
             if (_waiters is { Count: > 0 } waiters)
             {
-                waiters.RemoveAll(w => w.Sequence <= entry.Sequence && w.Signal.TrySetResult());
+                ready = waiters.FindAll(w => w.Sequence <= entry.Sequence);
+                waiters.RemoveAll(w => w.Sequence <= entry.Sequence);
             }
         }
 
+        // Handlers (kill switch, connection aborts) run before waiters resume: "applied" means "enforced".
         EntryApplied?.Invoke(this, entry);
+        foreach (var (_, signal) in ready ?? [])
+        {
+            signal.TrySetResult();
+        }
+
         return RevocationApplyResult.Applied;
     }
 
