@@ -32,7 +32,15 @@ internal sealed class TcpProxy : IAsyncDisposable
         {
             foreach (var client in _open)
             {
-                client.Client.LingerState = new LingerOption(true, 0); // RST
+                try
+                {
+                    client.Client?.LingerState = new LingerOption(true, 0); // RST
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Already closed.
+                }
+
                 client.Dispose();
             }
 
@@ -89,6 +97,12 @@ internal sealed class TcpProxy : IAsyncDisposable
         }
         finally
         {
+            lock (_open)
+            {
+                _open.Remove(inbound);
+                _open.Remove(outbound);
+            }
+
             inbound.Dispose();
             outbound.Dispose();
         }
