@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -11,18 +10,19 @@ namespace AgentIdentity.AspNetCore;
 /// and the <see cref="IAgentRevocationChecker"/> the AgentIdentity handler asks on every request (O(1), no I/O). When the feed has
 /// been unreachable longer than <see cref="AgentRevocationFeedOptions.GracePeriod"/>, <see cref="AgentRevocationFeedOptions.FailurePolicy"/> applies.
 /// </summary>
-public sealed class AgentRevocationFeedService : IHostedService, IAgentRevocationChecker, IAsyncDisposable
+public sealed class AgentRevocationFeedService : IHostedService, IAgentRevocationChecker, IAsyncDisposable, IDisposable
 {
     private readonly AgentRevocationFeedOptions _options;
     private readonly IHttpClientFactory _httpClients;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
-    private readonly ConditionalWeakTable<AgentCaller, SpiffeId[]> _ancestors = [];
     private readonly DateTimeOffset _created;
     private RevocationFeedSubscriber? _subscriber;
     private RevocationFeedVerifier? _verifier;
     private int _staleLogged;
+    private bool _stale;
+    private ITimer? _staleTimer;
 
     /// <summary>Initializes a new instance of the <see cref="AgentRevocationFeedService"/> class.</summary>
     /// <param name="options">The options.</param>
@@ -50,6 +50,8 @@ public sealed class AgentRevocationFeedService : IHostedService, IAgentRevocatio
         _logger = loggerFactory.CreateLogger<AgentRevocationFeedService>();
         _created = time.GetUtcNow();
     }
+
+    private string StaleReason => $"the revocation feed has been unreachable for more than {_options.GracePeriod} and the policy is fail-closed";
 
     /// <summary>Gets the revocation set the feed keeps current.</summary>
     public RevocationSet Set { get; }
@@ -90,17 +92,27 @@ public sealed class AgentRevocationFeedService : IHostedService, IAgentRevocatio
         {
             if (connected)
             {
+                Volatile.Write(ref _stale, false);
                 Interlocked.Exchange(ref _staleLogged, 0);
             }
         };
         Volatile.Write(ref _subscriber, subscriber);
         subscriber.Start();
+
+        // Staleness is re-evaluated on a timer, so the per-request path reads a flag instead of the clock.
+        var period = TimeSpan.FromTicks(Math.Clamp(_options.GracePeriod.Ticks / 4, TimeSpan.TicksPerMillisecond, TimeSpan.TicksPerSecond));
+        _staleTimer = _time.CreateTimer(static state => ((AgentRevocationFeedService)state!).UpdateStale(), this, period, period);
         return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Interlocked.Exchange(ref _staleTimer, null) is { } timer)
+        {
+            await timer.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (Interlocked.Exchange(ref _subscriber, null) is { } subscriber)
         {
             await subscriber.DisposeAsync().ConfigureAwait(false);
@@ -111,35 +123,55 @@ public sealed class AgentRevocationFeedService : IHostedService, IAgentRevocatio
     public bool IsRevoked(AgentCaller caller, [NotNullWhen(true)] out string? reason)
     {
         ArgumentNullException.ThrowIfNull(caller);
-        SpiffeId[]? ancestors = null;
-        if (Set.IdentityCount != 0 && caller.DelegationChainExtension is not null)
+
+        // The verdict for a certificate changes only when an entry arrives: cache it on the (per-certificate) caller.
+        var sequence = Set.LastSequence;
+        if (caller.RevocationVerdict is not Verdict verdict || verdict.Sequence != sequence)
         {
-            ancestors = _ancestors.GetValue(caller, static c => ReadAncestors(c));
+            verdict = new Verdict(sequence, Check(caller));
+            caller.RevocationVerdict = verdict;
         }
 
-        if (Set.IsRevoked(caller.SerialNumber, caller.Id, ancestors, out var entry))
+        if (verdict.Reason is not null)
         {
-            reason = $"revocation #{entry.Sequence}: {entry.Kind.ToString().ToLowerInvariant()} {entry.Subject} ({entry.Reason})";
+            reason = verdict.Reason;
             return true;
         }
 
-        if (IsStale)
+        if (Volatile.Read(ref _stale) && _options.FailurePolicy == RevocationFeedFailurePolicy.FailClosed)
         {
-            if (Interlocked.Exchange(ref _staleLogged, 1) == 0)
-            {
-                _logger.FeedStale(_options.FeedUri!, _options.GracePeriod, _options.FailurePolicy);
-            }
-
-            if (_options.FailurePolicy == RevocationFeedFailurePolicy.FailClosed)
-            {
-                reason = $"the revocation feed has been unreachable for more than {_options.GracePeriod} and the policy is fail-closed";
-                return true;
-            }
+            reason = StaleReason;
+            return true;
         }
 
         reason = null;
         return false;
     }
+
+    private string? Check(AgentCaller caller)
+    {
+        SpiffeId[]? ancestors = null;
+        if (Set.IdentityCount != 0 && caller.DelegationChainExtension is not null)
+        {
+            ancestors = ReadAncestors(caller);
+        }
+
+        return Set.IsRevoked(caller.SerialNumber, caller.Id, ancestors, out var entry)
+            ? $"revocation #{entry.Sequence}: {entry.Kind.ToString().ToLowerInvariant()} {entry.Subject} ({entry.Reason})"
+            : null;
+    }
+
+    private void UpdateStale()
+    {
+        var stale = IsStale;
+        Volatile.Write(ref _stale, stale);
+        if (stale && Interlocked.Exchange(ref _staleLogged, 1) == 0)
+        {
+            _logger.FeedStale(_options.FeedUri!, _options.GracePeriod, _options.FailurePolicy);
+        }
+    }
+
+    private sealed record Verdict(long Sequence, string? Reason);
 
     private static SpiffeId[] ReadAncestors(AgentCaller caller)
     {
@@ -151,6 +183,18 @@ public sealed class AgentRevocationFeedService : IHostedService, IAgentRevocatio
         {
             return [];
         }
+    }
+
+    /// <summary>Stops the subscription without waiting for its loop to end (prefer <see cref="DisposeAsync"/> or the host's stop).</summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _staleTimer, null)?.Dispose();
+        if (Interlocked.Exchange(ref _subscriber, null) is { } subscriber)
+        {
+            _ = subscriber.DisposeAsync().AsTask();
+        }
+
+        _verifier?.Dispose();
     }
 
     /// <inheritdoc/>

@@ -124,7 +124,7 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
                 }
             }
 
-            _crl = BuildCrl(now);
+            _crl = null; // rebuilt (with a new CRL number) on the next fetch: O(1) per revocation
             signal = _next;
             _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
@@ -146,7 +146,7 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
             _issued[serial] = issued;
             if (_set.IsRevoked(serial, id, issued.Ancestors, out var entry) && _revokedByIdentity.TryAdd(serial, entry))
             {
-                _crl = BuildCrl(_time.GetUtcNow());
+                _crl = null;
             }
 
             var now = _time.GetUtcNow();
@@ -213,6 +213,7 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
         new(_set.IsIdentityRevoked(id, out var entry) ? entry : null);
 
     /// <inheritdoc/>
+    /// <remarks>Each revocation invalidates the CRL; the next call builds a new one with the next CRL number.</remarks>
     public ValueTask<byte[]> GetCrlAsync(CancellationToken cancellationToken = default)
     {
         lock (_gate)

@@ -25,6 +25,8 @@ public enum RevocationApplyResult
 public sealed class RevocationSet
 {
     private const int MaxSerialChars = 128;
+    private const int SchemeLength = 9; // "spiffe://"
+    private static readonly System.Buffers.SearchValues<char> NormalizedHex = System.Buffers.SearchValues.Create("0123456789ABCDEF");
     private readonly ConcurrentDictionary<string, RevocationEntry> _serials = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RevocationEntry> _identities = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RevocationEntry>.AlternateLookup<ReadOnlySpan<char>> _serialLookup;
@@ -133,11 +135,20 @@ public sealed class RevocationSet
     {
         if (Volatile.Read(ref _serialCount) != 0)
         {
-            Span<char> normalized = stackalloc char[MaxSerialChars];
-            if (RevocationEntry.TryNormalizeSerialNumber(serialNumber, normalized, out var written) &&
-                _serialLookup.TryGetValue(normalized[..written], out entry))
+            // X509Certificate2.SerialNumber is already normalized unless it has a leading zero byte: look it up as is.
+            if (_serialLookup.TryGetValue(serialNumber, out entry))
             {
                 return true;
+            }
+
+            if (NeedsNormalization(serialNumber))
+            {
+                Span<char> normalized = stackalloc char[MaxSerialChars];
+                if (RevocationEntry.TryNormalizeSerialNumber(serialNumber, normalized, out var written) &&
+                    _serialLookup.TryGetValue(normalized[..written], out entry))
+                {
+                    return true;
+                }
             }
         }
 
@@ -210,7 +221,12 @@ public sealed class RevocationSet
         }
 
         ReadOnlySpan<char> value = id.ToString();
-        var minimum = value.Length - id.Path.Length; // never look up the trust domain ID itself
+        var minimum = SchemeLength + value[SchemeLength..].IndexOf('/'); // never look up the trust domain ID itself
+        if (minimum < SchemeLength)
+        {
+            return false;
+        }
+
         while (value.Length > minimum)
         {
             if (_identityLookup.TryGetValue(value, out entry))
@@ -234,6 +250,9 @@ public sealed class RevocationSet
     /// <returns>The entries.</returns>
     public IReadOnlyList<RevocationEntry> GetEntries() =>
         [.. _serials.Values.Concat(_identities.Values).OrderBy(e => e.Sequence)];
+
+    private static bool NeedsNormalization(ReadOnlySpan<char> serial) =>
+        (serial.Length > 2 && serial[0] == '0' && serial[1] == '0') || serial.ContainsAnyExcept(NormalizedHex);
 
     internal static SpiffeId[]? ReadDelegationAncestors(X509Certificate2 certificate)
     {
