@@ -16,6 +16,13 @@ if (args.Length > 0 && args[0].StartsWith("spiffe-", StringComparison.Ordinal))
     return await SpiffeWorkloadApiMeasurements.RunAsync(args);
 }
 
+// Revocation propagation is a plain measurement over loopback: ... -- revocation-propagation [services] [revocations] [crl-poll-ms]
+if (args.Length > 0 && args[0] == "revocation-propagation")
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    return await RevocationPropagation.RunAsync(Arg(1, 10), Arg(2, 200), Arg(3, 1000));
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly)
     .Run(args, ManualConfig.Create(DefaultConfig.Instance).AddDiagnoser(MemoryDiagnoser.Default));
 return 0;

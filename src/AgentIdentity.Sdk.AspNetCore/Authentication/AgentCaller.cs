@@ -91,6 +91,10 @@ public sealed class AgentCaller
 
     internal TrustBundle Bundle { get; }
 
+    /// <summary>The revocation checker's last verdict for this certificate and the feed sequence it was computed at (a cache:
+    /// the verdict can only change when a new entry arrives).</summary>
+    internal object? RevocationVerdict { get; set; }
+
     /// <summary>Gets the SHA-256 hash of the leaf's DER.</summary>
     /// <returns>The 32-byte hash, read-only.</returns>
     public ReadOnlySpan<byte> GetCertificateHash() => _certificateHash;

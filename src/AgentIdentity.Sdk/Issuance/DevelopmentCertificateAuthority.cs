@@ -23,6 +23,14 @@ public sealed class DevelopmentCertificateAuthorityOptions
     /// <summary>Gets or sets a value indicating whether the CA may run in a host whose environment is Production.</summary>
     /// <value>The default value is <see langword="false"/>: <c>UseDevelopmentCertificateAuthority()</c> refuses to start in Production.</value>
     public bool AllowInProduction { get; set; }
+
+    /// <summary>Gets or sets the CRL distribution point written into every issued SVID (for example the <c>/revocation/crl</c> endpoint).</summary>
+    /// <value>The default value is <see langword="null"/>: no CRL distribution point extension.</value>
+    public Uri? CrlDistributionPoint { get; set; }
+
+    /// <summary>Gets or sets the OCSP responder URI written into every issued SVID (authority information access).</summary>
+    /// <value>The default value is <see langword="null"/>: no authority information access extension.</value>
+    public Uri? OcspResponder { get; set; }
 }
 
 /// <summary>
@@ -64,7 +72,7 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
             _intermediate,
             _intermediates,
             Bundle,
-            new X509SvidSignerOptions { MaxSvidLifetime = options.MaxSvidLifetime, NotBeforeBackdate = options.NotBeforeBackdate },
+            new X509SvidSignerOptions { MaxSvidLifetime = options.MaxSvidLifetime, NotBeforeBackdate = options.NotBeforeBackdate, AdditionalExtensions = BuildRevocationExtensions(options) },
             time);
     }
 

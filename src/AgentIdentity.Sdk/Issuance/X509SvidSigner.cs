@@ -19,6 +19,10 @@ public sealed class X509SvidSignerOptions
     /// one requested SPIFFE ID (a DNS name, an IP address, a second URI) is refused instead of having those names ignored.</summary>
     /// <value>The default value is <see langword="false"/>. The issuer service sets it: remote callers get a clear refusal.</value>
     public bool RejectExtraSubjectAlternativeNames { get; set; }
+
+    /// <summary>Gets or sets extensions added to every issued leaf, such as a CRL distribution point or an OCSP (AIA) URI.</summary>
+    /// <value>The default value is empty.</value>
+    public IReadOnlyList<X509Extension> AdditionalExtensions { get; set; } = [];
 }
 
 /// <summary>
@@ -255,6 +259,11 @@ public sealed class X509SvidSigner : IDisposable
                 Pkcs10.WriteExtension(tbs, "2.5.29.14", critical: false, SubjectKeyIdentifier(csr.SubjectPublicKeyInfo.Span));
                 WriteExtension(tbs, _authorityKeyId);
                 foreach (var extension in extra)
+                {
+                    WriteExtension(tbs, extension);
+                }
+
+                foreach (var extension in _options.AdditionalExtensions)
                 {
                     WriteExtension(tbs, extension);
                 }

@@ -128,7 +128,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         // snapshot read before a rotation can never be mistaken for "expired".
         var now = _time.GetUtcNow().UtcTicks;
         var current = Volatile.Read(ref _current);
-        if (current is null || now >= current.NotAfterUtcTicks)
+        if (current is null || now >= current.NotAfterUtcTicks || Volatile.Read(ref _revokedBy) is not null)
         {
             ThrowUnavailable(current);
         }
@@ -143,7 +143,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
     {
         var now = _time.GetUtcNow().UtcTicks;
         svid = Volatile.Read(ref _current);
-        if (svid is null || now >= svid.NotAfterUtcTicks)
+        if (svid is null || now >= svid.NotAfterUtcTicks || Volatile.Read(ref _revokedBy) is not null)
         {
             svid = null;
             return false;
@@ -162,9 +162,11 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
     {
         var current = Volatile.Read(ref _current);
         var now = _time.GetUtcNow();
-        if (current is null || current.IsExpired(now) || Volatile.Read(ref _disposed) != 0)
+        var revokedBy = Volatile.Read(ref _revokedBy);
+        if (current is null || current.IsExpired(now) || Volatile.Read(ref _disposed) != 0 || revokedBy is not null)
         {
-            return new(Id, CredentialHealth.Unhealthy, current?.NotAfter, TimeSpan.Zero, current is null ? null : _nextRenewal, _consecutiveFailures, _lastError, Interlocked.Read(ref _rotations));
+            var error = revokedBy is null ? _lastError : $"revoked: {revokedBy}";
+            return new(Id, CredentialHealth.Unhealthy, current?.NotAfter, TimeSpan.Zero, current is null ? null : _nextRenewal, _consecutiveFailures, error, Interlocked.Read(ref _rotations));
         }
 
         var remaining = current.NotAfter - now;
@@ -178,6 +180,11 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
     private void ThrowUnavailable(X509Svid? current)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Volatile.Read(ref _revokedBy) is { } revokedBy)
+        {
+            throw new IdentityRevokedException(Id, $"The identity '{Id}' is revoked ({revokedBy}); its kill switch has tripped and it may no longer call tools or services.");
+        }
+
         throw current is null
             ? new IdentityUnavailableException($"The credential of '{Id}' has no SVID yet; await AgentCredential.CreateAsync or WhenReadyAsync, or start the host, before the agent acts.")
             : new IdentityUnavailableException($"The X.509-SVID of '{Id}' expired at {current.NotAfter:O} and the issuer has not yet renewed it ({_lastError ?? "renewal pending"}); the agent must not act until it does.");
@@ -195,11 +202,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
 
             while (!cancellationToken.IsCancellationRequested)
             {
-                var delay = _nextRenewal - _time.GetUtcNow();
-                if (delay > TimeSpan.Zero)
-                {
-                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-                }
+                await WaitForRenewalPointAsync(cancellationToken).ConfigureAwait(false);
 
                 await RenewWithRetryAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -208,6 +211,29 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         {
             _ready.TrySetCanceled(cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// Waits until <see cref="_nextRenewal"/>. The clock is read again once the timer exists: if it moved past the renewal
+    /// point while the timer was being created (a clock step), the wait ends at once instead of a whole delay too late.
+    /// </summary>
+    private async Task WaitForRenewalPointAsync(CancellationToken cancellationToken)
+    {
+        var delay = _nextRenewal - _time.GetUtcNow();
+        if (delay <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var timer = Task.Delay(delay, _time, wait.Token);
+        if (_time.GetUtcNow() >= _nextRenewal)
+        {
+            await wait.CancelAsync().ConfigureAwait(false);
+        }
+
+        await timer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
     private async Task RenewWithRetryAsync(CancellationToken cancellationToken)
@@ -351,6 +377,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         _metrics?.Untrack(this);
         OnDisposed?.Invoke(this);
         await DisposeTaskCredentialsAsync().ConfigureAwait(false);
+        await RevokeOnDisposeAsync().ConfigureAwait(false);
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {

@@ -75,16 +75,22 @@ public sealed class AgentHttpClientTests
 
         var workers = Enumerable.Range(0, 8).Select(_ => Task.Run(WorkAsync)).ToArray();
         var generations = new List<(long StartedBefore, string Thumbprint)> { (0, credential.GetCurrent().Thumbprint) };
-        await WaitForCompletionsAsync(40);
-        for (var rotation = 0; rotation < 3; rotation++)
+        try
         {
-            var next = await AgentClient.RotateAsync(pki, credential, TimeSpan.FromMinutes(42));
-            generations.Add((Interlocked.Read(ref started), next.Thumbprint));
-            await WaitForCompletionsAsync(Interlocked.Read(ref completed) + 40);
+            await WaitForCompletionsAsync(40);
+            for (var rotation = 0; rotation < 3; rotation++)
+            {
+                var next = await AgentClient.RotateAsync(pki, credential, TimeSpan.FromMinutes(42));
+                generations.Add((Interlocked.Read(ref started), next.Thumbprint));
+                await WaitForCompletionsAsync(Interlocked.Read(ref completed) + 40);
+            }
         }
-
-        await stop.CancelAsync();
-        await Task.WhenAll(workers);
+        finally
+        {
+            // Stop the workers whatever happened, so that a failed assertion ends the test instead of leaving them spinning.
+            await stop.CancelAsync();
+            await Task.WhenAll(workers);
+        }
 
         Assert.Empty(failures);
         for (var g = 1; g < generations.Count; g++)

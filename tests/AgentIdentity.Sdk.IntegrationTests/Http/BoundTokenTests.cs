@@ -87,15 +87,21 @@ public sealed class BoundTokenTests
 
         var thumbprints = new List<string> { credential.GetCurrent().Thumbprint };
         var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(WorkAsync)).ToArray();
-        await WaitForCompletionsAsync(20);
-        for (var rotation = 0; rotation < 2; rotation++)
+        try
         {
-            thumbprints.Add((await AgentClient.RotateAsync(pki, credential, TimeSpan.FromMinutes(42))).Thumbprint);
-            await WaitForCompletionsAsync(Interlocked.Read(ref completed) + 20);
+            await WaitForCompletionsAsync(20);
+            for (var rotation = 0; rotation < 2; rotation++)
+            {
+                thumbprints.Add((await AgentClient.RotateAsync(pki, credential, TimeSpan.FromMinutes(42))).Thumbprint);
+                await WaitForCompletionsAsync(Interlocked.Read(ref completed) + 20);
+            }
         }
-
-        await stop.CancelAsync();
-        await Task.WhenAll(workers);
+        finally
+        {
+            // Stop the workers whatever happened, so that a failed assertion ends the test instead of leaving them spinning.
+            await stop.CancelAsync();
+            await Task.WhenAll(workers);
+        }
 
         Assert.Empty(failures);
         Assert.All(seen, s => Assert.Equal(s.CertificateX5t, s.TokenX5t));

@@ -338,17 +338,23 @@ public sealed class AgentCredentialTests : IAsyncLifetime
             }
         })).ToArray();
 
-        for (var i = 0; i < 20; i++)
+        try
         {
-            var current = credential.GetCurrent();
-            var rotated = NextRotationAsync(current);
-            _time.Advance(credential.GetStatus().NextRenewal!.Value - _time.GetUtcNow());
-            await rotated;
-            await _time.NextTimerAsync();
+            for (var i = 0; i < 20; i++)
+            {
+                var current = credential.GetCurrent();
+                var rotated = NextRotationAsync(current);
+                _time.Advance(credential.GetStatus().NextRenewal!.Value - _time.GetUtcNow());
+                await rotated;
+                await _time.NextTimerAsync();
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(readers);
         }
 
-        await stop.CancelAsync();
-        await Task.WhenAll(readers);
         Assert.Equal(21, credential.GetStatus().Rotations);
         Assert.True(Interlocked.Read(ref reads) > 0);
     }

@@ -1,0 +1,48 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+
+namespace AgentIdentity;
+
+/// <content>Revocation log messages (event IDs 1500–1599).</content>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1500, EventName = "RevocationRecorded", Level = LogLevel.Warning,
+        Message = "Revocation #{Sequence} recorded: {Kind} {Subject} ({Reason}).")]
+    public static partial void RevocationRecorded(this ILogger logger, long sequence, RevocationKind kind, string subject, X509RevocationReason reason);
+
+    [LoggerMessage(EventId = 1501, EventName = "RevocationApplied", Level = LogLevel.Information,
+        Message = "Applied revocation #{Sequence} from the feed: {Kind} {Subject}.")]
+    public static partial void RevocationApplied(this ILogger logger, long sequence, RevocationKind kind, string subject);
+
+    [LoggerMessage(EventId = 1502, EventName = "RevocationFeedEntryRejected", Level = LogLevel.Error,
+        Message = "Rejected a revocation feed entry from {FeedUri}: {Reason} Reconnecting from sequence {LastSequence}.")]
+    public static partial void FeedEntryRejected(this ILogger logger, Uri feedUri, string reason, long lastSequence);
+
+    [LoggerMessage(EventId = 1503, EventName = "RevocationFeedGap", Level = LogLevel.Warning,
+        Message = "The revocation feed {FeedUri} sent #{Sequence} after #{LastSequence}; reconnecting to fetch the missing entries.")]
+    public static partial void FeedGap(this ILogger logger, Uri feedUri, long sequence, long lastSequence);
+
+    [LoggerMessage(EventId = 1504, EventName = "RevocationFeedDisconnected", Level = LogLevel.Warning,
+        Message = "The revocation feed {FeedUri} is unreachable or closed ({Reason}); reconnecting in {Delay} from sequence {LastSequence}.")]
+    public static partial void FeedDisconnected(this ILogger logger, Uri feedUri, string reason, TimeSpan delay, long lastSequence);
+
+    [LoggerMessage(EventId = 1505, EventName = "RevocationFeedConnected", Level = LogLevel.Information,
+        Message = "Connected to the revocation feed {FeedUri} after sequence {LastSequence}.")]
+    public static partial void FeedConnected(this ILogger logger, Uri feedUri, long lastSequence);
+
+    [LoggerMessage(EventId = 1506, EventName = "KillSwitchTripped", Level = LogLevel.Critical,
+        Message = "KILL SWITCH: the identity {SpiffeId} is revoked ({Revocation}); every tool call and outbound request of this agent is refused from now on.")]
+    public static partial void KillSwitchTripped(this ILogger logger, SpiffeId spiffeId, RevocationEntry revocation);
+
+    [LoggerMessage(EventId = 1507, EventName = "TaskIdentityRevoked", Level = LogLevel.Information,
+        Message = "Revoked the task identity {SpiffeId} because it was disposed.")]
+    public static partial void TaskIdentityRevoked(this ILogger logger, SpiffeId spiffeId);
+
+    [LoggerMessage(EventId = 1508, EventName = "TaskIdentityRevocationFailed", Level = LogLevel.Error,
+        Message = "Revoking the disposed task identity {SpiffeId} failed; it stays valid until it expires.")]
+    public static partial void TaskIdentityRevocationFailed(this ILogger logger, SpiffeId spiffeId, Exception exception);
+
+    [LoggerMessage(EventId = 1509, EventName = "IssuanceRefusedRevoked", Level = LogLevel.Warning,
+        Message = "Refused to issue a certificate for {SpiffeId}: the identity is revoked ({Revocation}).")]
+    public static partial void IssuanceRefusedRevoked(this ILogger logger, SpiffeId spiffeId, RevocationEntry revocation);
+}

@@ -1,0 +1,285 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AgentIdentity;
+
+/// <summary>Options for <see cref="RevocationFeedSubscriber"/>.</summary>
+public sealed class RevocationFeedSubscriberOptions
+{
+    /// <summary>Gets or sets the first reconnect delay after the feed drops; it doubles up to <see cref="MaxReconnectDelay"/>.</summary>
+    /// <value>The default value is 100 milliseconds.</value>
+    public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Gets or sets the longest reconnect delay.</summary>
+    /// <value>The default value is 5 seconds.</value>
+    public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Gets or sets how long the feed may stay silent (no entry, no heartbeat) before the connection is treated as dead and reopened.
+    /// Keep it above the server's heartbeat interval.</summary>
+    /// <value>The default value is 30 seconds.</value>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    internal string? Validate() =>
+        ReconnectDelay <= TimeSpan.Zero ? "ReconnectDelay must be positive"
+        : MaxReconnectDelay < ReconnectDelay ? "MaxReconnectDelay must be at least ReconnectDelay"
+        : IdleTimeout <= TimeSpan.Zero ? "IdleTimeout must be positive"
+        : null;
+}
+
+/// <summary>
+/// Subscribes to a revocation feed (server-sent events), verifies every entry's signature and sequence, and applies it to a
+/// <see cref="RevocationSet"/>. It reconnects with backoff and resumes after the last applied sequence number
+/// (<c>Last-Event-ID</c> and <c>?after=</c>), so a reconnect never loses or repeats an entry.
+/// </summary>
+/// <remarks>
+/// A forged or malformed entry is rejected and logged, and the connection is dropped and reopened; it is never applied. A feed that
+/// keeps serving forged entries therefore looks unreachable, and the subscriber's fail-closed policy (see the ASP.NET Core package) applies.
+/// Thread-safe.
+/// </remarks>
+public sealed class RevocationFeedSubscriber : IAsyncDisposable
+{
+    private readonly HttpClient _http;
+    private readonly Uri _feedUri;
+    private readonly RevocationFeedVerifier _verifier;
+    private readonly RevocationFeedSubscriberOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+    private long _lastContactTicks;
+    private long _rejected;
+    private int _connected;
+    private int _disposed;
+
+    /// <summary>Initializes a new instance of the <see cref="RevocationFeedSubscriber"/> class. Call <see cref="Start"/> to connect.</summary>
+    /// <param name="http">The client used to reach the feed (its handler sets TLS trust).</param>
+    /// <param name="feedUri">The feed URI, for example <c>https://issuer/revocation/feed</c>.</param>
+    /// <param name="verifier">Verifies entries against the feed-signer certificate.</param>
+    /// <param name="set">The set to apply entries to; it may already hold entries (the feed resumes after them).</param>
+    /// <param name="options">Options; <see langword="null"/> for defaults.</param>
+    /// <param name="timeProvider">The clock; <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
+    /// <param name="logger">Logging; <see langword="null"/> for none.</param>
+    public RevocationFeedSubscriber(HttpClient http, Uri feedUri, RevocationFeedVerifier verifier, RevocationSet set, RevocationFeedSubscriberOptions? options = null, TimeProvider? timeProvider = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentNullException.ThrowIfNull(feedUri);
+        ArgumentNullException.ThrowIfNull(verifier);
+        ArgumentNullException.ThrowIfNull(set);
+        if (!feedUri.IsAbsoluteUri)
+        {
+            throw new ArgumentException($"The revocation feed URI '{feedUri}' must be absolute.", nameof(feedUri));
+        }
+
+        _options = options ?? new RevocationFeedSubscriberOptions();
+        if (_options.Validate() is { } error)
+        {
+            throw new ArgumentException($"Invalid revocation feed options: {error}.", nameof(options));
+        }
+
+        _http = http;
+        _feedUri = feedUri;
+        _verifier = verifier;
+        Set = set;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Raised when a feed connection opens (<see langword="true"/>) or drops (<see langword="false"/>).</summary>
+    public event EventHandler<bool>? ConnectionChanged;
+
+    /// <summary>Raised when an entry is rejected (forged, malformed, wrong trust domain), with the reason.</summary>
+    public event EventHandler<RevocationFeedException>? EntryRejected;
+
+    /// <summary>Gets the set the feed keeps current.</summary>
+    public RevocationSet Set { get; }
+
+    /// <summary>Gets the feed URI.</summary>
+    public Uri FeedUri => _feedUri;
+
+    /// <summary>Gets a value indicating whether a feed connection is open.</summary>
+    public bool IsConnected => Volatile.Read(ref _connected) != 0;
+
+    /// <summary>Gets the number of entries rejected so far.</summary>
+    public long RejectedEntries => Interlocked.Read(ref _rejected);
+
+    /// <summary>Gets when the feed last proved alive (connection opened, entry or heartbeat received), by the local clock; <see langword="null"/> before the first contact.</summary>
+    public DateTimeOffset? LastContact
+    {
+        get
+        {
+            var ticks = Interlocked.Read(ref _lastContactTicks);
+            return ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>Starts the subscription loop in the background; returns at once.</summary>
+    /// <exception cref="InvalidOperationException">Already started.</exception>
+    public void Start()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Interlocked.CompareExchange(ref _loop, Task.Run(() => RunAsync(_stop.Token)), null) is not null)
+        {
+            throw new InvalidOperationException("The revocation feed subscriber is already started.");
+        }
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var delay = _options.ReconnectDelay;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            string reason;
+            try
+            {
+                reason = await ReadFeedAsync(cancellationToken).ConfigureAwait(false);
+                if (reason.Length == 0)
+                {
+                    delay = _options.ReconnectDelay; // the connection worked; start backoff again from the bottom
+                    reason = "the server closed the stream";
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (OperationCanceledException)
+            {
+                reason = $"no data or heartbeat for {_options.IdleTimeout}";
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException)
+            {
+                reason = ex.Message;
+            }
+
+            SetConnected(false);
+            _logger.FeedDisconnected(_feedUri, reason, delay, Set.LastSequence);
+            try
+            {
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            delay = delay * 2 < _options.MaxReconnectDelay ? delay * 2 : _options.MaxReconnectDelay;
+        }
+
+        SetConnected(false);
+    }
+
+    /// <summary>Reads one connection; returns an empty string after a clean end, or the reason it was abandoned.</summary>
+    private async Task<string> ReadFeedAsync(CancellationToken cancellationToken)
+    {
+        var after = Set.LastSequence;
+        var builder = new UriBuilder(_feedUri);
+        var query = builder.Query.TrimStart('?');
+        builder.Query = (query.Length == 0 ? string.Empty : query + "&") + "after=" + after.ToString(CultureInfo.InvariantCulture);
+        using var request = new HttpRequestMessage(HttpMethod.Get, builder.Uri);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        request.Headers.TryAddWithoutValidation("Last-Event-ID", after.ToString(CultureInfo.InvariantCulture));
+        using var idle = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
+        idle.CancelAfter(_options.IdleTimeout);
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            return $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}";
+        }
+
+        var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var reader = new StreamReader(stream);
+            Touch();
+            SetConnected(true);
+            _logger.FeedConnected(_feedUri, after);
+            string? data = null;
+            while (true)
+            {
+                idle.CancelAfter(_options.IdleTimeout);
+                var line = await reader.ReadLineAsync(linked.Token).ConfigureAwait(false);
+                if (line is null)
+                {
+                    return string.Empty;
+                }
+
+                Touch();
+                if (line.Length == 0)
+                {
+                    if (data is not null && Dispatch(data) is { } failure)
+                    {
+                        return failure;
+                    }
+
+                    data = null;
+                }
+                else if (line.StartsWith("data:", StringComparison.Ordinal))
+                {
+                    data = line.AsSpan(5).Trim().ToString();
+                }
+
+                // "id:", "event:", "retry:" and ":" comments (heartbeats) need nothing more: the entry carries its own sequence.
+            }
+        }
+    }
+
+    private string? Dispatch(string data)
+    {
+        RevocationEntry entry;
+        try
+        {
+            entry = _verifier.Verify(data);
+        }
+        catch (RevocationFeedException ex)
+        {
+            Interlocked.Increment(ref _rejected);
+            _logger.FeedEntryRejected(_feedUri, ex.Message, Set.LastSequence);
+            EntryRejected?.Invoke(this, ex);
+            return "rejected entry: " + ex.Message;
+        }
+
+        var last = Set.LastSequence;
+        switch (Set.Apply(entry))
+        {
+            case RevocationApplyResult.Applied:
+                _logger.RevocationApplied(entry.Sequence, entry.Kind, entry.Subject);
+                return null;
+            case RevocationApplyResult.AlreadyApplied:
+                return null;
+            default:
+                _logger.FeedGap(_feedUri, entry.Sequence, last);
+                return $"gap: #{entry.Sequence} after #{last}";
+        }
+    }
+
+    private void Touch() => Interlocked.Exchange(ref _lastContactTicks, _time.GetUtcNow().UtcTicks);
+
+    private void SetConnected(bool connected)
+    {
+        if (Interlocked.Exchange(ref _connected, connected ? 1 : 0) != (connected ? 1 : 0))
+        {
+            ConnectionChanged?.Invoke(this, connected);
+        }
+    }
+
+    /// <summary>Stops the subscription.</summary>
+    /// <returns>A task that completes when the loop has ended.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref _loop) is { } loop)
+        {
+            await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        _stop.Dispose();
+    }
+}
