@@ -20,7 +20,7 @@ dotnet restore AgentIdentity.Sdk.sln
 dotnet build AgentIdentity.Sdk.sln --no-restore -c Release
 mkdir -p artifacts
 set +e
-dotnet test AgentIdentity.Sdk.sln --no-build -c Release "$@" 2>&1 | tee artifacts/test-output.log
+dotnet test AgentIdentity.Sdk.sln --no-build -c Release --blame-hang-timeout 10m --blame-hang-dump-type none "$@" 2>&1 | tee artifacts/test-output.log
 status=${PIPESTATUS[0]}
 set -e
 
