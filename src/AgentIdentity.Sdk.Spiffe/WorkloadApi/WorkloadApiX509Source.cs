@@ -60,8 +60,9 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
     private long _rejected;
     private int _disposed;
 
-    private WorkloadApiX509Source(WorkloadApiOptions options, WorkloadApiAddress address, TimeProvider time, ILogger logger)
+    private WorkloadApiX509Source(WorkloadApiOptions options, WorkloadApiAddress address, TimeProvider time, ILogger logger, Action<StatusCode, TimeSpan>? onRetryScheduled = null)
     {
+        OnRetryScheduled = onRetryScheduled; // before the stream starts, so that no early retry goes unobserved
         _options = options;
         _address = address;
         _time = time;
@@ -129,12 +130,16 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
     /// <param name="timeProvider">The clock; <see langword="null"/> for the system clock.</param>
     /// <param name="loggerFactory">The logger factory; may be <see langword="null"/>.</param>
     /// <returns>A source that becomes ready when <see cref="WhenReadyAsync"/> completes.</returns>
-    public static WorkloadApiX509Source Start(WorkloadApiOptions? options = null, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null)
+    public static WorkloadApiX509Source Start(WorkloadApiOptions? options = null, TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null) =>
+        Start(options, timeProvider, loggerFactory, onRetryScheduled: null);
+
+    /// <summary>Starts the stream with a retry observer attached before the first call (tests).</summary>
+    internal static WorkloadApiX509Source Start(WorkloadApiOptions? options, TimeProvider? timeProvider, ILoggerFactory? loggerFactory, Action<StatusCode, TimeSpan>? onRetryScheduled)
     {
         var copy = options?.Clone() ?? new WorkloadApiOptions();
         copy.Validate();
         var address = copy.ResolveAddress();
-        return new WorkloadApiX509Source(copy, address, timeProvider ?? TimeProvider.System, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<WorkloadApiX509Source>());
+        return new WorkloadApiX509Source(copy, address, timeProvider ?? TimeProvider.System, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<WorkloadApiX509Source>(), onRetryScheduled);
     }
 
     /// <summary>Completes when the first valid X.509-SVID has arrived.</summary>

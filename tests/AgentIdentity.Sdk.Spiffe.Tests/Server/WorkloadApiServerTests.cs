@@ -117,8 +117,7 @@ public sealed class WorkloadApiServerTests : IDisposable
         await using var server = await WorkloadApiServer.StartAsync(_env.Ca, _env.ServerOptions("f.sock", otherUser, otherPath), SpiffeTestEnvironment.ServerTime());
         var time = SpiffeTestEnvironment.ClientTime();
         var denied = new TaskCompletionSource<(StatusCode, TimeSpan)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var source = WorkloadApiX509Source.Start(new WorkloadApiOptions { Address = server.Address.Value }, time);
-        source.OnRetryScheduled = (code, delay) => denied.TrySetResult((code, delay));
+        await using var source = WorkloadApiX509Source.Start(new WorkloadApiOptions { Address = server.Address.Value }, time, null, (code, delay) => denied.TrySetResult((code, delay)));
 
         var (status, backoff) = await denied.Task.Within30s();
         Assert.Equal(StatusCode.PermissionDenied, status);
@@ -217,8 +216,7 @@ public sealed class WorkloadApiServerTests : IDisposable
         await using var server = await WorkloadApiServer.StartAsync(issuer, _env.ServerOptions("l.sock", SpiffeTestEnvironment.ForThisUser("/workload/a")), SpiffeTestEnvironment.ServerTime());
         var time = SpiffeTestEnvironment.ClientTime();
         var retried = new TaskCompletionSource<StatusCode>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var source = WorkloadApiX509Source.Start(new WorkloadApiOptions { Address = server.Address.Value }, time);
-        source.OnRetryScheduled = (code, _) => retried.TrySetResult(code);
+        await using var source = WorkloadApiX509Source.Start(new WorkloadApiOptions { Address = server.Address.Value }, time, null, (code, _) => retried.TrySetResult(code));
 
         Assert.Equal(StatusCode.Unavailable, await retried.Task.Within30s());
         Assert.Contains("issuer offline", source.LastError, StringComparison.Ordinal);
