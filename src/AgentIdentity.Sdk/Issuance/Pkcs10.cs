@@ -265,8 +265,9 @@ internal static class Pkcs10
                 };
             }
 
-            using var ec = ECDsa.Create();
-            ec.ImportSubjectPublicKeyInfo(spki, out _);
+            // Build the key from its curve point rather than through ImportSubjectPublicKeyInfo: OpenSSL 3's generic DER
+            // decoder made that import cost more than the signature check itself.
+            using var ec = ECDsa.Create(EcParameters(spki));
             return algorithm switch
             {
                 EcdsaSha256Oid => ec.VerifyData(info, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence),
@@ -279,6 +280,27 @@ internal static class Pkcs10
         {
             return false;
         }
+    }
+
+    /// <summary>Reads a P-256/P-384 SubjectPublicKeyInfo (already checked by <see cref="CheckKey"/>) as an uncompressed point.</summary>
+    private static ECParameters EcParameters(ReadOnlySpan<byte> spki)
+    {
+        var info = new AsnReader(spki.ToArray(), AsnEncodingRules.DER).ReadSequence();
+        var algorithm = info.ReadSequence();
+        algorithm.ReadObjectIdentifier();
+        var curve = algorithm.ReadObjectIdentifier();
+        var point = info.ReadBitString(out _);
+        var size = curve == P384Oid ? 48 : 32;
+        if (point.Length != (2 * size) + 1 || point[0] != 0x04)
+        {
+            throw new CryptographicException("The EC public key is not an uncompressed point of the expected size.");
+        }
+
+        return new ECParameters
+        {
+            Curve = curve == P384Oid ? ECCurve.NamedCurves.nistP384 : ECCurve.NamedCurves.nistP256,
+            Q = new ECPoint { X = point[1..(size + 1)], Y = point[(size + 1)..] },
+        };
     }
 
     private static List<string> ReadUris(ReadOnlyMemory<byte> san, out bool otherNames)
