@@ -143,7 +143,11 @@ internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
         var next = new ClientCertificateGeneration(svid, handler, number);
         var previous = _current;
         Volatile.Write(ref _current, next);
-        next.ChangeRegistration = svid.ChangeToken.RegisterChangeCallback(static state => ((RotatingClientCertificateHandler)state!).OnSvidChanged(), this);
+        // The callback only queues the swap: it must never block, because retiring a generation disposes its registration,
+        // and disposing a registration waits for a callback that is running — while holding _lock, that was a deadlock.
+        next.ChangeRegistration = svid.ChangeToken.RegisterChangeCallback(
+            static state => ThreadPool.UnsafeQueueUserWorkItem(static handler => handler.OnSvidChanged(), (RotatingClientCertificateHandler)state!, preferLocal: false),
+            this);
         _logger.GenerationStarted(_name, number, svid.Id, svid.SerialNumber, svid.NotAfter);
         if (previous is not null)
         {
