@@ -52,6 +52,7 @@ public static class AgentHttpClientBuilderExtensions
         var services = builder.Services;
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<AgentHttpClientHandlers>();
+        services.TryAddSingleton(sp => new AgentAccessTokens(sp.GetRequiredService<AgentHttpClientHandlers>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentHttpClientOptions>, AgentHttpClientOptionsValidator>());
 
         var registrations = (AgentHttpClientRegistrations?)services

@@ -34,8 +34,14 @@ internal sealed class AgentHttpClientHandlers : IDisposable
     {
         var options = _options.Get(name);
         var source = ResolveSource(name, options);
+        return CreateState(name, options, source, options.TrustBundleSource ?? _services.GetService<ITrustBundleSource>(), _time, _loggerFactory);
+    }
+
+    /// <summary>Builds the rotating handler and, when configured, the token provider of one client presenting <paramref name="source"/>.</summary>
+    internal static ClientState CreateState(string name, AgentHttpClientOptions options, IX509SvidSource source, ITrustBundleSource? bundles, TimeProvider time, ILoggerFactory loggerFactory)
+    {
         var trustDomain = source is AgentCredential credential ? credential.Id.TrustDomain : source.GetCurrent().Id.TrustDomain;
-        var bundles = options.TrustBundleSource ?? _services.GetService<ITrustBundleSource>() ?? (source is AgentCredential c ? new CredentialBundleSource(c) : null);
+        bundles ??= source is AgentCredential c ? new CredentialBundleSource(c) : null;
         if (bundles is null && (!options.UseWebPkiServerValidation || (options.Token.IsEnabled && !options.Token.UseWebPkiServerValidation)))
         {
             throw new InvalidOperationException(
@@ -43,8 +49,8 @@ internal sealed class AgentHttpClientHandlers : IDisposable
                 "set AgentHttpClientOptions.TrustBundleSource, or set UseWebPkiServerValidation for servers without an SVID.");
         }
 
-        var logger = _loggerFactory.CreateLogger("AgentIdentity.Http");
-        var handler = new RotatingClientCertificateHandler(name, source, bundles, options, options.UseWebPkiServerValidation ? null : options.GetServerAuthorizer(trustDomain), _time, logger);
+        var logger = loggerFactory.CreateLogger("AgentIdentity.Http");
+        var handler = new RotatingClientCertificateHandler(name, source, bundles, options, options.UseWebPkiServerValidation ? null : options.GetServerAuthorizer(trustDomain), time, logger);
         BoundTokenProvider? tokens = null;
         if (options.Token.IsEnabled)
         {
@@ -61,8 +67,8 @@ internal sealed class AgentHttpClientHandlers : IDisposable
                 ConfigureHandler = options.ConfigureHandler,
             };
             var asHandler = new RotatingClientCertificateHandler(
-                name + " (token endpoint)", source, bundles, asOptions, tokenOptions.UseWebPkiServerValidation ? null : asOptions.GetServerAuthorizer(trustDomain), _time, logger);
-            tokens = new BoundTokenProvider(name, tokenOptions, asHandler, _time, logger);
+                name + " (token endpoint)", source, bundles, asOptions, tokenOptions.UseWebPkiServerValidation ? null : asOptions.GetServerAuthorizer(trustDomain), time, logger);
+            tokens = new BoundTokenProvider(name, tokenOptions, asHandler, time, logger);
         }
 
         return new ClientState(handler, tokens, options);
@@ -103,6 +109,28 @@ internal sealed class AgentHttpClientHandlers : IDisposable
         public BoundTokenProvider? Tokens { get; } = tokens;
 
         public AgentHttpClientOptions Options { get; } = options;
+
+        /// <summary>Returns the bound token for the certificate the client presents now (from the cache when fresh).</summary>
+        public async ValueTask<string> GetAccessTokenAsync(string name, CancellationToken cancellationToken)
+        {
+            if (Tokens is null)
+            {
+                throw new InvalidOperationException($"HttpClient '{name}' has no bound tokens: set Token.Authority or Token.TokenEndpoint in its AgentHttpClientOptions.");
+            }
+
+            for (var attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    var token = await Tokens.GetTokenAsync(Handler.GetCurrentSvid(), cancellationToken).ConfigureAwait(false);
+                    return token.AccessToken;
+                }
+                catch (SvidChangedException) when (attempt < 3)
+                {
+                    // The certificate rotated while its token was being fetched: fetch the new certificate's token.
+                }
+            }
+        }
 
         public void Dispose()
         {

@@ -4,7 +4,7 @@ namespace AgentIdentity;
 
 /// <summary>The outer handler of an agent's HttpClient: attribution headers from <see cref="AgentCallContext"/> and, when configured,
 /// the RFC 8705 certificate-bound access token for the exact certificate the request will present.</summary>
-internal sealed class AgentIdentityHttpHandler(AgentHttpClientHandlers.ClientState state) : DelegatingHandler
+internal sealed class AgentIdentityHttpHandler : DelegatingHandler
 {
     internal const string AgentIdHeader = "X-Agent-Id";
     internal const string ToolNameHeader = "X-Agent-Tool";
@@ -12,21 +12,54 @@ internal sealed class AgentIdentityHttpHandler(AgentHttpClientHandlers.ClientSta
     internal const string TaskIdHeader = "X-Agent-Task-Id";
     internal const string ConversationIdHeader = "X-Agent-Conversation-Id";
 
+    private readonly AgentHttpClientHandlers.ClientState _state;
+    private readonly bool _ownsState;
+
+    /// <summary>The handler IHttpClientFactory builds around its primary handler; the state is owned by <see cref="AgentHttpClientHandlers"/>.</summary>
+    public AgentIdentityHttpHandler(AgentHttpClientHandlers.ClientState state)
+    {
+        _state = state;
+        Name = string.Empty;
+    }
+
+    /// <summary>A stand-alone handler (<see cref="AgentHttpClient.CreateHandler"/>) over the state's rotating handler; disposing it disposes the state when owned.</summary>
+    public AgentIdentityHttpHandler(AgentHttpClientHandlers.ClientState state, string name, bool ownsState)
+        : base(new NonDisposingHandler(state.Handler))
+    {
+        _state = state;
+        Name = name;
+        _ownsState = ownsState;
+    }
+
+    internal AgentHttpClientHandlers.ClientState State => _state;
+
+    internal string Name { get; }
+
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (state.Options.SendAttributionHeaders && AgentCallContext.Current is { } context)
+        if (_state.Options.SendAttributionHeaders && AgentCallContext.Current is { } context)
         {
             AddAttribution(request, context);
         }
 
-        return state.Tokens is { } tokens
-            ? tokens.SendWithTokenAsync(request, base.SendAsync, state.Handler, cancellationToken)
+        return _state.Tokens is { } tokens
+            ? tokens.SendWithTokenAsync(request, base.SendAsync, _state.Handler, cancellationToken)
             : base.SendAsync(request, cancellationToken);
     }
 
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
         throw new NotSupportedException("The agent HttpClient supports only asynchronous sends; use SendAsync.");
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && _ownsState)
+        {
+            _state.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
 
     private static void AddAttribution(HttpRequestMessage request, AgentCallContext context)
     {

@@ -49,6 +49,17 @@ public sealed class BoundTokenOptions
     /// <value>The default is <see langword="true"/>. JWT access tokens are always checked: their <c>cnf.x5t#S256</c> must match the certificate.</value>
     public bool AcceptOpaqueTokensFromBindingServers { get; set; } = true;
 
+    /// <summary>Gets or sets where the RFC 8693 subject token comes from. When set, tokens are obtained with the token-exchange grant
+    /// instead of client credentials: the subject token (typically the parent agent's certificate-bound token, from
+    /// <see cref="AgentAccessTokens.GetAccessTokenAsync(string, CancellationToken)"/>) is exchanged over mTLS with this client's certificate (a task identity), and
+    /// the delegated token that comes back must be bound to that certificate.</summary>
+    /// <value>The default is <see langword="null"/>: client credentials. The function is called for every new token (not for cache hits).</value>
+    public Func<CancellationToken, ValueTask<string>>? SubjectTokenSource { get; set; }
+
+    /// <summary>Gets or sets the RFC 8693 type of the token that <see cref="SubjectTokenSource"/> returns.</summary>
+    /// <value>The default is <see cref="TokenExchangeRequest.AccessTokenType"/>.</value>
+    public string SubjectTokenType { get; set; } = TokenExchangeRequest.AccessTokenType;
+
     /// <summary>Gets or sets how long before the first try to reach the authorization server gives up.</summary>
     /// <value>The default is 30 seconds.</value>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -87,6 +98,11 @@ public sealed class BoundTokenOptions
             {
                 return $"ServerId: {ex.Message}";
             }
+        }
+
+        if (SubjectTokenSource is not null && string.IsNullOrEmpty(SubjectTokenType))
+        {
+            return "SubjectTokenType is required with SubjectTokenSource, for example urn:ietf:params:oauth:token-type:access_token.";
         }
 
         return RequestTimeout <= TimeSpan.Zero ? "RequestTimeout must be positive." : null;

@@ -195,6 +195,36 @@ internal sealed class BoundTokenProvider : IDisposable
         var cancellationToken = timeout.Token;
         var metadata = await GetMetadataAsync(svid, cancellationToken).ConfigureAwait(false);
 
+        var exchange = _options.SubjectTokenSource is not null;
+        var form = exchange ? await CreateExchangeFormAsync(cancellationToken).ConfigureAwait(false) : CreateClientCredentialsForm();
+        using var request = new HttpRequestMessage(HttpMethod.Post, metadata.TokenEndpoint) { Content = new FormUrlEncodedContent(form) };
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        request.Options.Set(RotatingClientCertificateHandler.PinnedSvidKey, svid);
+        var requestedAt = _time.GetUtcNow();
+        using var response = await _asClient.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new BoundTokenException(
+                $"The authorization server at {metadata.TokenEndpoint} refused the {(exchange ? "token-exchange" : "client-credentials")} request of client '{_options.ClientId}' " +
+                $"for HttpClient '{_name}' with HTTP {(int)response.StatusCode}: {DescribeError(body)}. Check the client registration (token_endpoint_auth_method " +
+                $"{MethodName(_options.AuthenticationMethod)}, certificate '{svid.Id}') and the requested scope/audience" +
+                (exchange ? ", and that the subject token belongs to this task identity's parent." : "."));
+        }
+
+        var (accessToken, expiresIn) = ParseTokenResponse(body, metadata.TokenEndpoint, exchange);
+        CheckBinding(accessToken, svid, metadata);
+        var expiresAt = requestedAt + expiresIn;
+        var lead = expiresIn / 10 < MaxRefreshLead ? expiresIn / 10 : MaxRefreshLead;
+        var token = new CachedToken(svid, accessToken, (expiresAt - lead).UtcTicks, expiresAt.UtcTicks);
+        Volatile.Write(ref _cached, token);
+        svid.ChangeToken.RegisterChangeCallback(static state => ((BoundTokenProvider)((object[])state!)[0]).Invalidate((CachedToken)((object[])state!)[1]), new object[] { this, token });
+        _logger.BoundTokenAcquired(_name, svid.Thumbprint, expiresAt);
+        return token;
+    }
+
+    private List<KeyValuePair<string, string>> CreateClientCredentialsForm()
+    {
         var form = new List<KeyValuePair<string, string>>
         {
             new("grant_type", "client_credentials"),
@@ -210,29 +240,46 @@ internal sealed class BoundTokenProvider : IDisposable
             form.Add(new("resource", _options.Audience));
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, metadata.TokenEndpoint) { Content = new FormUrlEncodedContent(form) };
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        request.Options.Set(RotatingClientCertificateHandler.PinnedSvidKey, svid);
-        var requestedAt = _time.GetUtcNow();
-        using var response = await _asClient.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
+        return form;
+    }
+
+    /// <summary>RFC 8693 §2.1: the subject token (the parent's bound token) is exchanged by this client, authenticated by its own certificate.</summary>
+    private async Task<List<KeyValuePair<string, string>>> CreateExchangeFormAsync(CancellationToken cancellationToken)
+    {
+        string subjectToken;
+        try
         {
-            throw new BoundTokenException(
-                $"The authorization server at {metadata.TokenEndpoint} refused the client-credentials request of client '{_options.ClientId}' " +
-                $"for HttpClient '{_name}' with HTTP {(int)response.StatusCode}: {DescribeError(body)}. Check the client registration (token_endpoint_auth_method " +
-                $"{MethodName(_options.AuthenticationMethod)}, certificate '{svid.Id}') and the requested scope/audience.");
+            subjectToken = await _options.SubjectTokenSource!(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new BoundTokenException($"HttpClient '{_name}' could not obtain the subject token to exchange (BoundTokenOptions.SubjectTokenSource): {ex.Message}", ex);
         }
 
-        var (accessToken, expiresIn) = ParseTokenResponse(body, metadata.TokenEndpoint);
-        CheckBinding(accessToken, svid, metadata);
-        var expiresAt = requestedAt + expiresIn;
-        var lead = expiresIn / 10 < MaxRefreshLead ? expiresIn / 10 : MaxRefreshLead;
-        var token = new CachedToken(svid, accessToken, (expiresAt - lead).UtcTicks, expiresAt.UtcTicks);
-        Volatile.Write(ref _cached, token);
-        svid.ChangeToken.RegisterChangeCallback(static state => ((BoundTokenProvider)((object[])state!)[0]).Invalidate((CachedToken)((object[])state!)[1]), new object[] { this, token });
-        _logger.BoundTokenAcquired(_name, svid.Thumbprint, expiresAt);
-        return token;
+        if (string.IsNullOrEmpty(subjectToken))
+        {
+            throw new BoundTokenException($"HttpClient '{_name}': BoundTokenOptions.SubjectTokenSource returned an empty subject token.");
+        }
+
+        var audience = _options.Audience;
+        var isResource = audience is not null && Uri.TryCreate(audience, UriKind.Absolute, out var uri) && audience.StartsWith(uri.Scheme + ":", StringComparison.OrdinalIgnoreCase);
+        var request = new TokenExchangeRequest
+        {
+            SubjectToken = subjectToken,
+            SubjectTokenType = _options.SubjectTokenType,
+            RequestedTokenType = TokenExchangeRequest.AccessTokenType,
+            Scopes = _options.Scope?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [],
+            Resources = isResource ? [audience!] : [],
+            Audiences = audience is not null && !isResource ? [audience] : [],
+        };
+        try
+        {
+            return [.. request.ToParameters(), new("client_id", _options.ClientId!)];
+        }
+        catch (ArgumentException ex)
+        {
+            throw new BoundTokenException($"HttpClient '{_name}' cannot build the token-exchange request: {ex.Message}", ex);
+        }
     }
 
     private async Task<ServerMetadata> GetMetadataAsync(X509Svid svid, CancellationToken cancellationToken)
@@ -319,6 +366,12 @@ internal sealed class BoundTokenProvider : IDisposable
                 throw new BoundTokenException($"The authorization server {authority} does not advertise token_endpoint_auth_method '{method}'; enable it there or choose the other AuthenticationMethod.");
             }
 
+            if (_options.SubjectTokenSource is not null && root.TryGetProperty("grant_types_supported", out var grants) && grants.ValueKind == JsonValueKind.Array &&
+                !grants.EnumerateArray().Any(g => g.ValueKind == JsonValueKind.String && g.GetString() == TokenExchangeRequest.GrantType))
+            {
+                throw new BoundTokenException($"The authorization server {authority} does not advertise the token-exchange grant ({TokenExchangeRequest.GrantType}) that BoundTokenOptions.SubjectTokenSource needs; enable it there (for OpenIddict: AllowTokenExchangeFlow()).");
+            }
+
             string? endpoint = null;
             if (root.TryGetProperty("mtls_endpoint_aliases", out var aliases) && aliases.ValueKind == JsonValueKind.Object &&
                 aliases.TryGetProperty("token_endpoint", out var alias) && alias.ValueKind == JsonValueKind.String)
@@ -345,7 +398,7 @@ internal sealed class BoundTokenProvider : IDisposable
         }
     }
 
-    private static (string AccessToken, TimeSpan ExpiresIn) ParseTokenResponse(byte[] json, Uri endpoint)
+    private static (string AccessToken, TimeSpan ExpiresIn) ParseTokenResponse(byte[] json, Uri endpoint, bool exchange)
     {
         try
         {
@@ -361,6 +414,12 @@ internal sealed class BoundTokenProvider : IDisposable
                 !string.Equals(type.GetString(), "Bearer", StringComparison.OrdinalIgnoreCase))
             {
                 throw new BoundTokenException($"The token response from {endpoint} has token_type '{(type.ValueKind == JsonValueKind.String ? type.GetString() : "(missing)")}'; RFC 8705 bound tokens are of type Bearer.");
+            }
+
+            if (exchange && root.TryGetProperty("issued_token_type", out var issued) &&
+                (issued.ValueKind != JsonValueKind.String || issued.GetString() is not (TokenExchangeRequest.AccessTokenType or TokenExchangeRequest.JwtTokenType)))
+            {
+                throw new BoundTokenException($"The token-exchange response from {endpoint} has issued_token_type '{issued}', not an access token (RFC 8693 §2.2.1).");
             }
 
             var expiresIn = DefaultExpiresIn;

@@ -114,6 +114,20 @@ public sealed partial class AgentCredential
         };
     }
 
+    /// <summary>After this credential rotated, its task credentials renew at once: each renewal is signed by the new SVID, so the
+    /// task certificates' delegation chains name the parent's current certificate (which RFC 8693 exchanges of the parent's
+    /// certificate-bound token rely on).</summary>
+    private void RenewTaskCredentials()
+    {
+        lock (_taskCredentials)
+        {
+            foreach (var child in _taskCredentials)
+            {
+                child.RequestRenewal();
+            }
+        }
+    }
+
     private async ValueTask DisposeTaskCredentialsAsync()
     {
         _parent?.ForgetTaskCredential(this);

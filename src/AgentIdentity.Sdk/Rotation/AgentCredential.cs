@@ -39,6 +39,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
     private TrustBundle? _bundle;
     private Task? _loop;
     private DateTimeOffset _nextRenewal;
+    private TaskCompletionSource _renewNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _consecutiveFailures;
     private string? _lastError;
     private long _rotations;
@@ -214,27 +215,38 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
     }
 
     /// <summary>
-    /// Waits until <see cref="_nextRenewal"/>. The clock is read again once the timer exists: if it moved past the renewal
-    /// point while the timer was being created (a clock step), the wait ends at once instead of a whole delay too late.
+    /// Waits until <see cref="_nextRenewal"/>, or until <see cref="RequestRenewal"/> is called (a task credential's parent rotated).
+    /// The clock is read again once the timer exists: if it moved past the renewal point while the timer was being created (a clock
+    /// step), the wait ends at once instead of a whole delay too late.
     /// </summary>
     private async Task WaitForRenewalPointAsync(CancellationToken cancellationToken)
     {
+        var renewNow = Volatile.Read(ref _renewNow).Task;
         var delay = _nextRenewal - _time.GetUtcNow();
-        if (delay <= TimeSpan.Zero)
+        if (delay > TimeSpan.Zero && !renewNow.IsCompleted)
         {
-            return;
-        }
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var timer = Task.Delay(delay, _time, wait.Token);
+            if (_time.GetUtcNow() >= _nextRenewal)
+            {
+                await wait.CancelAsync().ConfigureAwait(false);
+            }
 
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var timer = Task.Delay(delay, _time, wait.Token);
-        if (_time.GetUtcNow() >= _nextRenewal)
-        {
+            await Task.WhenAny(timer, renewNow).ConfigureAwait(false);
             await wait.CancelAsync().ConfigureAwait(false);
+            await timer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            cancellationToken.ThrowIfCancellationRequested();
         }
 
-        await timer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        cancellationToken.ThrowIfCancellationRequested();
+        // Re-arm before renewing, so that a request made while this renewal runs causes one more.
+        if (renewNow.IsCompleted)
+        {
+            Volatile.Write(ref _renewNow, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        }
     }
+
+    /// <summary>Asks the renewal loop to renew now instead of at the next renewal point.</summary>
+    internal void RequestRenewal() => Volatile.Read(ref _renewNow).TrySetResult();
 
     private async Task RenewWithRetryAsync(CancellationToken cancellationToken)
     {
@@ -309,6 +321,10 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
 
         _ready.TrySetResult();
         previous?.MarkSuperseded();
+        if (previous is not null)
+        {
+            RenewTaskCredentials();
+        }
     }
 
     private void OnRetry(OnRetryArguments<object> args)

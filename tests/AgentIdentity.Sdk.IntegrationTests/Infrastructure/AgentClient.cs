@@ -12,7 +12,8 @@ internal static class AgentClient
         Uri baseAddress,
         Action<IHttpClientBuilder> configureClient,
         IX509SvidIssuer? issuer = null,
-        TimeSpan? lifetime = null)
+        TimeSpan? lifetime = null,
+        AgentPolicy? policy = null)
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -24,6 +25,7 @@ internal static class AgentClient
             o.TrustDomain = pki.TrustDomain.Name;
             o.AgentName = "planner";
             o.Credential.Lifetime = lifetime ?? TimeSpan.FromHours(1);
+            o.Credential.Policy = policy;
         });
         configureClient(services.AddHttpClient(Name, c => c.BaseAddress = baseAddress));
         return services.BuildServiceProvider();

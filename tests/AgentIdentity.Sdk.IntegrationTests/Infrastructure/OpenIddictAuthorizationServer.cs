@@ -89,7 +89,11 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
             .AddServer(o =>
             {
                 o.SetTokenEndpointUris("connect/token", "mtls/connect/token");
-                o.AllowClientCredentialsFlow();
+                o.AllowClientCredentialsFlow().AllowTokenExchangeFlow();
+                o.AddEventHandler<OpenIddictServerEvents.ValidateTokenContext>(handler => handler
+                    .UseInlineHandler(DelegatedExchangeEndpoint.ValidateSubjectToken)
+                    .SetOrder(OpenIddictServerHandlers.Protection.ValidateProofOfPossession.Descriptor.Order - 1)
+                    .SetType(OpenIddictServerHandlerType.Custom));
                 o.EnablePublicKeyInfrastructureTlsClientAuthentication([pki.Ca.RootCertificate]);
                 if (bindTokens)
                 {
@@ -122,8 +126,8 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
             await next(context);
         });
         app.UseAuthentication();
-        app.MapPost("/connect/token", IssueToken);
-        app.MapPost("/mtls/connect/token", IssueToken);
+        app.MapPost("/connect/token", (Delegate)IssueToken);
+        app.MapPost("/mtls/connect/token", (Delegate)IssueToken);
 
         await using (var scope = app.Services.CreateAsyncScope())
         {
@@ -133,7 +137,7 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
                 ClientId = ClientId,
                 ClientType = ClientTypes.Confidential,
                 JsonWebKeySet = new JsonWebKeySet(),
-                Permissions = { Permissions.Endpoints.Token, Permissions.GrantTypes.ClientCredentials, Permissions.Prefixes.Scope + Scope },
+                Permissions = { Permissions.Endpoints.Token, Permissions.GrantTypes.ClientCredentials, Permissions.GrantTypes.TokenExchange, Permissions.Prefixes.Scope + Scope },
             };
             // A certificate-only client registers its issuing CA (not a dummy secret): the intermediate, with its x5c.
             var caKey = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(pki.Ca.IntermediateCertificate.GetECDsaPublicKey()!));
@@ -149,9 +153,14 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
         return new OpenIddictAuthorizationServer(app, address, signingKey, requests);
     }
 
-    private static IResult IssueToken(HttpContext context)
+    private static async Task<IResult> IssueToken(HttpContext context)
     {
         var request = context.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("not an OpenIddict request");
+        if (request.IsTokenExchangeGrantType())
+        {
+            return await DelegatedExchangeEndpoint.HandleAsync(context, request, Audience);
+        }
+
         var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
         identity.SetClaim(Claims.Subject, request.ClientId);
         identity.SetScopes(request.GetScopes());

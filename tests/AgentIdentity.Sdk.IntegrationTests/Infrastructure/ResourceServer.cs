@@ -50,6 +50,13 @@ internal static class ResourceServer
                 {
                     return TestPki.Sha256Hex(context.Connection.ClientCertificate!);
                 }).RequireAuthorization();
+                // Who the validated token says acts for whom: its sub and its RFC 8693 act claim (raw JSON), and the certificate.
+                app.MapGet("/api/actor", (HttpContext context) => Results.Json(new
+                {
+                    certificate = TestPki.Sha256Hex(context.Connection.ClientCertificate!),
+                    sub = context.User.FindFirst(OpenIddictConstants.Claims.Subject)?.Value,
+                    act = context.User.FindFirst(ActorClaim.ClaimName)?.Value,
+                })).RequireAuthorization();
                 var rejected = 0;
                 app.MapMethods("/api/revoked-once", ["GET", "POST"], (HttpContext context) =>
                 {

@@ -73,6 +73,27 @@ public sealed class AgentCredentialDelegationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ParentRotation_TaskRenewsAtOnce_ChainNamesParentsNewCertificate()
+    {
+        // 1 h planner SVID renewed at 27-33 min; a 40 min task minted at 20 min would renew itself only at 38-42 min.
+        _time.Advance(TimeSpan.FromMinutes(20));
+        var minted = _time.GetUtcNow();
+        await using var task = await _planner.DelegateAsync("t1", TaskPolicy, TimeSpan.FromMinutes(40));
+        var taskBefore = task.GetCurrent();
+        var plannerBefore = _planner.GetCurrent();
+        var renewed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = taskBefore.ChangeToken.RegisterChangeCallback(_ => renewed.TrySetResult(), null);
+
+        await _time.AdvanceUntilAsync(() => renewed.Task.IsCompleted, TimeSpan.FromMinutes(14));
+
+        Assert.True(renewed.Task.IsCompleted, "the task did not renew after its parent rotated");
+        Assert.True(_time.GetUtcNow() < minted + TimeSpan.FromMinutes(18), "the task renewed only at its own renewal point");
+        var plannerAfter = _planner.GetCurrent();
+        Assert.NotEqual(plannerBefore.Thumbprint, plannerAfter.Thumbprint);
+        Assert.Equal(plannerAfter.GetCertificateHash(), task.GetCurrent().DelegationChain!.Parent.GetCertificateHash());
+    }
+
+    [Fact]
     public async Task DelegateAsync_EffectivePolicy_IsIntersectionAlongChain()
     {
         // The task asks for crm, which the parent allows (svc/*); the effective policy is the intersection, with the task id.

@@ -1,0 +1,222 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Json;
+using System.Text.Json;
+using AgentIdentity.IntegrationTests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AgentIdentity.IntegrationTests.Policy;
+
+/// <summary>
+/// RFC 8693 exchange of an agent's RFC 8705 bound token for a task identity, end to end with real parts: the planner's bound token
+/// from a real OpenIddict 7.8 server (PKI mode, mTLS alias), a task credential minted by <see cref="AgentCredential.DelegateAsync"/>,
+/// the exchange made by the task's own agent HttpClient over mTLS with the task certificate, and a real Kestrel resource server whose
+/// OpenIddict validation enforces the delegated token's binding to the task certificate.
+/// </summary>
+public sealed class DelegatedBoundTokenExchangeTests
+{
+    private const string EchoId = "spiffe://example.org/svc/echo";
+    private const string AuthorizationServerId = "spiffe://example.org/svc/as";
+
+    private static readonly AgentPolicy PlannerPolicy = new(
+        services: ["spiffe://example.org/svc/*"],
+        actions: ["invoices:*"],
+        maxDelegationDepth: 2,
+        delegationTargets: ["spiffe://example.org/agent/*"]);
+
+    private static readonly AgentPolicy TaskPolicy = new(
+        services: [EchoId],
+        actions: ["invoices:read"],
+        maxDelegationDepth: 1,
+        delegationTargets: ["spiffe://example.org/agent/*"]);
+
+    [Fact]
+    public async Task Exchange_TaskIdentity_GetsTokenBoundToTaskCertificateNamingEveryActor()
+    {
+        await using var env = await Environment.StartAsync();
+        await using var task1 = await env.Planner.DelegateAsync("t1", TaskPolicy);
+        using var task1Http = env.TaskClient(task1, ct => env.Tokens.GetAccessTokenAsync(AgentClient.Name, ct));
+
+        // Hop 1: t1 exchanges the planner's bound token; the resource server accepts the delegated token only with t1's certificate.
+        var seen = await task1Http.GetFromJsonAsync<JsonElement>("/api/actor");
+        Assert.Equal(TestPki.Sha256Hex(task1.GetCurrent().Certificate), seen.GetProperty("certificate").GetString());
+        Assert.Equal(OpenIddictAuthorizationServer.ClientId, seen.GetProperty("sub").GetString()); // the subject stays the planner('s client)
+        Assert.Equal([task1.Id.ToString()], Actors(seen));
+
+        var exchange = env.AuthorizationServer.TokenRequests.Last();
+        Assert.Equal("/mtls/connect/token", exchange.Path);
+        Assert.Equal(task1.GetCurrent().Thumbprint, exchange.Thumbprint);
+        Assert.All(env.Seen, s => Assert.Equal(s.CertificateX5t, s.TokenX5t));
+
+        // Hop 2: t2, minted by t1, exchanges t1's delegated token; act nests, current actor outermost.
+        await using var task2 = await task1.DelegateAsync("t2", new AgentPolicy(services: [EchoId], actions: ["invoices:read"]));
+        using var task2Http = env.TaskClient(task2, ct => AgentAccessTokens.GetAccessTokenAsync(task1Http.Handler, ct));
+        seen = await task2Http.GetFromJsonAsync<JsonElement>("/api/actor");
+        Assert.Equal(TestPki.Sha256Hex(task2.GetCurrent().Certificate), seen.GetProperty("certificate").GetString());
+        Assert.Equal([task2.Id.ToString(), task1.Id.ToString()], Actors(seen));
+        Assert.All(env.Seen, s => Assert.Equal(s.CertificateX5t, s.TokenX5t));
+
+        // The delegated token is cached per task certificate: no second exchange.
+        var requests = env.AuthorizationServer.TokenRequests.Count;
+        await task2Http.GetFromJsonAsync<JsonElement>("/api/actor");
+        Assert.Equal(requests, env.AuthorizationServer.TokenRequests.Count);
+    }
+
+    [Fact]
+    public async Task Exchange_AfterParentRotation_TaskRenewsAndExchangesTheParentsNewToken()
+    {
+        await using var env = await Environment.StartAsync();
+
+        // Timeline (1 h planner SVID, renewal at 50 % ± 10 %): at 20 min a 40 min task is minted, whose own renewal point is at 38-42 min;
+        // the planner rotates at 27-33 min, and the clock stops at 34 min.
+        env.Pki.Time.Advance(TimeSpan.FromMinutes(20));
+        await using var task1 = await env.Planner.DelegateAsync("t1", TaskPolicy, TimeSpan.FromMinutes(40));
+        using var task1Http = env.TaskClient(task1, ct => env.Tokens.GetAccessTokenAsync(AgentClient.Name, ct));
+        await task1Http.GetFromJsonAsync<JsonElement>("/api/actor");
+        var taskBefore = task1.GetCurrent();
+
+        // The planner rotates; its task renews at once (signed by the new certificate), before its own renewal point.
+        var taskRenewed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = taskBefore.ChangeToken.RegisterChangeCallback(_ => taskRenewed.TrySetResult(), null);
+        var plannerAfter = await AgentClient.RotateAsync(env.Pki, env.Planner, TimeSpan.FromMinutes(14));
+        await taskRenewed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var taskAfter = task1.GetCurrent();
+        Assert.Equal(plannerAfter.GetCertificateHash(), taskAfter.DelegationChain!.Parent.GetCertificateHash());
+
+        // The next call exchanges the planner's new token (bound to its new certificate) with the renewed task certificate.
+        var seen = await task1Http.GetFromJsonAsync<JsonElement>("/api/actor");
+        Assert.Equal(TestPki.Sha256Hex(taskAfter.Certificate), seen.GetProperty("certificate").GetString());
+        Assert.Equal([task1.Id.ToString()], Actors(seen));
+        Assert.Contains(env.AuthorizationServer.TokenRequests, r => r.Thumbprint == plannerAfter.Thumbprint);
+        Assert.Equal(taskAfter.Thumbprint, env.AuthorizationServer.TokenRequests.Last().Thumbprint);
+        Assert.All(env.Seen, s => Assert.Equal(s.CertificateX5t, s.TokenX5t));
+    }
+
+    [Fact]
+    public async Task Exchange_ParentTokenPresentedByAnotherAgentsTask_RefusedAndNothingSent()
+    {
+        await using var env = await Environment.StartAsync();
+
+        // Another agent of the same OAuth client mints a task and tries to exchange the planner's token: the token's binding names
+        // the planner's certificate, which is not in that task's delegation chain.
+        await using var other = await AgentCredential.CreateAsync(
+            SpiffeId.Parse("spiffe://example.org/agent/planner/intruder"), env.Pki.Ca, new AgentCredentialOptions { Policy = PlannerPolicy }, env.Pki.Time);
+        await using var otherTask = await other.DelegateAsync("t1", TaskPolicy);
+        using var otherHttp = env.TaskClient(otherTask, ct => env.Tokens.GetAccessTokenAsync(AgentClient.Name, ct));
+
+        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => otherHttp.GetStringAsync("/api/actor"));
+
+        Assert.Contains("token-exchange request", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("invalid_grant", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"other than the one of '{otherTask.Id}''s parent '{other.Id}'", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, env.ResourceServer.RequestCount);
+    }
+
+    [Fact]
+    public async Task Exchange_AgentWithoutDelegationChain_RefusedAsNotATaskIdentity()
+    {
+        await using var env = await Environment.StartAsync();
+
+        // The planner itself (no delegation chain) tries to exchange its own token.
+        using var plannerExchange = env.TaskClient(env.Planner, ct => env.Tokens.GetAccessTokenAsync(AgentClient.Name, ct));
+
+        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => plannerExchange.GetStringAsync("/api/actor"));
+
+        Assert.Contains($"'{env.Planner.Id}' is not a task identity", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, env.ResourceServer.RequestCount);
+    }
+
+    [Fact]
+    public async Task Exchange_SubjectTokenSourceFails_ClearErrorNamingTheSource()
+    {
+        await using var env = await Environment.StartAsync();
+        await using var task1 = await env.Planner.DelegateAsync("t1", TaskPolicy);
+        using var task1Http = env.TaskClient(task1, _ => throw new InvalidOperationException("the parent is gone"));
+
+        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => task1Http.GetStringAsync("/api/actor"));
+
+        Assert.Contains("could not obtain the subject token to exchange (BoundTokenOptions.SubjectTokenSource): the parent is gone", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, env.ResourceServer.RequestCount);
+    }
+
+    private static string[] Actors(JsonElement seen)
+    {
+        using var act = JsonDocument.Parse($"{{\"act\":{seen.GetProperty("act").GetString()}}}");
+        Assert.True(ActorClaim.TryReadChain(act.RootElement, out var actors, out var error), error);
+        return [.. actors];
+    }
+
+    private sealed class Environment : IAsyncDisposable
+    {
+        private readonly ServiceProvider _services;
+
+        private Environment(
+            TestPki pki, OpenIddictAuthorizationServer authorizationServer, MtlsTestServer resourceServer, ServiceProvider services, AgentCredential planner,
+            ConcurrentQueue<(string CertificateX5t, string TokenX5t)> seen)
+        {
+            Seen = seen;
+            Pki = pki;
+            AuthorizationServer = authorizationServer;
+            ResourceServer = resourceServer;
+            _services = services;
+            Planner = planner;
+            Tokens = services.GetRequiredService<AgentAccessTokens>();
+        }
+
+        public TestPki Pki { get; }
+
+        public OpenIddictAuthorizationServer AuthorizationServer { get; }
+
+        public MtlsTestServer ResourceServer { get; }
+
+        /// <summary>Gets, per request with a token, the presented certificate's and the token's x5t#S256.</summary>
+        public ConcurrentQueue<(string CertificateX5t, string TokenX5t)> Seen { get; }
+
+        public AgentCredential Planner { get; }
+
+        public AgentAccessTokens Tokens { get; }
+
+        public static async Task<Environment> StartAsync()
+        {
+            var pki = new TestPki();
+            var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromHours(2));
+            var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
+            var resourceServer = await Infrastructure.ResourceServer.StartAsync(pki, authorizationServer, seen);
+            var services = AgentClient.Build(pki, resourceServer.BaseAddress, b => b.AddAgentIdentity(o => Configure(o, authorizationServer)), policy: PlannerPolicy);
+            var planner = await AgentClient.ReadyAsync(services);
+            return new Environment(pki, authorizationServer, resourceServer, services, planner, seen);
+        }
+
+        /// <summary>An HttpClient for a task credential whose tokens are obtained by exchanging <paramref name="subjectToken"/>.</summary>
+        public TaskHttp TaskClient(AgentCredential credential, Func<CancellationToken, ValueTask<string>> subjectToken)
+        {
+            var handler = AgentHttpClient.CreateHandler(credential, o =>
+            {
+                Configure(o, AuthorizationServer);
+                o.Token.SubjectTokenSource = subjectToken;
+            }, Pki.Time);
+            return new TaskHttp(handler) { BaseAddress = ResourceServer.BaseAddress };
+        }
+
+        private static void Configure(AgentHttpClientOptions o, OpenIddictAuthorizationServer authorizationServer)
+        {
+            o.ServerId = EchoId;
+            o.Token.Authority = authorizationServer.Issuer;
+            o.Token.ClientId = OpenIddictAuthorizationServer.ClientId;
+            o.Token.Scope = OpenIddictAuthorizationServer.Scope;
+            o.Token.ServerId = AuthorizationServerId;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _services.DisposeAsync();
+            await ResourceServer.DisposeAsync();
+            await AuthorizationServer.DisposeAsync();
+            Pki.Dispose();
+        }
+    }
+
+    private sealed class TaskHttp(HttpMessageHandler handler) : HttpClient(handler)
+    {
+        public HttpMessageHandler Handler { get; } = handler;
+    }
+}
