@@ -111,16 +111,17 @@ var denied = audit.Events.Count(e => e.Outcome == AuditOutcome.Denied);
 Console.WriteLine();
 Console.WriteLine($"{audit.Events.Count} tool calls audited, {denied} denied by policy; the service saw {erp.Seen.Count} authenticated call(s).");
 await host.StopAsync();
-if (model.IsScripted)
-{
-    return completed && denied == 1 && erp.Seen.Count == 1 ? 0 : 1;
-}
 
-// A real model chooses its own calls: check what must hold whatever it chose (see the header).
+// The attribution invariants hold for any model; the scripted model must also produce exactly its scripted trail.
 var problems = CheckTrail(audit.Events, [.. erp.Seen], planner.Id, researcher.Id);
 if (!completed)
 {
     problems.Insert(0, "a conversation did not complete (the model call failed; see above)");
+}
+
+if (model.IsScripted && (denied != 1 || erp.Seen.Count != 1))
+{
+    problems.Add("the scripted trail should have exactly one denied call and one call seen by the ERP service");
 }
 
 foreach (var problem in problems)
@@ -128,7 +129,11 @@ foreach (var problem in problems)
     Console.WriteLine($"  problem: {problem}");
 }
 
-Console.WriteLine(problems.Count == 0 ? "Every tool call of the real model was checked, attributed and audited." : "The trail is incomplete (exit code 1).");
+if (!model.IsScripted)
+{
+    Console.WriteLine(problems.Count == 0 ? "Every tool call of the real model was checked, attributed and audited." : "The trail is incomplete (exit code 1).");
+}
+
 return problems.Count == 0 ? 0 : 1;
 
 static async Task<bool> RunAgentAsync(ModelSelection selection, AgentCredential credential, string name, HttpClient erpClient, IAuditSink audit, params (string CallId, string Tool, int? Id)[] calls)
@@ -150,11 +155,14 @@ static async Task<bool> RunAgentAsync(ModelSelection selection, AgentCredential 
         Console.WriteLine($"  [{name,-10}] model answered: {answer}");
         return true;
     }
-    catch (Exception e) when (!selection.IsScripted && e is System.ClientModel.ClientResultException or HttpRequestException or TaskCanceledException or KernelException)
+    catch (Exception failure) when (!selection.IsScripted)
     {
-        // A real endpoint can refuse (401, 404 model not found, 400 tools not supported) or be unreachable. Never show the key.
-        var status = e is System.ClientModel.ClientResultException { Status: > 0 } c ? $"HTTP {c.Status}: " : string.Empty;
-        Console.WriteLine($"  [{name,-10}] the model call to {selection.Endpoint} failed: {status}{selection.Redact(e.Message)}");
+        // A real endpoint can refuse (401, 404 model not found, 400 tools not supported) or be unreachable (the OpenAI client
+        // retries, then throws an AggregateException of its attempts). Report it as an incomplete run; never show the key.
+        var e = failure is AggregateException { InnerExceptions: [var first, ..] } ? first : failure;
+        var message = selection.Redact(e.Message).ReplaceLineEndings(" ");
+        var status = e is System.ClientModel.ClientResultException { Status: > 0 } c && !message.Contains($"HTTP {c.Status}", StringComparison.Ordinal) ? $"HTTP {c.Status}: " : string.Empty;
+        Console.WriteLine($"  [{name,-10}] the model call to {selection.Endpoint} failed: {status}{message}");
         return false;
     }
 }
