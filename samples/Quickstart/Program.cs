@@ -90,6 +90,7 @@ var ca = host.Services.GetRequiredService<DevelopmentCertificateAuthority>();
 await using var erp = await ErpService.StartAsync(ca);
 var audit = new InMemoryAuditSink();
 var http = host.Services.GetRequiredService<IHttpClientFactory>();
+// '&', not '&&': the researcher runs even if the planner's conversation failed.
 var completed = await RunAgentAsync(model, planner, "planner", http.CreateClient("erp-planner"), audit, ("call_p1", "Erp_GetInvoice", 42), ("call_p2", "Clock_Now", null))
     & await RunAgentAsync(model, researcher, "researcher", http.CreateClient("erp-researcher"), audit, ("call_r1", "Clock_Now", null), ("call_r2", "Erp_GetInvoice", 42));
 
@@ -181,7 +182,7 @@ static List<string> CheckTrail(IReadOnlyList<AuditEvent> events, IReadOnlyList<(
     foreach (var request in seen)
     {
         var matched = events.Any(e => e.Agent.ToString() == request.CertificateId && e.RequestId == request.ToolCallId
-            && e.Tool == "Erp.GetInvoice" && e.Outcome != AuditOutcome.Denied);
+            && e.Tool == "Erp.GetInvoice" && e.Tool == request.Tool && e.Outcome != AuditOutcome.Denied);
         if (!matched)
         {
             problems.Add($"the ERP saw a request from {request.CertificateId} (tool call {request.ToolCallId}) that matches no allowed, audited tool call of that agent");
