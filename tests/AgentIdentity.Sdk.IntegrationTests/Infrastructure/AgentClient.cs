@@ -12,7 +12,8 @@ internal static class AgentClient
         Uri baseAddress,
         Action<IHttpClientBuilder> configureClient,
         IX509SvidIssuer? issuer = null,
-        TimeSpan? lifetime = null)
+        TimeSpan? lifetime = null,
+        IX509SvidSource? source = null)
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -25,6 +26,11 @@ internal static class AgentClient
             o.AgentName = "planner";
             o.Credential.Lifetime = lifetime ?? TimeSpan.FromHours(1);
         });
+        if (source is not null)
+        {
+            services.AddSingleton(source); // the agent's certificates come from here instead of the CA-issued credential
+        }
+
         configureClient(services.AddHttpClient(Name, c => c.BaseAddress = baseAddress));
         return services.BuildServiceProvider();
     }
