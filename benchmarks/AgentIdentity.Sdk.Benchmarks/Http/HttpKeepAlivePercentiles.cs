@@ -10,7 +10,8 @@ namespace AgentIdentity.Benchmarks.Http;
 /// certificate handler behind IHttpClientFactory, shows which share of the overhead is the factory's (its logging handlers) rather than the
 /// SDK's; a fourth, the agent client with <c>RemoveAllLoggers()</c>, shows the SDK's own cost. After a warm-up round (discarded, so that tiered JIT has settled), the clients run in rotating blocks (each block of the next
 /// client in turn, the starting client shifting every cycle), one request at a time, so that drift and background load hit all alike.
-/// Prints p50/p90/p99/p99.9 of each and the ratios to the plain client at p50 and p99, per round and overall.
+/// Prints p50/p90/p99/p99.9, the mean and the bytes allocated per request (whole process, so the in-process server's share is included
+/// alike for every client) of each, and the ratios to the plain client at p50 and p99, per round and overall.
 /// Run: dotnet run -c Release --project benchmarks/AgentIdentity.Sdk.Benchmarks -- http-keepalive-percentiles [requests=20000] [rounds=5] [block=100]
 /// (requests per client per round).
 /// </summary>
@@ -40,25 +41,28 @@ internal static class HttpKeepAlivePercentiles
             "factory = the plain handler through IHttpClientFactory; agent-q = agent with RemoveAllLoggers(). Latencies in microseconds.");
         await RunRoundAsync(clients, requests, block); // warm-up, discarded
         var all = clients.Select(_ => new List<double>(requests * rounds)).ToArray();
+        var allAllocated = new long[clients.Length];
         for (var round = 1; round <= rounds; round++)
         {
-            var times = await RunRoundAsync(clients, requests, block);
-            Report($"round {round}", clients, times);
+            var (times, allocated) = await RunRoundAsync(clients, requests, block);
+            Report($"round {round}", clients, times, allocated);
             for (var c = 0; c < clients.Length; c++)
             {
                 all[c].AddRange(times[c]);
+                allAllocated[c] += allocated[c];
             }
         }
 
-        Report("overall", clients, [.. all.Select(a => a.ToArray())]);
+        Report("overall", clients, [.. all.Select(a => a.ToArray())], allAllocated);
         return 0;
     }
 
-    private static async Task<double[][]> RunRoundAsync((string Name, HttpClient Client)[] clients, int requests, int block)
+    private static async Task<(double[][] Times, long[] Allocated)> RunRoundAsync((string Name, HttpClient Client)[] clients, int requests, int block)
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
         var times = clients.Select(_ => new double[requests]).ToArray();
+        var allocated = new long[clients.Length];
         var toMicroseconds = 1_000_000.0 / Stopwatch.Frequency;
         for (var start = 0; start < requests; start += block)
         {
@@ -66,19 +70,23 @@ internal static class HttpKeepAlivePercentiles
             for (var k = 0; k < clients.Length; k++)
             {
                 var c = (first + k) % clients.Length;
+                var allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
                 for (var i = start; i < start + block; i++)
                 {
                     var begin = Stopwatch.GetTimestamp();
                     await clients[c].Client.GetStringAsync("/ping");
                     times[c][i] = (Stopwatch.GetTimestamp() - begin) * toMicroseconds;
                 }
+
+                allocated[c] += GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore;
             }
         }
 
-        return times;
+        return (times, allocated);
     }
 
-    private static void Report(string label, (string Name, HttpClient Client)[] clients, double[][] times)
+    /// <param name="allocated">Bytes allocated in the process (the in-process server's share included, alike for every client) per client.</param>
+    private static void Report(string label, (string Name, HttpClient Client)[] clients, double[][] times, long[] allocated)
     {
         Console.WriteLine($"{label}:");
         foreach (var t in times)
@@ -92,7 +100,7 @@ internal static class HttpKeepAlivePercentiles
             var ratios = c == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $"   /plain: p50 {At(t, 50) / At(times[0], 50):F3}x, p99 {At(t, 99) / At(times[0], 99):F3}x");
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"  {clients[c].Name,-7} p50 {At(t, 50),7:F1}  p90 {At(t, 90),7:F1}  p99 {At(t, 99),7:F1}  p99.9 {At(t, 99.9),8:F1}  mean {t.Average(),7:F1}{ratios}"));
+                $"  {clients[c].Name,-7} p50 {At(t, 50),7:F1}  p90 {At(t, 90),7:F1}  p99 {At(t, 99),7:F1}  p99.9 {At(t, 99.9),8:F1}  mean {t.Average(),7:F1}  {(double)allocated[c] / t.Length,6:F0} B/req{ratios}"));
         }
     }
 
