@@ -23,6 +23,13 @@ if (args.Length > 0 && args[0] == "revocation-propagation")
     return await RevocationPropagation.RunAsync(Arg(1, 10), Arg(2, 200), Arg(3, 1000));
 }
 
+// Keep-alive latency percentiles, agent vs plain HttpClient (issue 3): ... -- http-keepalive-percentiles [requests] [rounds] [block]
+if (args.Length > 0 && args[0] == "http-keepalive-percentiles")
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    return await AgentIdentity.Benchmarks.Http.HttpKeepAlivePercentiles.RunAsync(Arg(1, 20_000), Arg(2, 5), Arg(3, 100));
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly)
     .Run(args, ManualConfig.Create(DefaultConfig.Instance).AddDiagnoser(MemoryDiagnoser.Default));
 return 0;

@@ -62,9 +62,24 @@ internal sealed class LoopbackMtlsServer : IAsyncDisposable
     }
 
     /// <summary>The baseline: a plain SocketsHttpHandler with one static client certificate, validating the server the same way.</summary>
-    public HttpClient CreatePlainClient(X509Svid svid, bool allowTlsResume, bool newConnectionPerRequest)
+    public HttpClient CreatePlainClient(X509Svid svid, bool allowTlsResume, bool newConnectionPerRequest) =>
+        new(CreatePlainHandler(svid, allowTlsResume, newConnectionPerRequest)) { BaseAddress = Address };
+
+    /// <summary>The same static-certificate handler behind IHttpClientFactory (its logging handlers included), to separate the factory's
+    /// share of the agent client's overhead from the SDK's.</summary>
+    public (ServiceProvider Services, HttpClient Client) CreatePlainFactoryClient(X509Svid svid)
     {
-        var handler = new SocketsHttpHandler
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddHttpClient("plain", c => c.BaseAddress = Address)
+            .ConfigurePrimaryHttpMessageHandler(() => CreatePlainHandler(svid, allowTlsResume: false, newConnectionPerRequest: false));
+        var provider = services.BuildServiceProvider();
+        return (provider, provider.GetRequiredService<IHttpClientFactory>().CreateClient("plain"));
+    }
+
+    private SocketsHttpHandler CreatePlainHandler(X509Svid svid, bool allowTlsResume, bool newConnectionPerRequest)
+    {
+        return new SocketsHttpHandler
         {
             PooledConnectionLifetime = newConnectionPerRequest ? TimeSpan.Zero : TimeSpan.FromMinutes(5),
             UseCookies = false,
@@ -78,11 +93,11 @@ internal sealed class LoopbackMtlsServer : IAsyncDisposable
                     result.Id.ToString() == ServerId,
             },
         };
-        return new HttpClient(handler) { BaseAddress = Address };
     }
 
     /// <summary>The agent client through IHttpClientFactory and AddAgentIdentity().</summary>
-    public (ServiceProvider Services, HttpClient Client, AgentCredential Credential) CreateAgentClient(bool allowTlsResume, bool newConnectionPerRequest)
+    /// <param name="removeFactoryLoggers">Removes IHttpClientFactory's logging handlers (<c>RemoveAllLoggers()</c>), leaving the SDK's own cost.</param>
+    public (ServiceProvider Services, HttpClient Client, AgentCredential Credential) CreateAgentClient(bool allowTlsResume, bool newConnectionPerRequest, bool removeFactoryLoggers = false)
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -93,7 +108,13 @@ internal sealed class LoopbackMtlsServer : IAsyncDisposable
             o.TrustDomain = "bench.example";
             o.AgentName = "bench";
         });
-        services.AddHttpClient("bench", c => c.BaseAddress = Address).AddAgentIdentity(o =>
+        var client = services.AddHttpClient("bench", c => c.BaseAddress = Address);
+        if (removeFactoryLoggers)
+        {
+            client.RemoveAllLoggers();
+        }
+
+        client.AddAgentIdentity(o =>
         {
             o.ServerId = ServerId;
             o.AllowTlsResume = allowTlsResume;

@@ -32,6 +32,27 @@ public sealed class AgentHttpClientTests
     }
 
     [Fact]
+    public async Task GetAsync_ResponseContentHeaders_KeptThroughGenerationTracking()
+    {
+        using var pki = new TestPki();
+        await using var server = await MtlsTestServer.StartAsync(pki, configureApp: app => app.MapGet("/typed", (HttpContext context) =>
+        {
+            context.Response.Headers.ContentLanguage = "de-CH";
+            return Results.Text("{\"a\":1}", "application/json; charset=utf-8");
+        }));
+        await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.ServerId = EchoId));
+        await AgentClient.ReadyAsync(services);
+        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+
+        using var response = await client.GetAsync("/typed");
+
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("utf-8", response.Content.Headers.ContentType?.CharSet);
+        Assert.Equal(["de-CH"], response.Content.Headers.ContentLanguage);
+        Assert.Equal("{\"a\":1}", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task GetAsync_RotationUnderConcurrentLoad_NoFailureAndNewCertificateFromNextRequestOn()
     {
         using var pki = new TestPki();

@@ -9,50 +9,22 @@ namespace AgentIdentity.IntegrationTests.Http;
 /// Kestrel resource server, with rotation, outage and rejection.</summary>
 public sealed class BoundTokenTests
 {
-    private const string EchoId = "spiffe://example.org/svc/echo";
-
-    private static Action<IHttpClientBuilder> Client(OpenIddictAuthorizationServer authorizationServer) => b => b.AddAgentIdentity(o =>
-    {
-        o.ServerId = EchoId;
-        o.Token.Authority = authorizationServer.Issuer;
-        o.Token.ClientId = OpenIddictAuthorizationServer.ClientId;
-        o.Token.Scope = OpenIddictAuthorizationServer.Scope;
-        o.Token.ServerId = "spiffe://example.org/svc/as";
-    });
+    private static Action<IHttpClientBuilder> Client(OpenIddictAuthorizationServer authorizationServer) =>
+        BoundTokenDeployment.ConfigureClient(authorizationServer, TlsClientAuthenticationMethod.TlsClientAuth);
 
     [Fact]
     public async Task GetAsync_BoundToken_ObtainedOverMtlsAliasCachedAndAcceptedByResourceServer()
     {
-        using var pki = new TestPki();
-        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10));
-        var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
-        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, seen);
-        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
-        var credential = await AgentClient.ReadyAsync(services);
-        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+        await using var deployment = await BoundTokenDeployment.StartAsync(TimeSpan.FromMinutes(10));
 
-        for (var i = 0; i < 3; i++)
-        {
-            Assert.Equal(credential.GetCurrent().Thumbprint, await client.GetStringAsync("/api/whoami"));
-        }
-
-        var tokenRequest = Assert.Single(authorizationServer.TokenRequests);
-        Assert.Equal("/mtls/connect/token", tokenRequest.Path);
-        Assert.Equal(credential.GetCurrent().Thumbprint, tokenRequest.Thumbprint);
-        Assert.Equal(3, seen.Count);
-        Assert.All(seen, s => Assert.Equal(s.CertificateX5t, s.TokenX5t));
+        await deployment.AssertBoundCallsAsync();
     }
 
     [Fact]
     public async Task GetAsync_RotationUnderLoad_TokenReacquiredAndNeverSentWithOtherCertificate()
     {
-        using var pki = new TestPki();
-        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromHours(2));
-        var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
-        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, seen);
-        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
-        var credential = await AgentClient.ReadyAsync(services);
-        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+        await using var deployment = await BoundTokenDeployment.StartAsync(TimeSpan.FromHours(2));
+        var (pki, credential, client) = (deployment.Pki, deployment.Credential!, deployment.Client);
 
         long completed = 0;
         var failures = new ConcurrentQueue<Exception>();
@@ -104,23 +76,18 @@ public sealed class BoundTokenTests
         }
 
         Assert.Empty(failures);
-        Assert.All(seen, s => Assert.Equal(s.CertificateX5t, s.TokenX5t));
-        Assert.Equal(thumbprints, authorizationServer.TokenRequests.Select(r => r.Thumbprint));
+        Assert.All(deployment.Seen, s => Assert.Equal(s.CertificateX5t, s.TokenX5t));
+        Assert.Equal(thumbprints, deployment.AuthorizationServer.TokenRequests.Select(r => r.Thumbprint));
     }
 
     [Fact]
     public async Task GetAsync_AuthorizationServerDown_CachedTokenUsedUntilExpiryThenClearError()
     {
-        using var pki = new TestPki();
-        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10));
-        var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
-        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, seen);
-        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
-        await AgentClient.ReadyAsync(services);
-        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+        await using var deployment = await BoundTokenDeployment.StartAsync(TimeSpan.FromMinutes(10));
+        var (pki, client) = (deployment.Pki, deployment.Client);
         await client.GetStringAsync("/api/whoami");
 
-        await authorizationServer.StopAsync();
+        await deployment.AuthorizationServer.StopAsync();
         pki.Time.Advance(TimeSpan.FromMinutes(9.5)); // inside the refresh window: the refresh fails in the background
         await client.GetStringAsync("/api/whoami");
         pki.Time.Advance(TimeSpan.FromMinutes(1)); // past expiry
@@ -128,7 +95,7 @@ public sealed class BoundTokenTests
         var ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
         Assert.Contains("could not obtain a certificate-bound access token for client 'planner'", ex.Message, StringComparison.Ordinal);
         Assert.Contains("The cached token expired at", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(2, seen.Count);
+        Assert.Equal(2, deployment.Seen.Count);
     }
 
     [Fact]
@@ -154,33 +121,22 @@ public sealed class BoundTokenTests
     [Fact]
     public async Task GetAsync_AuthorizationServerIssuesUnboundToken_RefusedAndNothingSent()
     {
-        using var pki = new TestPki();
-        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10), bindTokens: false);
-        var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
-        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, seen);
-        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
-        await AgentClient.ReadyAsync(services);
-        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+        await using var deployment = await BoundTokenDeployment.StartAsync(TimeSpan.FromMinutes(10), bindTokens: false);
 
-        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => deployment.Client.GetStringAsync("/api/whoami"));
 
         Assert.Contains("without cnf.x5t#S256", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(0, resourceServer.RequestCount);
+        Assert.Equal(0, deployment.ResourceServer.RequestCount);
     }
 
     [Fact]
     public async Task GetAsync_ClientRegisteredForOtherSpiffeId_AuthorizationServerRefusesWithInvalidClient()
     {
-        using var pki = new TestPki();
-        await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10), clientSpiffePattern: "spiffe://example.org/agent/other/*");
-        await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, new());
-        await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
-        await AgentClient.ReadyAsync(services);
-        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+        await using var deployment = await BoundTokenDeployment.StartAsync(TimeSpan.FromMinutes(10), clientSpiffePattern: "spiffe://example.org/agent/other/*");
 
-        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => deployment.Client.GetStringAsync("/api/whoami"));
 
         Assert.Contains("invalid_client", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(0, resourceServer.RequestCount);
+        Assert.Equal(0, deployment.ResourceServer.RequestCount);
     }
 }

@@ -13,7 +13,8 @@ internal static class AgentClient
         Action<IHttpClientBuilder> configureClient,
         IX509SvidIssuer? issuer = null,
         TimeSpan? lifetime = null,
-        AgentPolicy? policy = null)
+        AgentPolicy? policy = null,
+        IX509SvidSource? source = null)
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -27,6 +28,11 @@ internal static class AgentClient
             o.Credential.Lifetime = lifetime ?? TimeSpan.FromHours(1);
             o.Credential.Policy = policy;
         });
+        if (source is not null)
+        {
+            services.AddSingleton(source); // the agent's certificates come from here instead of the CA-issued credential
+        }
+
         configureClient(services.AddHttpClient(Name, c => c.BaseAddress = baseAddress));
         return services.BuildServiceProvider();
     }

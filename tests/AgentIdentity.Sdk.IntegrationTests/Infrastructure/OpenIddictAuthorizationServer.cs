@@ -26,8 +26,9 @@ using static OpenIddict.Abstractions.OpenIddictConstants;
 namespace AgentIdentity.IntegrationTests.Infrastructure;
 
 /// <summary>A real OpenIddict 7.8 authorization server (EF Core in-memory store) on Kestrel mTLS, issuing RFC 8705 certificate-bound
-/// access tokens to agents by client credentials with tls_client_auth (PKI, SPIFFE URI SAN matched by the application manager override
-/// described in DOTNET.md §7).</summary>
+/// access tokens to agents by client credentials over mTLS: tls_client_auth (PKI, SPIFFE URI SAN matched by the application manager override
+/// described in DOTNET.md §7), or, when started with the agent's certificate, self_signed_tls_client_auth (the certificate registered in the
+/// client's key set; <see cref="RegisterClientCertificateAsync"/> adds the next one on rotation).</summary>
 internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
 {
     public const string ClientId = "planner";
@@ -52,7 +53,14 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
     /// <summary>Gets the token endpoint path hit and the client certificate presented, per token request.</summary>
     public ConcurrentQueue<(string Path, string Thumbprint)> TokenRequests { get; }
 
-    public static async Task<OpenIddictAuthorizationServer> StartAsync(TestPki pki, TimeSpan accessTokenLifetime, string clientSpiffePattern = "spiffe://example.org/agent/planner/*", bool bindTokens = true)
+    /// <param name="selfSignedClientCertificate">When set, the server runs self_signed_tls_client_auth only (no PKI method) and registers this
+    /// certificate in the client's key set.</param>
+    public static async Task<OpenIddictAuthorizationServer> StartAsync(
+        TestPki pki,
+        TimeSpan accessTokenLifetime,
+        string clientSpiffePattern = "spiffe://example.org/agent/planner/*",
+        bool bindTokens = true,
+        X509Certificate2? selfSignedClientCertificate = null)
     {
         var (certificate, intermediates) = pki.IssueServer("/svc/as");
         var issuerHolder = new IssuerHolder();
@@ -94,7 +102,14 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
                     .UseInlineHandler(DelegatedExchangeEndpoint.ValidateSubjectToken)
                     .SetOrder(OpenIddictServerHandlers.Protection.ValidateProofOfPossession.Descriptor.Order - 1)
                     .SetType(OpenIddictServerHandlerType.Custom));
-                o.EnablePublicKeyInfrastructureTlsClientAuthentication([pki.Ca.RootCertificate]);
+                if (selfSignedClientCertificate is null)
+                {
+                    o.EnablePublicKeyInfrastructureTlsClientAuthentication([pki.Ca.RootCertificate]);
+                }
+                else
+                {
+                    o.EnableSelfSignedTlsClientAuthentication();
+                }
                 if (bindTokens)
                 {
                     o.UseClientCertificateBoundAccessTokens();
@@ -139,10 +154,8 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
                 JsonWebKeySet = new JsonWebKeySet(),
                 Permissions = { Permissions.Endpoints.Token, Permissions.GrantTypes.ClientCredentials, Permissions.GrantTypes.TokenExchange, Permissions.Prefixes.Scope + Scope },
             };
-            // A certificate-only client registers its issuing CA (not a dummy secret): the intermediate, with its x5c.
-            var caKey = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(pki.Ca.IntermediateCertificate.GetECDsaPublicKey()!));
-            caKey.X5c.Add(Convert.ToBase64String(pki.Ca.IntermediateCertificate.RawData));
-            descriptor.JsonWebKeySet.Keys.Add(caKey);
+            // A certificate-only client registers its issuing CA (PKI) or its own certificate (self-signed), never a dummy secret.
+            descriptor.JsonWebKeySet.Keys.Add(ToJsonWebKey(selfSignedClientCertificate ?? pki.Ca.IntermediateCertificate));
             descriptor.Properties[SpiffeApplicationManager<OpenIddictEntityFrameworkCoreApplication>.SpiffeIdProperty] = JsonSerializer.SerializeToElement(clientSpiffePattern);
             await manager.CreateAsync(descriptor);
         }
@@ -151,6 +164,28 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
         var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
         issuerHolder.Issuer = address;
         return new OpenIddictAuthorizationServer(app, address, signingKey, requests);
+    }
+
+    /// <summary>What a deployment does when the agent rotates in self-signed mode: adds the new certificate to the client's key set
+    /// (populate, change, update through the application manager; the server keeps running). Earlier certificates stay registered.</summary>
+    public async Task RegisterClientCertificateAsync(X509Certificate2 certificate)
+    {
+        await using var scope = _app.Services.CreateAsyncScope();
+        var manager = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>();
+        var application = await manager.FindByClientIdAsync(ClientId) ?? throw new InvalidOperationException($"client '{ClientId}' is not registered");
+        var descriptor = new OpenIddictApplicationDescriptor();
+        await manager.PopulateAsync(descriptor, application);
+        descriptor.JsonWebKeySet ??= new JsonWebKeySet();
+        descriptor.JsonWebKeySet.Keys.Add(ToJsonWebKey(certificate));
+        await manager.UpdateAsync(application, descriptor);
+    }
+
+    /// <summary>An EC public key with the certificate in x5c (OpenIddict's default policy reads x5c of RSA keys only; the manager override reads it whatever the key type).</summary>
+    private static JsonWebKey ToJsonWebKey(X509Certificate2 certificate)
+    {
+        var key = JsonWebKeyConverter.ConvertFromECDsaSecurityKey(new ECDsaSecurityKey(certificate.GetECDsaPublicKey()!));
+        key.X5c.Add(Convert.ToBase64String(certificate.RawData));
+        return key;
     }
 
     private static async Task<IResult> IssueToken(HttpContext context)
@@ -193,7 +228,8 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
 internal sealed class AuthorizationDbContext(DbContextOptions<AuthorizationDbContext> options) : DbContext(options);
 
 /// <summary>DOTNET.md §7: in PKI mode OpenIddict matches DNS/IP SANs or the CN against redirect URIs and never looks at URI SANs. This
-/// override verifies the chain with the SDK's SPIFFE validator and matches the SPIFFE ID recorded for the client.</summary>
+/// override verifies the chain with the SDK's SPIFFE validator and matches the SPIFFE ID recorded for the client. In self-signed mode
+/// OpenIddict trusts only the x5c of kty=RSA keys; the override trusts x5c[0] of every signing key, on the test's clock.</summary>
 internal sealed class SpiffeApplicationManager<TApplication>(
     IOpenIddictApplicationCache<TApplication> cache,
     ILogger<OpenIddictApplicationManager<TApplication>> logger,
@@ -215,5 +251,22 @@ internal sealed class SpiffeApplicationManager<TApplication>(
 
         var result = X509SvidValidator.Validate(certificate, [.. policy.ExtraStore, pki.Ca.IntermediateCertificate], pki.Ca, pki.Time.GetUtcNow());
         return result.IsValid && PeerAuthorizers.Pattern(pattern.GetString()!)(result.Id, result.VerifiedChain).IsAllowed;
+    }
+
+    public override async ValueTask<X509ChainPolicy?> GetSelfSignedTlsClientAuthenticationPolicyAsync(
+        TApplication application, X509ChainPolicy policy, CancellationToken cancellationToken = default)
+    {
+        policy = policy.Clone();
+        policy.VerificationTime = pki.Time.GetUtcNow().UtcDateTime;
+        var keys = await GetJsonWebKeySetAsync(application, cancellationToken);
+        foreach (var key in keys?.Keys ?? [])
+        {
+            if (key.X5c.Count > 0 && (string.IsNullOrEmpty(key.Use) || key.Use == JsonWebKeyUseNames.Sig))
+            {
+                policy.CustomTrustStore.Add(X509CertificateLoader.LoadCertificate(Convert.FromBase64String(key.X5c[0])));
+            }
+        }
+
+        return policy;
     }
 }

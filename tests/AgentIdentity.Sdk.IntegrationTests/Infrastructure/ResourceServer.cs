@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Buffers.Text;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -14,9 +15,16 @@ namespace AgentIdentity.IntegrationTests.Infrastructure;
 /// cnf.x5t#S256 against the TLS client certificate by itself) and records, per request carrying a token (before validation), the certificate and the token's cnf.</summary>
 internal static class ResourceServer
 {
-    public static Task<MtlsTestServer> StartAsync(TestPki pki, OpenIddictAuthorizationServer authorizationServer, ConcurrentQueue<(string CertificateX5t, string TokenX5t)> seen) =>
+    /// <param name="validateClient">The TLS client certificate check; the default requires an X.509-SVID of the test CA. With self-signed
+    /// agents the handshake accepts the certificate and the token's cnf binding (checked by OpenIddict validation) authenticates it.</param>
+    public static Task<MtlsTestServer> StartAsync(
+        TestPki pki,
+        OpenIddictAuthorizationServer authorizationServer,
+        ConcurrentQueue<(string CertificateX5t, string TokenX5t)> seen,
+        Func<X509Certificate2, X509Chain?, bool>? validateClient = null) =>
         MtlsTestServer.StartAsync(
             pki,
+            validateClient: validateClient,
             configureBuilder: builder =>
             {
                 builder.Services.AddOpenIddict().AddValidation(o =>
