@@ -50,7 +50,8 @@ internal sealed class BoundTokenDeployment : IAsyncDisposable
         bool registerAgentCertificate = true,
         TlsClientAuthenticationMethod? method = null,
         string clientSpiffePattern = "spiffe://example.org/agent/planner/*",
-        bool bindTokens = true)
+        bool bindTokens = true,
+        AgentPolicy? policy = null)
     {
         var pki = new TestPki();
         var deployment = new BoundTokenDeployment(pki, selfSigned && !caIssuedAgent ? new SelfSignedSvidSource(pki.Time) : null);
@@ -71,7 +72,8 @@ internal sealed class BoundTokenDeployment : IAsyncDisposable
                 pki,
                 deployment.ResourceServer.BaseAddress,
                 ConfigureClient(deployment.AuthorizationServer, method ?? (selfSigned ? TlsClientAuthenticationMethod.SelfSignedTlsClientAuth : TlsClientAuthenticationMethod.TlsClientAuth)),
-                source: deployment.SelfSigned);
+                source: deployment.SelfSigned,
+                policy: policy);
             if (deployment.SelfSigned is null)
             {
                 deployment.Credential = await AgentClient.ReadyAsync(deployment.Services);
@@ -87,7 +89,11 @@ internal sealed class BoundTokenDeployment : IAsyncDisposable
         }
     }
 
-    public static Action<IHttpClientBuilder> ConfigureClient(OpenIddictAuthorizationServer authorizationServer, TlsClientAuthenticationMethod method) => b => b.AddAgentIdentity(o =>
+    public static Action<IHttpClientBuilder> ConfigureClient(OpenIddictAuthorizationServer authorizationServer, TlsClientAuthenticationMethod method) =>
+        b => b.AddAgentIdentity(o => ConfigureOptions(o, authorizationServer, method));
+
+    /// <summary>The agent client's options for this deployment (also for stand-alone handlers of task identities).</summary>
+    public static void ConfigureOptions(AgentHttpClientOptions o, OpenIddictAuthorizationServer authorizationServer, TlsClientAuthenticationMethod method = TlsClientAuthenticationMethod.TlsClientAuth)
     {
         o.ServerId = EchoId;
         o.Token.AuthenticationMethod = method;
@@ -95,7 +101,7 @@ internal sealed class BoundTokenDeployment : IAsyncDisposable
         o.Token.ClientId = OpenIddictAuthorizationServer.ClientId;
         o.Token.Scope = OpenIddictAuthorizationServer.Scope;
         o.Token.ServerId = "spiffe://example.org/svc/as";
-    });
+    }
 
     /// <summary>Three calls on one token: each answered with the presented certificate, one token request to the mTLS alias, every call
     /// carrying a token bound to the certificate it travelled with.</summary>

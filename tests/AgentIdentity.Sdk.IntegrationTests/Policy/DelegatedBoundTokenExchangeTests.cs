@@ -14,8 +14,7 @@ namespace AgentIdentity.IntegrationTests.Policy;
 /// </summary>
 public sealed class DelegatedBoundTokenExchangeTests
 {
-    private const string EchoId = "spiffe://example.org/svc/echo";
-    private const string AuthorizationServerId = "spiffe://example.org/svc/as";
+    private const string EchoId = BoundTokenDeployment.EchoId;
 
     private static readonly AgentPolicy PlannerPolicy = new(
         services: ["spiffe://example.org/svc/*"],
@@ -145,74 +144,45 @@ public sealed class DelegatedBoundTokenExchangeTests
         return [.. actors];
     }
 
+    /// <summary>The bound-token deployment (OpenIddict AS, resource server, the planner's "erp" client) with the planner's policy.</summary>
     private sealed class Environment : IAsyncDisposable
     {
-        private readonly ServiceProvider _services;
+        private readonly BoundTokenDeployment _deployment;
 
-        private Environment(
-            TestPki pki, OpenIddictAuthorizationServer authorizationServer, MtlsTestServer resourceServer, ServiceProvider services, AgentCredential planner,
-            ConcurrentQueue<(string CertificateX5t, string TokenX5t)> seen)
+        private Environment(BoundTokenDeployment deployment)
         {
-            Seen = seen;
-            Pki = pki;
-            AuthorizationServer = authorizationServer;
-            ResourceServer = resourceServer;
-            _services = services;
-            Planner = planner;
-            Tokens = services.GetRequiredService<AgentAccessTokens>();
+            _deployment = deployment;
+            Tokens = deployment.Services.GetRequiredService<AgentAccessTokens>();
         }
 
-        public TestPki Pki { get; }
+        public TestPki Pki => _deployment.Pki;
 
-        public OpenIddictAuthorizationServer AuthorizationServer { get; }
+        public OpenIddictAuthorizationServer AuthorizationServer => _deployment.AuthorizationServer;
 
-        public MtlsTestServer ResourceServer { get; }
+        public MtlsTestServer ResourceServer => _deployment.ResourceServer;
 
         /// <summary>Gets, per request with a token, the presented certificate's and the token's x5t#S256.</summary>
-        public ConcurrentQueue<(string CertificateX5t, string TokenX5t)> Seen { get; }
+        public ConcurrentQueue<(string CertificateX5t, string TokenX5t)> Seen => _deployment.Seen;
 
-        public AgentCredential Planner { get; }
+        public AgentCredential Planner => _deployment.Credential!;
 
         public AgentAccessTokens Tokens { get; }
 
-        public static async Task<Environment> StartAsync()
-        {
-            var pki = new TestPki();
-            var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromHours(2));
-            var seen = new ConcurrentQueue<(string CertificateX5t, string TokenX5t)>();
-            var resourceServer = await Infrastructure.ResourceServer.StartAsync(pki, authorizationServer, seen);
-            var services = AgentClient.Build(pki, resourceServer.BaseAddress, b => b.AddAgentIdentity(o => Configure(o, authorizationServer)), policy: PlannerPolicy);
-            var planner = await AgentClient.ReadyAsync(services);
-            return new Environment(pki, authorizationServer, resourceServer, services, planner, seen);
-        }
+        public static async Task<Environment> StartAsync() =>
+            new(await BoundTokenDeployment.StartAsync(TimeSpan.FromHours(2), policy: PlannerPolicy));
 
         /// <summary>An HttpClient for a task credential whose tokens are obtained by exchanging <paramref name="subjectToken"/>.</summary>
         public TaskHttp TaskClient(AgentCredential credential, Func<CancellationToken, ValueTask<string>> subjectToken)
         {
             var handler = AgentHttpClient.CreateHandler(credential, o =>
             {
-                Configure(o, AuthorizationServer);
+                BoundTokenDeployment.ConfigureOptions(o, AuthorizationServer);
                 o.Token.SubjectTokenSource = subjectToken;
             }, Pki.Time);
             return new TaskHttp(handler) { BaseAddress = ResourceServer.BaseAddress };
         }
 
-        private static void Configure(AgentHttpClientOptions o, OpenIddictAuthorizationServer authorizationServer)
-        {
-            o.ServerId = EchoId;
-            o.Token.Authority = authorizationServer.Issuer;
-            o.Token.ClientId = OpenIddictAuthorizationServer.ClientId;
-            o.Token.Scope = OpenIddictAuthorizationServer.Scope;
-            o.Token.ServerId = AuthorizationServerId;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _services.DisposeAsync();
-            await ResourceServer.DisposeAsync();
-            await AuthorizationServer.DisposeAsync();
-            Pki.Dispose();
-        }
+        public ValueTask DisposeAsync() => _deployment.DisposeAsync();
     }
 
     private sealed class TaskHttp(HttpMessageHandler handler) : HttpClient(handler)
