@@ -229,12 +229,14 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
             var timer = Task.Delay(delay, _time, wait.Token);
             if (_time.GetUtcNow() >= _nextRenewal)
             {
-                await wait.CancelAsync().ConfigureAwait(false);
+                wait.Cancel();
             }
 
-            await Task.WhenAny(timer, renewNow).ConfigureAwait(false);
-            await wait.CancelAsync().ConfigureAwait(false);
-            await timer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (await Task.WhenAny(timer, renewNow).ConfigureAwait(false) != timer)
+            {
+                wait.Cancel(); // renewal requested: stop the timer
+            }
+
             cancellationToken.ThrowIfCancellationRequested();
         }
 

@@ -81,13 +81,16 @@ public sealed class AgentCredentialDelegationTests : IAsyncLifetime
         await using var task = await _planner.DelegateAsync("t1", TaskPolicy, TimeSpan.FromMinutes(40));
         var taskBefore = task.GetCurrent();
         var plannerBefore = _planner.GetCurrent();
+        var plannerRotated = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var renewed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var plannerRegistration = plannerBefore.ChangeToken.RegisterChangeCallback(_ => plannerRotated.TrySetResult(), null);
         using var registration = taskBefore.ChangeToken.RegisterChangeCallback(_ => renewed.TrySetResult(), null);
 
-        await _time.AdvanceUntilAsync(() => renewed.Task.IsCompleted, TimeSpan.FromMinutes(14));
+        // To 34 min: past the planner's renewal point, not the task's own. The clock then stands still: only the parent's rotation can renew the task.
+        _time.Advance(TimeSpan.FromMinutes(14));
+        await plannerRotated.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await renewed.Task.WaitAsync(TimeSpan.FromSeconds(30));
 
-        Assert.True(renewed.Task.IsCompleted, "the task did not renew after its parent rotated");
-        Assert.True(_time.GetUtcNow() < minted + TimeSpan.FromMinutes(18), "the task renewed only at its own renewal point");
         var plannerAfter = _planner.GetCurrent();
         Assert.NotEqual(plannerBefore.Thumbprint, plannerAfter.Thumbprint);
         Assert.Equal(plannerAfter.GetCertificateHash(), task.GetCurrent().DelegationChain!.Parent.GetCertificateHash());
@@ -165,13 +168,17 @@ public sealed class AgentCredentialDelegationTests : IAsyncLifetime
         var plannerFirst = _planner.GetCurrent();
         Assert.Equal(plannerFirst.GetCertificateHash(), task.GetCurrent().DelegationChain![0].GetCertificateHash());
 
-        // The planner rotates at about half its hour; the task renews about every 5 minutes meanwhile.
-        await _time.AdvanceUntilAsync(() => plannerFirst.IsSuperseded, TimeSpan.FromMinutes(40));
-        Assert.True(plannerFirst.IsSuperseded);
+        // The planner rotates at about half its hour (27-33 min); the clock jumps past it at once, so the task's SVID (10 min) expires meanwhile.
+        var plannerRotated = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (plannerFirst.ChangeToken.RegisterChangeCallback(_ => plannerRotated.TrySetResult(), null))
+        {
+            _time.Advance(TimeSpan.FromMinutes(34));
+            await plannerRotated.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        }
 
-        // A later task renewal is signed by, and chained to, the planner's new SVID.
+        // The task renews (its own timer, and at once after the planner's rotation), ending signed by and chained to the planner's new SVID.
         var plannerNew = _planner.GetCurrent();
-        await _time.AdvanceUntilAsync(() => task.TryGetCurrent(out var svid) && svid.DelegationChain![0].GetCertificateHash().AsSpan().SequenceEqual(plannerNew.GetCertificateHash()), TimeSpan.FromMinutes(15));
+        await WaitForRenewalAsync(task, svid => svid.DelegationChain![0].GetCertificateHash().AsSpan().SequenceEqual(plannerNew.GetCertificateHash()));
         Assert.True(task.TryGetCurrent(out var renewed));
         Assert.Equal(plannerNew.GetCertificateHash(), renewed.DelegationChain![0].GetCertificateHash());
         Assert.True(DelegationChainVerifier.Verify(renewed.Certificate, renewed.Intermediates, _ca.Bundle, _time.GetUtcNow(), [plannerNew.Certificate]).IsValid);
@@ -181,6 +188,23 @@ public sealed class AgentCredentialDelegationTests : IAsyncLifetime
         await _time.AdvanceUntilAsync(() => false, TimeSpan.FromMinutes(20));
         Assert.Equal(count, _issuer.Requests.Count(r => r.Id == task.Id));
         Assert.Throws<ObjectDisposedException>(() => task.GetCurrent());
+    }
+
+    /// <summary>Awaits the credential's rotations (signals, no clock) until its current SVID satisfies <paramref name="done"/>.</summary>
+    private static async Task WaitForRenewalAsync(AgentCredential credential, Func<X509Svid, bool> done)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var rotated = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var registration = credential.GetChangeToken().RegisterChangeCallback(_ => rotated.TrySetResult(), null);
+            if (credential.TryGetCurrent(out var svid) && done(svid))
+            {
+                return;
+            }
+
+            await rotated.Task.WaitAsync(timeout.Token);
+        }
     }
 
     [Fact]
