@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
@@ -16,6 +17,8 @@ internal sealed class BoundTokenProvider : IDisposable
 {
     private static readonly TimeSpan MaxRefreshLead = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan DefaultExpiresIn = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
 
     private readonly string _name;
     private readonly BoundTokenOptions _options;
@@ -28,6 +31,7 @@ internal sealed class BoundTokenProvider : IDisposable
     private Task<CachedToken>? _pending;
     private X509Svid? _pendingSvid;
     private ServerMetadata? _metadata;
+    private Failure? _failure;
 
     public BoundTokenProvider(string name, BoundTokenOptions options, RotatingClientCertificateHandler asHandler, TimeProvider time, ILogger logger)
     {
@@ -98,9 +102,23 @@ internal sealed class BoundTokenProvider : IDisposable
 
             if (now < cached.ExpiresAtTicks)
             {
-                RefreshInBackground(svid, cached);
+                if (!InBackOff(svid, now, out _))
+                {
+                    RefreshInBackground(svid, cached);
+                }
+
                 return new ValueTask<CachedToken>(cached);
             }
+        }
+
+        if (InBackOff(svid, _time.GetUtcNow().UtcTicks, out var failure))
+        {
+            // The last attempt for this very certificate failed moments ago: fail fast instead of hammering the server.
+            return ValueTask.FromException<CachedToken>(new BoundTokenException(
+                $"HttpClient '{_name}' has no usable certificate-bound access token for client '{_options.ClientId}': the last attempt failed " +
+                $"({failure.Error.Message}); after {failure.Count} consecutive failure(s) the next attempt is made after " +
+                $"{new DateTimeOffset(failure.RetryAtTicks, TimeSpan.Zero):O}.{Expired(svid, cached)} No request was sent to the resource.",
+                failure.Error));
         }
 
         return new ValueTask<CachedToken>(AwaitRefreshAsync(svid, cached, cancellationToken));
@@ -121,13 +139,38 @@ internal sealed class BoundTokenProvider : IDisposable
         }
         catch (Exception ex) when (ex is not (OperationCanceledException or SvidChangedException or BoundTokenException or IdentityUnavailableException))
         {
-            var expired = previous is not null && ReferenceEquals(previous.Svid, svid)
-                ? $" The cached token expired at {new DateTimeOffset(previous.ExpiresAtTicks, TimeSpan.Zero):O}."
-                : string.Empty;
             throw new BoundTokenException(
-                $"HttpClient '{_name}' could not obtain a certificate-bound access token for client '{_options.ClientId}' from {_options.TokenEndpoint?.ToString() ?? _options.Authority?.ToString()}: {ex.Message}{expired} No request was sent to the resource.",
+                $"HttpClient '{_name}' could not obtain a certificate-bound access token for client '{_options.ClientId}' from {_options.TokenEndpoint?.ToString() ?? _options.Authority?.ToString()}: {ex.Message}{Expired(svid, previous)} No request was sent to the resource.",
                 ex);
         }
+    }
+
+    private static string Expired(X509Svid svid, CachedToken? previous) =>
+        previous is not null && ReferenceEquals(previous.Svid, svid)
+            ? $" The cached token expired at {new DateTimeOffset(previous.ExpiresAtTicks, TimeSpan.Zero):O}."
+            : string.Empty;
+
+    /// <summary>Whether the last token request for <paramref name="svid"/> failed and its back-off has not elapsed. A new certificate is
+    /// never held back: it may be the fix (for example a certificate just registered for self_signed_tls_client_auth).</summary>
+    private bool InBackOff(X509Svid svid, long nowTicks, [NotNullWhen(true)] out Failure? failure)
+    {
+        failure = Volatile.Read(ref _failure);
+        return failure is not null && ReferenceEquals(failure.Svid, svid) && nowTicks < failure.RetryAtTicks;
+    }
+
+    /// <summary>Records a failed token request: exponential back-off from 1 s to 30 s, ±20 % jitter, per certificate.</summary>
+    private void RecordFailure(X509Svid svid, Exception error)
+    {
+        var previous = Volatile.Read(ref _failure);
+        var count = previous is not null && ReferenceEquals(previous.Svid, svid) ? previous.Count + 1 : 1;
+        var delay = FirstRetryDelay * Math.Pow(2, Math.Min(count - 1, 10));
+        if (delay > MaxRetryDelay)
+        {
+            delay = MaxRetryDelay;
+        }
+
+        delay *= 0.8 + (0.4 * Random.Shared.NextDouble());
+        Volatile.Write(ref _failure, new Failure(svid, count, (_time.GetUtcNow() + delay).UtcTicks, error));
     }
 
     private void RefreshInBackground(X509Svid svid, CachedToken cached)
@@ -190,6 +233,22 @@ internal sealed class BoundTokenProvider : IDisposable
     private async Task<CachedToken> FetchAsync(X509Svid svid)
     {
         await Task.Yield();
+        try
+        {
+            var token = await FetchCoreAsync(svid).ConfigureAwait(false);
+            Volatile.Write(ref _failure, null);
+            return token;
+        }
+        catch (Exception ex) when (ex is not SvidChangedException && !_stop.IsCancellationRequested)
+        {
+            // Recorded before the task completes, so that no request can start another attempt in between.
+            RecordFailure(svid, ex);
+            throw;
+        }
+    }
+
+    private async Task<CachedToken> FetchCoreAsync(X509Svid svid)
+    {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         timeout.CancelAfter(_options.RequestTimeout);
         var cancellationToken = timeout.Token;
@@ -534,6 +593,8 @@ internal sealed class BoundTokenProvider : IDisposable
     }
 
     internal sealed record ServerMetadata(Uri TokenEndpoint, bool BoundTokensAdvertised);
+
+    private sealed record Failure(X509Svid Svid, int Count, long RetryAtTicks, Exception Error);
 
     internal sealed class CachedToken(X509Svid svid, string accessToken, long refreshAtTicks, long expiresAtTicks)
     {

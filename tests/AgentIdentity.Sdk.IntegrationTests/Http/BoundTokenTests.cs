@@ -139,4 +139,32 @@ public sealed class BoundTokenTests
         Assert.Contains("invalid_client", ex.Message, StringComparison.Ordinal);
         Assert.Equal(0, deployment.ResourceServer.RequestCount);
     }
+
+    [Fact]
+    public async Task GetAsync_TokenRequestsKeepFailing_FailFastWithinGrowingBackOff()
+    {
+        await using var deployment = await BoundTokenDeployment.StartAsync(TimeSpan.FromMinutes(10), clientSpiffePattern: "spiffe://example.org/agent/other/*");
+        var (client, requests, time) = (deployment.Client, deployment.AuthorizationServer.TokenRequests, deployment.Pki.Time);
+
+        // First failure: asked the server. Right after it: fail fast with the last error, without asking again (back-off 1 s ± 20 %).
+        Assert.Contains("invalid_client", (await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"))).Message, StringComparison.Ordinal);
+        var fast = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+        Assert.Contains("the last attempt failed", fast.Message, StringComparison.Ordinal);
+        Assert.Contains("invalid_client", fast.Message, StringComparison.Ordinal);
+        Assert.Contains("after 1 consecutive failure(s)", fast.Message, StringComparison.Ordinal);
+        Assert.Single(requests);
+
+        // After the back-off: one more attempt, which fails and doubles the back-off (2 s ± 20 %).
+        time.Advance(TimeSpan.FromSeconds(1.25));
+        await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+        Assert.Equal(2, requests.Count);
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        fast = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+        Assert.Contains("after 2 consecutive failure(s)", fast.Message, StringComparison.Ordinal);
+        Assert.Equal(2, requests.Count);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+        Assert.Equal(3, requests.Count);
+        Assert.Equal(0, deployment.ResourceServer.RequestCount);
+    }
 }

@@ -30,8 +30,13 @@ public sealed class SelfSignedBoundTokenTests
         Assert.Contains("invalid_client", ex.Message, StringComparison.Ordinal);
         Assert.Single(deployment.Seen);
 
-        // The deployment registers each new certificate; the next request gets a token bound to it (the failure was not cached).
+        // The deployment registers each new certificate. Within the failure's back-off (1 s ± 20 %) the client fails fast without
+        // asking the server again; after it, the next request gets a token bound to the new certificate (the failure is not kept).
         await authorizationServer.RegisterClientCertificateAsync(unregistered.Certificate);
+        ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
+        Assert.Contains("after 1 consecutive failure(s) the next attempt is made after", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(2, authorizationServer.TokenRequests.Count);
+        deployment.Pki.Time.Advance(TimeSpan.FromSeconds(1.5));
         thumbprints.Add(unregistered.Thumbprint);
         Assert.Equal(unregistered.Thumbprint, await client.GetStringAsync("/api/whoami"));
         var next = source.Rotate();
