@@ -97,6 +97,7 @@ internal static class AgentHttpClientOptionsBinder
                 case "POOLEDCONNECTIONLIFETIME": options.PooledConnectionLifetime = Time(child); break;
                 case "DRAINTIMEOUT": options.DrainTimeout = Time(child); break;
                 case "SENDATTRIBUTIONHEADERS": options.SendAttributionHeaders = Bool(child); break;
+                case "ALLOWUNSAFEMETHODRETRIES": options.AllowUnsafeMethodRetries = Bool(child); break;
                 case "TOKEN": BindToken(child, options.Token); break;
                 default: throw Unknown(child);
             }

@@ -48,6 +48,12 @@ public sealed class AgentHttpClientOptions
     /// policy). It must not replace <see cref="SocketsHttpHandler.SslOptions"/>.</summary>
     public Action<SocketsHttpHandler>? ConfigureHandler { get; set; }
 
+    /// <summary>Gets or sets a value indicating whether a handler inside the client (a retry strategy) may send a POST, PUT, PATCH, DELETE
+    /// or CONNECT request a second time. When not allowed, such a retry fails with <see cref="UnsafeRetryRefusedException"/> and nothing
+    /// is sent again.</summary>
+    /// <value>The default is <see langword="false"/>: an agent must not repeat a side effect because a response was slow or a 503.</value>
+    public bool AllowUnsafeMethodRetries { get; set; }
+
     /// <summary>Gets or sets a value indicating whether the <see cref="AgentCallContext"/> is sent as attribution headers.</summary>
     /// <value>The default is <see langword="true"/>.</value>
     public bool SendAttributionHeaders { get; set; } = true;

@@ -81,6 +81,7 @@ internal sealed class BoundTokenProvider : IDisposable
                 _logger.BoundTokenRejected(_name);
                 Invalidate(token);
                 response.Dispose();
+                ((IDictionary<string, object?>)request.Options).Remove(RotatingClientCertificateHandler.UnsafeAttemptKey.Key); // a deliberate, single retry: the server refused the token, not the call
                 continue;
             }
 

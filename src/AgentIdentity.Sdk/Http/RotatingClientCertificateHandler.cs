@@ -14,6 +14,9 @@ internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
 {
     internal static readonly HttpRequestOptionsKey<X509Svid> PinnedSvidKey = new("AgentIdentity.PinnedSvid");
 
+    /// <summary>Set on an unsafe-method request once sent: what its attempt ended with (a second send is a retry).</summary>
+    internal static readonly HttpRequestOptionsKey<string> UnsafeAttemptKey = new("AgentIdentity.UnsafeAttempt");
+
     private readonly IX509SvidSource _source;
     private readonly ITrustBundleSource? _bundles;
     private readonly AgentHttpClientOptions _options;
@@ -75,6 +78,17 @@ internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
             throw new SvidChangedException();
         }
 
+        var guardUnsafe = !_options.AllowUnsafeMethodRetries && IsUnsafe(request.Method);
+        if (guardUnsafe)
+        {
+            if (request.Options.TryGetValue(UnsafeAttemptKey, out var firstAttempt))
+            {
+                throw new UnsafeRetryRefusedException(request.Method, request.RequestUri, firstAttempt);
+            }
+
+            request.Options.Set(UnsafeAttemptKey, "no answer");
+        }
+
         var generation = Acquire(svid);
         HttpResponseMessage response;
         try
@@ -87,10 +101,20 @@ internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
             _logger.ServerRejected(_name, request.RequestUri, rejection.Reason);
             throw new PeerRejectedException(rejection.Peer, $"{rejection.Reason} (HttpClient '{_name}', {request.RequestUri?.GetLeftPart(UriPartial.Authority)})", ex);
         }
-        catch
+        catch (Exception ex)
         {
             generation.Release();
+            if (guardUnsafe)
+            {
+                request.Options.Set(UnsafeAttemptKey, $"{ex.GetType().Name}: {ex.Message}");
+            }
+
             throw;
+        }
+
+        if (guardUnsafe)
+        {
+            request.Options.Set(UnsafeAttemptKey, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
         }
 
         response.Content = new GenerationTrackedContent(response.Content, generation);
@@ -99,6 +123,10 @@ internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
 
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
         throw new NotSupportedException("The agent HttpClient supports only asynchronous sends; use SendAsync.");
+
+    /// <summary>The methods <c>DisableForUnsafeHttpMethods()</c> names: not safe, and in practice not reliably idempotent.</summary>
+    private static bool IsUnsafe(HttpMethod method) =>
+        method == HttpMethod.Post || method == HttpMethod.Put || method == HttpMethod.Patch || method == HttpMethod.Delete || method == HttpMethod.Connect;
 
     private static PeerRejectedException? FindRejection(Exception? ex)
     {

@@ -268,6 +268,7 @@ public sealed class AgentHttpClientTests
         {
             ["Erp:ServerId"] = "spiffe://example.org/svc/other",
             ["Erp:AllowTlsResume"] = "true",
+            ["Erp:AllowUnsafeMethodRetries"] = "true",
         }).Build();
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(configuration.GetSection("Erp")));
         await AgentClient.ReadyAsync(services);
@@ -276,7 +277,9 @@ public sealed class AgentHttpClientTests
         var ex = await Assert.ThrowsAsync<PeerRejectedException>(() => client.GetAsync("/whoami"));
 
         Assert.Contains("not the expected 'spiffe://example.org/svc/other'", ex.Message, StringComparison.Ordinal);
-        Assert.True(services.GetRequiredService<IOptionsMonitor<AgentHttpClientOptions>>().Get(AgentClient.Name).AllowTlsResume);
+        var options = services.GetRequiredService<IOptionsMonitor<AgentHttpClientOptions>>().Get(AgentClient.Name);
+        Assert.True(options.AllowTlsResume);
+        Assert.True(options.AllowUnsafeMethodRetries);
     }
 
     [Fact]
@@ -347,5 +350,49 @@ public sealed class AgentHttpClientTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, post.StatusCode);
         Assert.Equal(2, attempts["GET"]);
         Assert.Equal(1, attempts["POST"]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task StandardResilience_DefaultRetry_UnsafeMethodNeverSentTwiceUnlessAllowed(bool allowUnsafeRetries)
+    {
+        using var pki = new TestPki();
+        var attempts = new ConcurrentDictionary<string, int>();
+        await using var server = await MtlsTestServer.StartAsync(pki, configureApp: app =>
+        {
+            app.MapMethods("/flaky", ["GET", "POST"], (HttpContext context) =>
+                attempts.AddOrUpdate(context.Request.Method, 1, (_, n) => n + 1) == 1 ? Results.StatusCode(503) : Results.Text("ok"));
+        });
+
+        // The standard handler as most applications add it: it retries 503 for every method.
+        await using var services = AgentClient.Build(pki, server.BaseAddress, b => b
+            .AddAgentIdentity(o =>
+            {
+                o.ServerId = EchoId;
+                o.AllowUnsafeMethodRetries = allowUnsafeRetries;
+            })
+            .AddStandardResilienceHandler(o => o.Retry.Delay = TimeSpan.Zero));
+        await AgentClient.ReadyAsync(services);
+        var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+
+        using var get = await client.GetAsync("/flaky");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal(2, attempts["GET"]);
+
+        if (allowUnsafeRetries)
+        {
+            using var post = await client.PostAsync("/flaky", new StringContent("x"));
+            Assert.Equal(HttpStatusCode.OK, post.StatusCode);
+            Assert.Equal(2, attempts["POST"]);
+        }
+        else
+        {
+            var ex = await Assert.ThrowsAsync<UnsafeRetryRefusedException>(() => client.PostAsync("/flaky", new StringContent("x")));
+            Assert.Equal(HttpMethod.Post, ex.Method);
+            Assert.Equal("HTTP 503 Service Unavailable", ex.FirstAttempt);
+            Assert.Contains("DisableForUnsafeHttpMethods()", ex.Message, StringComparison.Ordinal);
+            Assert.Equal(1, attempts["POST"]);
+        }
     }
 }

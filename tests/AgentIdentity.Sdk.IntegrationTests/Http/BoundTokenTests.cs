@@ -116,6 +116,12 @@ public sealed class BoundTokenTests
         using var streamed = await client.PostAsync(new Uri(resourceServer2.BaseAddress, "/api/revoked-once"), new StreamContent(new MemoryStream([1, 2, 3])));
         Assert.Equal(HttpStatusCode.Unauthorized, streamed.StatusCode);
         Assert.Equal(2, authorizationServer.TokenRequests.Count);
+
+        // A buffered POST is replayable: the deliberate retry after invalid_token is not mistaken for an unsafe retry.
+        await using var resourceServer3 = await ResourceServer.StartAsync(pki, authorizationServer, new());
+        using var buffered = await client.PostAsync(new Uri(resourceServer3.BaseAddress, "/api/revoked-once"), new ByteArrayContent([1, 2, 3]));
+        Assert.Equal(HttpStatusCode.OK, buffered.StatusCode);
+        Assert.Equal(3, authorizationServer.TokenRequests.Count);
     }
 
     [Fact]
