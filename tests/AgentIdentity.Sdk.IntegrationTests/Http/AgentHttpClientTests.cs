@@ -52,14 +52,26 @@ public sealed class AgentHttpClientTests
         Assert.Equal("{\"a\":1}", await response.Content.ReadAsStringAsync());
     }
 
-    [Fact]
-    public async Task GetAsync_RotationUnderConcurrentLoad_NoFailureAndNewCertificateFromNextRequestOn()
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("2.0")] // one multiplexed connection per generation: rotation must move new streams to a new connection
+    public async Task GetAsync_RotationUnderConcurrentLoad_NoFailureAndNewCertificateFromNextRequestOn(string httpVersion)
     {
         using var pki = new TestPki();
         await using var server = await MtlsTestServer.StartAsync(pki);
-        await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.ServerId = EchoId));
+        await using var services = AgentClient.Build(pki, server.BaseAddress, b => b
+            .ConfigureHttpClient(c =>
+            {
+                c.DefaultRequestVersion = Version.Parse(httpVersion);
+                c.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+            })
+            .AddAgentIdentity(o => o.ServerId = EchoId));
         var credential = await AgentClient.ReadyAsync(services);
         var client = services.GetRequiredService<IHttpClientFactory>().CreateClient(AgentClient.Name);
+        using (var probe = await client.GetAsync("/whoami"))
+        {
+            Assert.Equal(Version.Parse(httpVersion), probe.Version);
+        }
 
         long started = 0;
         long completed = 0;
