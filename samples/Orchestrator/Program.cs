@@ -3,9 +3,7 @@
 // calls the service over mTLS. The orchestrator exits 0 when both agents succeeded.
 using System.Diagnostics;
 using System.Net;
-using System.Net.Security;
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using AgentIdentity;
 using AgentIdentity.Issuer;
 using Microsoft.AspNetCore.Builder;
@@ -121,14 +119,13 @@ static async Task<int> RunAgentAsync()
     var svid = provider.GetRequiredService<AgentCredential>().GetCurrent();
     Console.WriteLine($"[{name}] enrolled as {svid.Id}, expires {svid.NotAfter:O}");
 
-    // Call the service over mTLS with the SVID, trusting the server only as the issuer's SPIFFE ID.
-    using var handler = new SocketsHttpHandler();
-    handler.SslOptions.ClientCertificateContext = SslStreamCertificateContext.Create(svid.Certificate, new X509Certificate2Collection(svid.Intermediates.ToArray()), offline: true);
-    handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
-        certificate is X509Certificate2 leaf
-        && X509SvidValidator.Validate(leaf, chain?.ChainPolicy.ExtraStore, bundle, DateTimeOffset.UtcNow) is { IsValid: true } result
-        && result.Id == issuerId;
-    using var client = new HttpClient(handler);
+    // Call the service over mTLS with the agent's SVID (rotation-safe), trusting the server only as the issuer's SPIFFE ID.
+    var credential = provider.GetRequiredService<AgentCredential>();
+    using var client = new HttpClient(AgentHttpClient.CreateHandler(credential, o =>
+    {
+        o.ServerId = issuerId.ToString();
+        o.TrustBundleSource = bundle;
+    }));
     var answer = await client.GetStringAsync(new Uri(Env("SERVICE_URL")));
     Console.WriteLine($"[{name}] service answered: {answer}");
     return answer == $"hello {svid.Id}" ? 0 : 1;

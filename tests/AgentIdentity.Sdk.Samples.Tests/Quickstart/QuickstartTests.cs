@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Reflection;
 using AgentIdentity.Samples.Tests.TestInfrastructure;
 using Xunit.Abstractions;
 
@@ -125,47 +123,10 @@ public sealed class QuickstartTests(ITestOutputHelper log)
         Assert.DoesNotContain(Key, run.Output + run.Error, StringComparison.Ordinal);
     }
 
-    private async Task<QuickstartRun> RunQuickstartAsync(Dictionary<string, string> variables)
+    private async Task<SampleRun> RunQuickstartAsync(Dictionary<string, string> variables)
     {
-        var path = typeof(QuickstartTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "QuickstartPath").Value!;
-        Assert.True(File.Exists(path), $"the Quickstart is not built at {path}");
-        var start = new ProcessStartInfo(System.Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(path);
-        foreach (var name in new[] { "AGENTIDENTITY_MODEL", "AGENTIDENTITY_MODEL_ENDPOINT", "AGENTIDENTITY_MODEL_API_KEY", "OPENAI_API_KEY" })
-        {
-            start.Environment.Remove(name); // the machine's own configuration must not leak into the test
-        }
-
-        foreach (var (name, value) in variables)
-        {
-            start.Environment[name] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        var run = new QuickstartRun(process.ExitCode, await output, await error);
+        var run = await SampleProcess.RunAsync("QuickstartPath", variables, ["AGENTIDENTITY_MODEL", "AGENTIDENTITY_MODEL_ENDPOINT", "AGENTIDENTITY_MODEL_API_KEY", "OPENAI_API_KEY"]);
         log.WriteLine(run.ToString());
         return run;
-    }
-
-    private sealed record QuickstartRun(int ExitCode, string Output, string Error)
-    {
-        public override string ToString() => $"exit code {ExitCode}\n--- stdout\n{Output}\n--- stderr\n{Error}";
     }
 }
