@@ -12,13 +12,12 @@ internal sealed class AgentIdentityHttpHandler : DelegatingHandler
     internal const string TaskIdHeader = "X-Agent-Task-Id";
     internal const string ConversationIdHeader = "X-Agent-Conversation-Id";
 
-    private readonly AgentHttpClientHandlers.ClientState _state;
     private readonly bool _ownsState;
 
     /// <summary>The handler IHttpClientFactory builds around its primary handler; the state is owned by <see cref="AgentHttpClientHandlers"/>.</summary>
     public AgentIdentityHttpHandler(AgentHttpClientHandlers.ClientState state)
     {
-        _state = state;
+        State = state;
         Name = string.Empty;
     }
 
@@ -26,25 +25,25 @@ internal sealed class AgentIdentityHttpHandler : DelegatingHandler
     public AgentIdentityHttpHandler(AgentHttpClientHandlers.ClientState state, string name, bool ownsState)
         : base(new NonDisposingHandler(state.Handler))
     {
-        _state = state;
+        State = state;
         Name = name;
         _ownsState = ownsState;
     }
 
-    internal AgentHttpClientHandlers.ClientState State => _state;
+    internal AgentHttpClientHandlers.ClientState State { get; }
 
     internal string Name { get; }
 
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (_state.Options.SendAttributionHeaders && AgentCallContext.Current is { } context)
+        if (State.Options.SendAttributionHeaders && AgentCallContext.Current is { } context)
         {
             AddAttribution(request, context);
         }
 
-        return _state.Tokens is { } tokens
-            ? tokens.SendWithTokenAsync(request, base.SendAsync, _state.Handler, cancellationToken)
+        return State.Tokens is { } tokens
+            ? tokens.SendWithTokenAsync(request, base.SendAsync, State.Handler, cancellationToken)
             : base.SendAsync(request, cancellationToken);
     }
 
@@ -55,7 +54,7 @@ internal sealed class AgentIdentityHttpHandler : DelegatingHandler
     {
         if (disposing && _ownsState)
         {
-            _state.Dispose();
+            State.Dispose();
         }
 
         base.Dispose(disposing);

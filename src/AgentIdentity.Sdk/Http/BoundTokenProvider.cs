@@ -3,8 +3,6 @@ using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
@@ -93,9 +91,9 @@ internal sealed class BoundTokenProvider : IDisposable
     public ValueTask<CachedToken> GetTokenAsync(X509Svid svid, CancellationToken cancellationToken = default)
     {
         var cached = Volatile.Read(ref _cached);
+        var now = _time.GetUtcNow().UtcTicks;
         if (cached is not null && ReferenceEquals(cached.Svid, svid))
         {
-            var now = _time.GetUtcNow().UtcTicks;
             if (now < cached.RefreshAtTicks)
             {
                 return new ValueTask<CachedToken>(cached);
@@ -112,7 +110,7 @@ internal sealed class BoundTokenProvider : IDisposable
             }
         }
 
-        if (InBackOff(svid, _time.GetUtcNow().UtcTicks, out var failure))
+        if (InBackOff(svid, now, out var failure))
         {
             // The last attempt for this very certificate failed moments ago: fail fast instead of hammering the server.
             return ValueTask.FromException<CachedToken>(new BoundTokenException(
@@ -322,7 +320,7 @@ internal sealed class BoundTokenProvider : IDisposable
         }
 
         var audience = _options.Audience;
-        var isResource = audience is not null && Uri.TryCreate(audience, UriKind.Absolute, out var uri) && audience.StartsWith(uri.Scheme + ":", StringComparison.OrdinalIgnoreCase);
+        var isResource = audience is not null && TokenExchangeRequest.IsWrittenAbsoluteUri(audience, out _);
         var request = new TokenExchangeRequest
         {
             SubjectToken = subjectToken,
@@ -519,12 +517,7 @@ internal sealed class BoundTokenProvider : IDisposable
         {
             var payload = Base64Url.DecodeFromChars(parts[1]);
             using var document = JsonDocument.Parse(payload);
-            if (document.RootElement.ValueKind == JsonValueKind.Object &&
-                document.RootElement.TryGetProperty("cnf", out var cnf) && cnf.ValueKind == JsonValueKind.Object &&
-                cnf.TryGetProperty("x5t#S256", out var x5t) && x5t.ValueKind == JsonValueKind.String)
-            {
-                thumbprint = x5t.GetString();
-            }
+            CertificateBinding.TryGetThumbprint(document.RootElement, out thumbprint);
         }
         catch (Exception ex) when (ex is FormatException or JsonException)
         {
@@ -538,8 +531,7 @@ internal sealed class BoundTokenProvider : IDisposable
                 "(for OpenIddict: UseClientCertificateBoundAccessTokens()).");
         }
 
-        var expected = Encoding.ASCII.GetBytes(Base64Url.EncodeToString(svid.GetCertificateHash()));
-        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(thumbprint)))
+        if (!CertificateBinding.Matches(thumbprint, svid.GetCertificateHash()))
         {
             throw new BoundTokenException(
                 $"HttpClient '{_name}' received an access token bound to another certificate (cnf.x5t#S256 does not match the SHA-256 of '{svid.Id}', serial {svid.SerialNumber}); refusing to use it.");

@@ -1,7 +1,4 @@
-using System.Buffers.Text;
 using System.Diagnostics.CodeAnalysis;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -45,16 +42,14 @@ public static class DelegatedTokenExchange
             return false;
         }
 
-        if (!subjectTokenClaims.TryGetProperty("cnf", out var cnf) || cnf.ValueKind != JsonValueKind.Object ||
-            !cnf.TryGetProperty("x5t#S256", out var x5t) || x5t.ValueKind != JsonValueKind.String)
+        if (!CertificateBinding.TryGetThumbprint(subjectTokenClaims, out var thumbprint))
         {
             error = "the subject token is not certificate-bound (no cnf.x5t#S256); only an RFC 8705 bound token of the task's parent may be exchanged";
             return false;
         }
 
         var parent = chain.Parent;
-        var expected = Encoding.ASCII.GetBytes(Base64Url.EncodeToString(parent.GetCertificateHash()));
-        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(x5t.GetString()!)))
+        if (!CertificateBinding.Matches(thumbprint, parent.GetCertificateHash()))
         {
             error = $"the subject token is bound to a certificate other than the one of '{actor.Id}''s parent '{parent.Id}' (sha256 {parent.CertificateThumbprint}) " +
                 "named in its delegation chain; a task may only exchange the token of the agent that delegated to it (if the parent just rotated, the task renews at once: retry)";

@@ -81,9 +81,7 @@ public sealed class TokenExchangeRequest
 
         foreach (var resource in Resources)
         {
-            // (On Unix, Uri also accepts "/path" as an absolute file URI: require the scheme to be written.)
-            if (!Uri.TryCreate(resource, UriKind.Absolute, out var uri) || uri.Fragment.Length > 0 ||
-                !resource.StartsWith(uri.Scheme + ":", StringComparison.OrdinalIgnoreCase))
+            if (!IsWrittenAbsoluteUri(resource, out var uri) || uri.Fragment.Length > 0)
             {
                 throw new ArgumentException($"resource '{resource}' must be an absolute URI without a fragment (RFC 8693 §2.1).");
             }
@@ -122,6 +120,11 @@ public sealed class TokenExchangeRequest
     /// <summary>Builds the HTTP content of the request.</summary>
     /// <returns>A new <see cref="FormUrlEncodedContent"/>.</returns>
     public FormUrlEncodedContent ToContent() => new(ToParameters());
+
+    /// <summary>Whether <paramref name="value"/> is an absolute URI with its scheme written out (on Unix, <see cref="Uri"/> also accepts
+    /// "/path" as an absolute file URI).</summary>
+    internal static bool IsWrittenAbsoluteUri(string value, [NotNullWhen(true)] out Uri? uri) =>
+        Uri.TryCreate(value, UriKind.Absolute, out uri) && value.StartsWith(uri.Scheme + ":", StringComparison.OrdinalIgnoreCase);
 
     private static void Require(string value, string name)
     {

@@ -26,6 +26,9 @@ namespace AgentIdentity.IntegrationTests.Infrastructure;
 /// </list></summary>
 internal static class DelegatedExchangeEndpoint
 {
+    /// <summary>Where <see cref="ValidateSubjectToken"/> leaves the authorized <c>act</c> value for <see cref="HandleAsync"/> (decided once per request).</summary>
+    private static readonly object ActKey = new();
+
     public static ValueTask ValidateSubjectToken(OpenIddictServerEvents.ValidateTokenContext context)
     {
         var request = context.Transaction.Request;
@@ -36,12 +39,13 @@ internal static class DelegatedExchangeEndpoint
         }
 
         var http = context.Transaction.GetHttpRequest()!.HttpContext;
-        if (!TryAuthorize(http, request.SubjectToken, out _, out var error))
+        if (!TryAuthorize(http, request.SubjectToken, out var act, out var error))
         {
             context.Reject(Errors.InvalidGrant, error);
             return default;
         }
 
+        http.Items[ActKey] = act;
         context.DisableProofOfPossessionValidation = true; // proven above, through the delegation chain
         return default;
     }
@@ -54,9 +58,9 @@ internal static class DelegatedExchangeEndpoint
             return Refuse("The subject token is invalid or no client certificate was presented.");
         }
 
-        if (!TryAuthorize(context, request.SubjectToken, out var act, out var error))
+        if (context.Items[ActKey] is not JsonObject act)
         {
-            return Refuse(error);
+            return Refuse("The subject token was not authorized for a delegated exchange.");
         }
 
         var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
