@@ -31,12 +31,12 @@ public class RevocationCheckBenchmarks
         for (var i = 0; i < 10_000; i++)
         {
             var serial = (0x40000000 + i).ToString("X8", System.Globalization.CultureInfo.InvariantCulture) + "00112233445566778899AABB";
-            _set.Apply(RevocationEntry.Create(signer, ++sequence, RevocationKind.Serial, serial, default, now, System.Security.Cryptography.X509Certificates.X509RevocationReason.Unspecified));
+            _set.Apply(signer.CreateEntry(++sequence, RevocationKind.Serial, serial, default, now, System.Security.Cryptography.X509Certificates.X509RevocationReason.Unspecified));
         }
 
         for (var i = 0; i < 1_000; i++)
         {
-            _set.Apply(RevocationEntry.Create(signer, ++sequence, RevocationKind.Identity, null, SpiffeId.Parse($"spiffe://bench.example/agent/revoked/{i}"), now, System.Security.Cryptography.X509Certificates.X509RevocationReason.Unspecified));
+            _set.Apply(signer.CreateEntry(++sequence, RevocationKind.Identity, null, SpiffeId.Parse($"spiffe://bench.example/agent/revoked/{i}"), now, System.Security.Cryptography.X509Certificates.X509RevocationReason.Unspecified));
         }
 
         _revokedSerial = "4000000500112233445566778899AABB";

@@ -41,8 +41,8 @@ public sealed class AgentCaller
 
         NotBefore = notBefore;
         NotAfter = notAfter;
-        PolicyExtension = ReadExtension(certificate, AgentIdentityAuthenticationDefaults.PolicyExtensionOid);
-        DelegationChainExtension = ReadExtension(certificate, AgentIdentityAuthenticationDefaults.DelegationChainExtensionOid);
+        PolicyExtension = ReadExtension(certificate, AgentPolicyExtension.PolicyOid);
+        DelegationChainExtension = ReadExtension(certificate, AgentPolicyExtension.DelegationChainOid);
         if (id.TryGetAgent(out var agentName, out var instanceId))
         {
             AgentName = agentName;

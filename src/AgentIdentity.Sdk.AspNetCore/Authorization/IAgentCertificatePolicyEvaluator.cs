@@ -2,7 +2,7 @@ namespace AgentIdentity.AspNetCore;
 
 /// <summary>
 /// Decides whether the agent policy carried in a caller's certificate (extension
-/// <see cref="AgentIdentityAuthenticationDefaults.PolicyExtensionOid"/>) allows an action such as <c>invoices:read</c>.
+/// <see cref="AgentPolicyExtension.PolicyOid"/>) allows an action such as <c>invoices:read</c>.
 /// </summary>
 /// <remarks>
 /// <para>Register one in DI to let <c>RequireAction</c> read certificate policies. Without one, the built-in evaluator fails

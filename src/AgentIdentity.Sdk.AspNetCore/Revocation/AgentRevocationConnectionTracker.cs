@@ -94,7 +94,7 @@ public sealed class AgentRevocationConnectionTracker : IDisposable
 
     private static SpiffeId CertificateId(X509Certificate2 certificate)
     {
-        var san = certificate.Extensions["2.5.29.17"];
+        var san = certificate.Extensions[Oids.SubjectAltName];
         if (san is null)
         {
             return default;

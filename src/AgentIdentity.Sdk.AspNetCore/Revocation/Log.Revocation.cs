@@ -13,7 +13,4 @@ internal static partial class Log
         Message = "Aborted connection {ConnectionId} of {SpiffeId} (serial {Serial}): its certificate is revoked by entry #{Sequence}.")]
     public static partial void ConnectionAborted(this ILogger logger, string connectionId, SpiffeId spiffeId, string serial, long sequence);
 
-    [LoggerMessage(EventId = 3502, EventName = "RevocationFeedSubscriberConnected", Level = LogLevel.Debug,
-        Message = "A revocation feed subscriber connected from {RemoteAddress}, resuming after sequence {After}.")]
-    public static partial void FeedSubscriberConnected(this ILogger logger, System.Net.IPAddress? remoteAddress, long after);
 }

@@ -12,7 +12,7 @@ public static class SpiffeAgentIdentityBuilderExtensions
 {
     /// <summary>
     /// Takes the process's default identity from the SPIFFE Workload API (SPIRE, tbot, or an orchestrator's
-    /// <see cref="WorkloadApiServer"/>): <see cref="IX509SvidSource"/> and <see cref="ITrustBundleSource"/> become a
+    /// <c>WorkloadApiServer</c> of the Spiffe.Server package): <see cref="IX509SvidSource"/> and <see cref="ITrustBundleSource"/> become a
     /// <see cref="WorkloadApiX509Source"/>, which the host waits for before it starts; <see cref="WorkloadApiClient"/> is
     /// registered for JWT-SVIDs.
     /// </summary>

@@ -8,9 +8,6 @@ namespace AgentIdentity.Spiffe;
 /// <summary>Creates the plaintext HTTP/2 gRPC channel to a Workload API endpoint and the security header every call carries.</summary>
 internal static class WorkloadApiChannel
 {
-    public const string SecurityHeaderName = "workload.spiffe.io";
-    public const string SecurityHeaderValue = "true";
-
     public static GrpcChannel Create(WorkloadApiAddress address)
     {
         var endPoint = address.EndPoint;
@@ -44,5 +41,5 @@ internal static class WorkloadApiChannel
     public static SpiffeWorkloadAPI.SpiffeWorkloadAPIClient CreateClient(GrpcChannel channel) => new(channel);
 
     /// <summary>The metadata every Workload API call must carry (SSRF hardening; servers reject calls without it).</summary>
-    public static Metadata SecurityHeader() => new() { { SecurityHeaderName, SecurityHeaderValue } };
+    public static Metadata SecurityHeader() => new() { { WorkloadApiHeaders.SecurityHeaderName, WorkloadApiHeaders.SecurityHeaderValue } };
 }

@@ -28,7 +28,7 @@ public enum WorkloadApiSourceState
 }
 
 /// <summary>
-/// An X.509-SVID source fed by the SPIFFE Workload API <c>FetchX509SVID</c> stream (SPIRE, tbot, or <see cref="WorkloadApiServer"/>).
+/// An X.509-SVID source fed by the SPIFFE Workload API <c>FetchX509SVID</c> stream (SPIRE, tbot, or <c>WorkloadApiServer</c>).
 /// Ready once created: <see cref="CreateAsync"/> returns after the first valid message. Every message is the complete state:
 /// rotations, bundle updates, federated bundles added or dropped. Thread-safe; <see cref="GetCurrent"/> never blocks.
 /// </summary>

@@ -137,7 +137,9 @@ public sealed class AuditEvent
     public override string ToString() => Encoding.UTF8.GetString(ToCanonicalJson());
 
     /// <summary>Writes the canonical JSON to <paramref name="output"/>. Members are written in RFC 8785 order; the writer enforces it.</summary>
-    internal void WriteCanonicalJson(IBufferWriter<byte> output)
+    /// <summary>Writes the event's RFC 8785 canonical JSON (the audit leaf) to <paramref name="output"/>, without an intermediate array.</summary>
+    /// <param name="output">Where the UTF-8 bytes go.</param>
+    public void WriteCanonicalJson(IBufferWriter<byte> output)
     {
         if (Agent.IsEmpty)
         {
@@ -201,7 +203,7 @@ public sealed class AuditEvent
         WriteOptional(w, "serial", SerialNumber);
         WriteOptional(w, "target", TargetService);
         w.WritePropertyName("time");
-        w.WriteStringValue(FormatTime(Timestamp));
+        w.WriteStringValue(AuditTime.Format(Timestamp));
         WriteOptional(w, "tool", Tool);
         w.WritePropertyName("v");
         w.WriteNumberValue(SchemaVersion);
@@ -232,38 +234,6 @@ public sealed class AuditEvent
         AuditOutcome.Denied => "denied",
         _ => throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "Unknown audit outcome."),
     };
-
-    /// <summary>Formats a timestamp as written in the <c>time</c> member: RFC 3339 UTC with microseconds.</summary>
-    internal static string FormatTime(DateTimeOffset time)
-    {
-        var t = time.UtcDateTime;
-        return string.Create(27, t, static (span, t) =>
-        {
-            Digits(span[..4], t.Year);
-            span[4] = '-';
-            Digits(span.Slice(5, 2), t.Month);
-            span[7] = '-';
-            Digits(span.Slice(8, 2), t.Day);
-            span[10] = 'T';
-            Digits(span.Slice(11, 2), t.Hour);
-            span[13] = ':';
-            Digits(span.Slice(14, 2), t.Minute);
-            span[16] = ':';
-            Digits(span.Slice(17, 2), t.Second);
-            span[19] = '.';
-            Digits(span.Slice(20, 6), (int)(t.Ticks % TimeSpan.TicksPerSecond / 10));
-            span[26] = 'Z';
-        });
-
-        static void Digits(Span<char> destination, int value)
-        {
-            for (var i = destination.Length - 1; i >= 0; i--)
-            {
-                destination[i] = (char)('0' + (value % 10));
-                value /= 10;
-            }
-        }
-    }
 
     private static void WriteOptional(CanonicalJsonWriter w, string name, string? value)
     {

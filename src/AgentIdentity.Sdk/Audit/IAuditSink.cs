@@ -108,7 +108,6 @@ internal static class AuditDiagnostics
 
     private static readonly Meter Meter = new(AgentIdentityMetrics.MeterName);
     private static readonly Counter<long> Events = Meter.CreateCounter<long>("agentidentity.audit.events", "{event}", "Audit events recorded.");
-    private static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>("agentidentity.audit.checkpoints", "{checkpoint}", "Signed audit checkpoints published.");
 
     public static void Record(AuditEvent auditEvent)
     {
@@ -136,6 +135,4 @@ internal static class AuditDiagnostics
             activity.AddEvent(new ActivityEvent("agentidentity.audit", tags: tags));
         }
     }
-
-    public static void CheckpointPublished(long size) => Checkpoints.Add(1, new KeyValuePair<string, object?>("audit.tree_size_bucket", size < 1000 ? "small" : "large"));
 }

@@ -57,7 +57,7 @@ public sealed class BoundTokenOptions
     public Func<CancellationToken, ValueTask<string>>? SubjectTokenSource { get; set; }
 
     /// <summary>Gets or sets the RFC 8693 type of the token that <see cref="SubjectTokenSource"/> returns.</summary>
-    /// <value>The default is <see cref="TokenExchangeRequest.AccessTokenType"/>.</value>
+    /// <value>The default is <c>urn:ietf:params:oauth:token-type:access_token</c>.</value>
     public string SubjectTokenType { get; set; } = TokenExchangeRequest.AccessTokenType;
 
     /// <summary>Gets or sets how long before the first try to reach the authorization server gives up.</summary>

@@ -118,7 +118,7 @@ public readonly struct TrustDomain : IEquatable<TrustDomain>, ISpanParsable<Trus
     /// <returns><see langword="true"/> when they differ.</returns>
     public static bool operator !=(TrustDomain left, TrustDomain right) => !left.Equals(right);
 
-    internal static string Truncate(ReadOnlySpan<char> s) => s.Length <= 100 ? s.ToString() : string.Concat(s[..100], "…");
+    internal static string Truncate(ReadOnlySpan<char> s) => DisplayText.Truncate(s);
 
     /// <inheritdoc/>
     static TrustDomain IParsable<TrustDomain>.Parse(string s, IFormatProvider? provider) => Parse(s);

@@ -54,4 +54,37 @@ public sealed partial class DevelopmentCertificateAuthority
     }
 
     private BigInteger NextCrlNumber() => new(Interlocked.Increment(ref _crlNumber));
+
+    /// <summary>
+    /// Gets the intermediate certificate that signs SVIDs, <b>with its private key</b>, for in-process components that sign with the
+    /// CA's key: the Issuer package's revocation signer (<c>CreateRevocationSigner()</c>) builds on it. Development only; the key
+    /// stays in this process and is disposed with the CA.
+    /// </summary>
+    /// <returns>The CA's own intermediate certificate instance (do not dispose it).</returns>
+    public X509Certificate2 GetIssuingCertificate()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _intermediate;
+    }
+
+    private static X509Extension[] BuildRevocationExtensions(DevelopmentCertificateAuthorityOptions options)
+    {
+        var extensions = new List<X509Extension>(2);
+        if (options.CrlDistributionPoint is { } crl)
+        {
+            extensions.Add(CertificateRevocationListBuilder.BuildCrlDistributionPointExtension([Absolute(crl, nameof(options.CrlDistributionPoint)).AbsoluteUri]));
+        }
+
+        if (options.OcspResponder is { } ocsp)
+        {
+            extensions.Add(new X509AuthorityInformationAccessExtension([Absolute(ocsp, nameof(options.OcspResponder)).AbsoluteUri], null));
+        }
+
+        return [.. extensions];
+    }
+
+    private static Uri Absolute(Uri uri, string name) =>
+        uri.IsAbsoluteUri && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+            ? uri
+            : throw new ArgumentException($"DevelopmentCertificateAuthorityOptions.{name} must be an absolute http(s) URI; '{uri}' is not.", nameof(uri));
 }

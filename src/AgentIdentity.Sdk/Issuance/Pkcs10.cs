@@ -11,17 +11,6 @@ namespace AgentIdentity;
 /// </summary>
 internal static class Pkcs10
 {
-    public const string EcPublicKeyOid = "1.2.840.10045.2.1";
-    public const string RsaEncryptionOid = "1.2.840.113549.1.1.1";
-    public const string P256Oid = "1.2.840.10045.3.1.7";
-    public const string P384Oid = "1.3.132.0.34";
-    public const string EcdsaSha256Oid = "1.2.840.10045.4.3.2";
-    public const string EcdsaSha384Oid = "1.2.840.10045.4.3.3";
-    public const string EcdsaSha512Oid = "1.2.840.10045.4.3.4";
-    public const string RsaSha256Oid = "1.2.840.113549.1.1.11";
-    public const string RsaSha384Oid = "1.2.840.113549.1.1.12";
-    public const string RsaSha512Oid = "1.2.840.113549.1.1.13";
-    private const string ExtensionRequestOid = "1.2.840.113549.1.9.14";
     private static readonly Asn1Tag AttributesTag = new(TagClass.ContextSpecific, 0, isConstructed: true);
     private static readonly Asn1Tag UriTag = new(TagClass.ContextSpecific, 6);
 
@@ -41,11 +30,11 @@ internal static class Pkcs10
             using (writer.PushSetOf(AttributesTag))
             using (writer.PushSequence())
             {
-                writer.WriteObjectIdentifier(ExtensionRequestOid);
+                writer.WriteObjectIdentifier(Oids.Pkcs9ExtensionRequest);
                 using (writer.PushSetOf())
                 using (writer.PushSequence())
                 {
-                    WriteExtension(writer, CertificateExtensions.SubjectAltNameOid, critical: true, SanValue([id.ToString()], []));
+                    WriteExtension(writer, Oids.SubjectAltName, critical: true, SanValue([id.ToString()], []));
                 }
             }
         }
@@ -57,11 +46,11 @@ internal static class Pkcs10
         {
             case ECDsa ec:
                 var hash = ec.KeySize > 256 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256;
-                algorithm = ec.KeySize > 256 ? EcdsaSha384Oid : EcdsaSha256Oid;
+                algorithm = ec.KeySize > 256 ? Oids.EcdsaSha384 : Oids.EcdsaSha256;
                 signature = ec.SignData(info, hash, DSASignatureFormat.Rfc3279DerSequence);
                 break;
             case RSA rsa:
-                algorithm = RsaSha256Oid;
+                algorithm = Oids.RsaSha256;
                 signature = rsa.SignData(info, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
                 break;
             default:
@@ -174,7 +163,7 @@ internal static class Pkcs10
                     var attribute = attributes.ReadSequence();
                     var type = attribute.ReadObjectIdentifier();
                     var values = attribute.ReadSetOf();
-                    if (type != ExtensionRequestOid)
+                    if (type != Oids.Pkcs9ExtensionRequest)
                     {
                         continue;
                     }
@@ -190,7 +179,7 @@ internal static class Pkcs10
                         }
 
                         var value = extension.ReadOctetString();
-                        if (oid == CertificateExtensions.SubjectAltNameOid)
+                        if (oid == Oids.SubjectAltName)
                         {
                             sanUris = ReadUris(value, out otherNames);
                         }
@@ -225,15 +214,15 @@ internal static class Pkcs10
         {
             var algorithm = new AsnReader(spki, AsnEncodingRules.DER).ReadSequence().ReadSequence();
             var oid = algorithm.ReadObjectIdentifier();
-            if (oid == EcPublicKeyOid)
+            if (oid == Oids.EcPublicKey)
             {
                 var curve = algorithm.HasData && algorithm.PeekTag().HasSameClassAndValue(Asn1Tag.ObjectIdentifier) ? algorithm.ReadObjectIdentifier() : null;
-                return curve is P256Oid or P384Oid
+                return curve is Oids.P256 or Oids.P384
                     ? false
                     : throw Refuse(id, "EC keys must be on the P-256 or P-384 curve");
             }
 
-            if (oid == RsaEncryptionOid)
+            if (oid == Oids.RsaEncryption)
             {
                 using var rsa = RSA.Create();
                 rsa.ImportSubjectPublicKeyInfo(spki.Span, out _);
@@ -258,9 +247,9 @@ internal static class Pkcs10
                 rsa.ImportSubjectPublicKeyInfo(spki, out _);
                 return algorithm switch
                 {
-                    RsaSha256Oid => rsa.VerifyData(info, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
-                    RsaSha384Oid => rsa.VerifyData(info, signature, HashAlgorithmName.SHA384, RSASignaturePadding.Pkcs1),
-                    RsaSha512Oid => rsa.VerifyData(info, signature, HashAlgorithmName.SHA512, RSASignaturePadding.Pkcs1),
+                    Oids.RsaSha256 => rsa.VerifyData(info, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
+                    Oids.RsaSha384 => rsa.VerifyData(info, signature, HashAlgorithmName.SHA384, RSASignaturePadding.Pkcs1),
+                    Oids.RsaSha512 => rsa.VerifyData(info, signature, HashAlgorithmName.SHA512, RSASignaturePadding.Pkcs1),
                     _ => false,
                 };
             }
@@ -270,9 +259,9 @@ internal static class Pkcs10
             using var ec = ECDsa.Create(EcParameters(spki));
             return algorithm switch
             {
-                EcdsaSha256Oid => ec.VerifyData(info, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence),
-                EcdsaSha384Oid => ec.VerifyData(info, signature, HashAlgorithmName.SHA384, DSASignatureFormat.Rfc3279DerSequence),
-                EcdsaSha512Oid => ec.VerifyData(info, signature, HashAlgorithmName.SHA512, DSASignatureFormat.Rfc3279DerSequence),
+                Oids.EcdsaSha256 => ec.VerifyData(info, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence),
+                Oids.EcdsaSha384 => ec.VerifyData(info, signature, HashAlgorithmName.SHA384, DSASignatureFormat.Rfc3279DerSequence),
+                Oids.EcdsaSha512 => ec.VerifyData(info, signature, HashAlgorithmName.SHA512, DSASignatureFormat.Rfc3279DerSequence),
                 _ => false,
             };
         }
@@ -290,7 +279,7 @@ internal static class Pkcs10
         algorithm.ReadObjectIdentifier();
         var curve = algorithm.ReadObjectIdentifier();
         var point = info.ReadBitString(out _);
-        var size = curve == P384Oid ? 48 : 32;
+        var size = curve == Oids.P384 ? 48 : 32;
         if (point.Length != (2 * size) + 1 || point[0] != 0x04)
         {
             throw new CryptographicException("The EC public key is not an uncompressed point of the expected size.");
@@ -298,7 +287,7 @@ internal static class Pkcs10
 
         return new ECParameters
         {
-            Curve = curve == P384Oid ? ECCurve.NamedCurves.nistP384 : ECCurve.NamedCurves.nistP256,
+            Curve = curve == Oids.P384 ? ECCurve.NamedCurves.nistP384 : ECCurve.NamedCurves.nistP256,
             Q = new ECPoint { X = point[1..(size + 1)], Y = point[(size + 1)..] },
         };
     }

@@ -48,7 +48,7 @@ public sealed class X509SvidSigner : IDisposable
     private static readonly X509Extension LeafKeyUsage = new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true);
     private static readonly X509Extension LeafRsaKeyUsage = new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, critical: true);
     private static readonly X509Extension LeafBasicConstraints = new X509BasicConstraintsExtension(false, false, 0, critical: true);
-    private static readonly X509Extension LeafEku = new X509EnhancedKeyUsageExtension([new Oid(CertificateExtensions.ServerAuthOid), new Oid(CertificateExtensions.ClientAuthOid)], critical: false);
+    private static readonly X509Extension LeafEku = new X509EnhancedKeyUsageExtension([new Oid(Oids.ServerAuth), new Oid(Oids.ClientAuth)], critical: false);
     private int _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="X509SvidSigner"/> class.</summary>
@@ -235,7 +235,7 @@ public sealed class X509SvidSigner : IDisposable
             }
 
             tbs.WriteIntegerUnsigned(NewSerial());
-            Pkcs10.WriteAlgorithm(tbs, Pkcs10.EcdsaSha256Oid);
+            Pkcs10.WriteAlgorithm(tbs, Oids.EcdsaSha256);
             tbs.WriteEncodedValue(_issuerName);
             using (tbs.PushSequence())
             {
@@ -255,8 +255,8 @@ public sealed class X509SvidSigner : IDisposable
                 WriteExtension(tbs, LeafBasicConstraints);
                 WriteExtension(tbs, csr.IsRsa ? LeafRsaKeyUsage : LeafKeyUsage);
                 WriteExtension(tbs, LeafEku);
-                Pkcs10.WriteExtension(tbs, CertificateExtensions.SubjectAltNameOid, critical: true, Pkcs10.SanValue([request.Id.ToString()], request.DnsNames));
-                Pkcs10.WriteExtension(tbs, "2.5.29.14", critical: false, SubjectKeyIdentifier(csr.SubjectPublicKeyInfo.Span));
+                Pkcs10.WriteExtension(tbs, Oids.SubjectAltName, critical: true, Pkcs10.SanValue([request.Id.ToString()], request.DnsNames));
+                Pkcs10.WriteExtension(tbs, Oids.SubjectKeyIdentifier, critical: false, SubjectKeyIdentifier(csr.SubjectPublicKeyInfo.Span));
                 WriteExtension(tbs, _authorityKeyId);
                 foreach (var extension in extra)
                 {
@@ -272,7 +272,7 @@ public sealed class X509SvidSigner : IDisposable
 
         var toBeSigned = tbs.Encode();
         var signature = _signingKey.SignData(toBeSigned, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
-        return X509CertificateLoader.LoadCertificate(Pkcs10.Signed(toBeSigned, Pkcs10.EcdsaSha256Oid, signature));
+        return X509CertificateLoader.LoadCertificate(Pkcs10.Signed(toBeSigned, Oids.EcdsaSha256, signature));
     }
 
     private static void WriteExtension(AsnWriter writer, X509Extension extension) =>

@@ -7,13 +7,13 @@ namespace AgentIdentity;
 public static class AgentPolicyExtension
 {
     /// <summary>The OID arc owned by this project (a UUID OID under <c>2.25</c>).</summary>
-    public const string ArcOid = "2.25.13125575335917636297664607662684948779";
+    public const string ArcOid = Oids.Arc;
 
     /// <summary>The OID of the agent policy extension.</summary>
-    public const string PolicyOid = ArcOid + ".1";
+    public const string PolicyOid = Oids.AgentPolicy;
 
     /// <summary>The OID of the delegation chain extension.</summary>
-    public const string DelegationChainOid = ArcOid + ".2";
+    public const string DelegationChainOid = Oids.DelegationChain;
 
     /// <summary>Builds the non-critical policy extension.</summary>
     /// <param name="policy">The policy.</param>

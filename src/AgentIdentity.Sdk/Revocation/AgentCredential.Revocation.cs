@@ -6,7 +6,7 @@ namespace AgentIdentity;
 public sealed partial class AgentCredential
 {
     private RevocationEntry? _revokedBy;
-    private IRevocationRegistry? _revocationRegistry;
+    private IIdentityRevoker? _revoker;
 
     /// <summary>Gets a value indicating whether the kill switch has tripped: the identity is revoked and the agent must stop.</summary>
     public bool IsRevoked => Volatile.Read(ref _revokedBy) is not null;
@@ -14,18 +14,18 @@ public sealed partial class AgentCredential
     /// <summary>Gets the revocation that tripped the kill switch, or <see langword="null"/>.</summary>
     public RevocationEntry? Revocation => Volatile.Read(ref _revokedBy);
 
-    private IRevocationRegistry? EffectiveRevocationRegistry => _revocationRegistry ?? _parent?.EffectiveRevocationRegistry;
+    private IIdentityRevoker? EffectiveRevoker => _revoker ?? _parent?.EffectiveRevoker;
 
     /// <summary>
-    /// Configures the registry that task identities delegated from this credential (and their descendants) are revoked in when they
-    /// are disposed, so that a finished task's certificate stops working everywhere at once instead of living out its lifetime.
+    /// Configures where task identities delegated from this credential (and their descendants) are revoked when they are disposed,
+    /// so that a finished task's certificate stops working everywhere at once instead of living out its lifetime.
     /// </summary>
-    /// <param name="registry">The issuer's revocation registry.</param>
+    /// <param name="revoker">The issuer's revocation registry (in process), or a client of the issuer's revocation endpoint.</param>
     /// <returns>This credential.</returns>
-    public AgentCredential UseRevocationRegistry(IRevocationRegistry registry)
+    public AgentCredential UseIdentityRevoker(IIdentityRevoker revoker)
     {
-        ArgumentNullException.ThrowIfNull(registry);
-        _revocationRegistry = registry;
+        ArgumentNullException.ThrowIfNull(revoker);
+        _revoker = revoker;
         return this;
     }
 
@@ -75,14 +75,14 @@ public sealed partial class AgentCredential
 
     private async ValueTask RevokeOnDisposeAsync()
     {
-        if (_parent is null || EffectiveRevocationRegistry is not { } registry || IsRevoked)
+        if (_parent is null || EffectiveRevoker is not { } revoker || IsRevoked)
         {
             return;
         }
 
         try
         {
-            await registry.RevokeIdentityAsync(Id, X509RevocationReason.CessationOfOperation).ConfigureAwait(false);
+            await revoker.RevokeAsync(Id, X509RevocationReason.CessationOfOperation).ConfigureAwait(false);
             _logger.TaskIdentityRevoked(Id);
         }
 #pragma warning disable CA1031 // Disposal must not throw; the failure is logged and the certificate expires on its own.

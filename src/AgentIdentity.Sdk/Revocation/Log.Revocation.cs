@@ -6,10 +6,6 @@ namespace AgentIdentity;
 /// <content>Revocation log messages (event IDs 1500–1599).</content>
 internal static partial class Log
 {
-    [LoggerMessage(EventId = 1500, EventName = "RevocationRecorded", Level = LogLevel.Warning,
-        Message = "Revocation #{Sequence} recorded: {Kind} {Subject} ({Reason}).")]
-    public static partial void RevocationRecorded(this ILogger logger, long sequence, RevocationKind kind, string subject, X509RevocationReason reason);
-
     [LoggerMessage(EventId = 1501, EventName = "RevocationApplied", Level = LogLevel.Information,
         Message = "Applied revocation #{Sequence} from the feed: {Kind} {Subject}.")]
     public static partial void RevocationApplied(this ILogger logger, long sequence, RevocationKind kind, string subject);
@@ -42,7 +38,4 @@ internal static partial class Log
         Message = "Revoking the disposed task identity {SpiffeId} failed; it stays valid until it expires.")]
     public static partial void TaskIdentityRevocationFailed(this ILogger logger, SpiffeId spiffeId, Exception exception);
 
-    [LoggerMessage(EventId = 1509, EventName = "IssuanceRefusedRevoked", Level = LogLevel.Warning,
-        Message = "Refused to issue a certificate for {SpiffeId}: the identity is revoked ({Revocation}).")]
-    public static partial void IssuanceRefusedRevoked(this ILogger logger, SpiffeId spiffeId, RevocationEntry revocation);
 }

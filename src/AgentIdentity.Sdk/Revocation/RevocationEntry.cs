@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Formats.Asn1;
 using System.Globalization;
 using System.Security.Cryptography.X509Certificates;
@@ -38,9 +39,8 @@ public enum RevocationKind
 public sealed class RevocationEntry
 {
     /// <summary>The OID that starts every signed entry, so that a signature over it can never be mistaken for one over a certificate or CRL.</summary>
-    public const string EntryTypeOid = AgentPolicyExtension.ArcOid + ".3.1";
+    public const string EntryTypeOid = Oids.RevocationEntryType;
 
-    internal const string EcdsaSha256Oid = "1.2.840.10045.4.3.2";
     private const int Version = 1;
     private readonly byte[] _encoded;
 
@@ -155,25 +155,40 @@ public sealed class RevocationEntry
 
     private static string Truncate(string value) => value.Length <= 80 ? value : value[..80] + "...";
 
-    /// <summary>Creates and signs an entry.</summary>
-    internal static RevocationEntry Create(RevocationSigner signer, long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason)
+    /// <summary>Creates and signs an entry: what an issuer's revocation registry publishes.</summary>
+    /// <param name="trustDomain">The trust domain of the issuer.</param>
+    /// <param name="sequence">The entry's sequence number in the feed (from 1, without gaps).</param>
+    /// <param name="kind">What is revoked.</param>
+    /// <param name="serialNumber">The normalized serial number, for <see cref="RevocationKind.Serial"/>.</param>
+    /// <param name="id">The revoked identity, or the SPIFFE ID of the certificate whose serial is revoked.</param>
+    /// <param name="revokedAt">When it was revoked (truncated to whole seconds).</param>
+    /// <param name="reason">The RFC 5280 reason.</param>
+    /// <param name="signingKey">The feed signer's ECDSA private key (the issuing CA's key).</param>
+    /// <returns>The signed entry.</returns>
+    public static RevocationEntry Create(TrustDomain trustDomain, long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason, ECDsa signingKey)
     {
+        ArgumentNullException.ThrowIfNull(signingKey);
+        if (kind == RevocationKind.Serial && string.IsNullOrEmpty(serialNumber))
+        {
+            throw new ArgumentException("A serial-number revocation needs the serial number.", nameof(serialNumber));
+        }
+
         revokedAt = new DateTimeOffset(revokedAt.UtcTicks - (revokedAt.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
-        var tbs = WriteTbs(signer.TrustDomain, sequence, kind, kind == RevocationKind.Serial ? serialNumber! : id.ToString(), revokedAt, reason);
-        var signature = signer.Sign(tbs);
+        var tbs = WriteTbs(trustDomain, sequence, kind, kind == RevocationKind.Serial ? serialNumber! : id.ToString(), revokedAt, reason);
+        var signature = signingKey.SignData(tbs, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
         var writer = new AsnWriter(AsnEncodingRules.DER, tbs.Length + signature.Length + 32);
         using (writer.PushSequence())
         {
             writer.WriteEncodedValue(tbs);
             using (writer.PushSequence())
             {
-                writer.WriteObjectIdentifier(EcdsaSha256Oid);
+                writer.WriteObjectIdentifier(Oids.EcdsaSha256);
             }
 
             writer.WriteBitString(signature);
         }
 
-        return new RevocationEntry(signer.TrustDomain, sequence, kind, serialNumber, id, revokedAt, reason, writer.Encode());
+        return new RevocationEntry(trustDomain, sequence, kind, serialNumber, id, revokedAt, reason, writer.Encode());
     }
 
     private static byte[] WriteTbs(TrustDomain trustDomain, long sequence, RevocationKind kind, string subject, DateTimeOffset revokedAt, X509RevocationReason reason)
@@ -207,9 +222,9 @@ public sealed class RevocationEntry
             var algorithm = outer.ReadSequence();
             var oid = algorithm.ReadObjectIdentifier();
             algorithm.ThrowIfNotEmpty();
-            if (oid != EcdsaSha256Oid)
+            if (oid != Oids.EcdsaSha256)
             {
-                throw new RevocationFeedException($"The revocation entry is signed with algorithm {oid}; only ecdsa-with-SHA256 ({EcdsaSha256Oid}) is accepted.");
+                throw new RevocationFeedException($"The revocation entry is signed with algorithm {oid}; only ecdsa-with-SHA256 ({Oids.EcdsaSha256}) is accepted.");
             }
 
             signature = outer.ReadBitString(out var unused);

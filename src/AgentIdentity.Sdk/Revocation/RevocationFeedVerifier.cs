@@ -13,7 +13,7 @@ public sealed class RevocationFeedVerifier : IDisposable
     private readonly ECDsa _key;
 
     /// <summary>Initializes a new instance of the <see cref="RevocationFeedVerifier"/> class for a configured signer certificate.</summary>
-    /// <param name="signerCertificate">The feed-signer certificate: <see cref="RevocationSigner.Certificate"/> of the issuer.</param>
+    /// <param name="signerCertificate">The feed-signer certificate: the issuer's <c>RevocationSigner.Certificate</c> (Issuer package).</param>
     /// <param name="trustDomain">The trust domain whose entries are accepted.</param>
     /// <exception cref="ArgumentException">The certificate has no ECDSA public key.</exception>
     public RevocationFeedVerifier(X509Certificate2 signerCertificate, TrustDomain trustDomain)

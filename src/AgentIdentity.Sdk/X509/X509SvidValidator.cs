@@ -157,7 +157,7 @@ public static class X509SvidValidator
     private static bool CheckNameConstraints(X509Certificate2 ca, SpiffeId id, out string reason)
     {
         reason = string.Empty;
-        if (CertificateExtensions.Find(ca, CertificateExtensions.NameConstraintsOid) is not { } extension)
+        if (CertificateExtensions.Find(ca, Oids.NameConstraints) is not { } extension)
         {
             return true;
         }

@@ -41,7 +41,7 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
         byte[] delegation = [0x30, 0x00];
         using var leaf = _pki.CreateCraftedLeaf(
             ["spiffe://corp.example/agent/planner/1"],
-            extra: [new X509Extension(AgentIdentityAuthenticationDefaults.PolicyExtensionOid, policy, false), new X509Extension(AgentIdentityAuthenticationDefaults.DelegationChainExtensionOid, delegation, false)]);
+            extra: [new X509Extension(AgentPolicyExtension.PolicyOid, policy, false), new X509Extension(AgentPolicyExtension.DelegationChainOid, delegation, false)]);
         using var client = server.CreateClient(leaf, null, _pki.Bundles);
 
         var claims = await client.GetFromJsonAsync<Dictionary<string, string?>>("/whoami");

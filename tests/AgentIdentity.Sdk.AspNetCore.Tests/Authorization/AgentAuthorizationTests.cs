@@ -182,7 +182,7 @@ public sealed class AgentAuthorizationTests : IDisposable
 
     private X509Certificate2 CreateLeafWithPolicy() => _pki.CreateCraftedLeaf(
         ["spiffe://corp.example/agent/planner/1"],
-        extra: [new X509Extension(AgentIdentityAuthenticationDefaults.PolicyExtensionOid, "invoices:read"u8.ToArray(), critical: false)]);
+        extra: [new X509Extension(AgentPolicyExtension.PolicyOid, "invoices:read"u8.ToArray(), critical: false)]);
 
     /// <summary>A stand-in for the real policy codec: the test "policy" is the UTF-8 list of allowed actions.</summary>
     private sealed class ReadOnlyInvoicesEvaluator : IAgentCertificatePolicyEvaluator

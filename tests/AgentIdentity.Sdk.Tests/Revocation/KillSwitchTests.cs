@@ -91,7 +91,7 @@ public sealed class KillSwitchTests : IAsyncLifetime
     [Fact]
     public async Task DisposeTaskIdentity_WithRegistry_RevokesIt_AndLeavesParentValid()
     {
-        _planner.UseRevocationRegistry(_pki.Registry);
+        _planner.UseIdentityRevoker(_pki.Registry);
         var task = await _planner.DelegateAsync("t1", TaskPolicy);
         var serial = task.GetCurrent().SerialNumber;
 

@@ -135,7 +135,7 @@ public sealed class OcspResponder
     /// <summary>Signs with the CA key inside .NET: the private key is never handed to BouncyCastle.</summary>
     private sealed class EcdsaSignatureFactory(RevocationSigner signer) : ISignatureFactory
     {
-        public object AlgorithmDetails { get; } = new AlgorithmIdentifier(new DerObjectIdentifier(RevocationEntry.EcdsaSha256Oid));
+        public object AlgorithmDetails { get; } = new AlgorithmIdentifier(new DerObjectIdentifier(Oids.EcdsaSha256));
 
         public IStreamCalculator<IBlockResult> CreateCalculator() => new Calculator(signer);
 

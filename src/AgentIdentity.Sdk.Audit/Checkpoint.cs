@@ -375,7 +375,7 @@ public sealed class SignedCheckpoint
     public static SignedCheckpoint Sign(string origin, long treeSize, ReadOnlySpan<byte> rootHash, DateTimeOffset time, X509Svid svid)
     {
         ArgumentNullException.ThrowIfNull(svid);
-        var checkpoint = new Checkpoint(origin, treeSize, rootHash, [TimeExtensionPrefix + AuditEvent.FormatTime(time)]);
+        var checkpoint = new Checkpoint(origin, treeSize, rootHash, [TimeExtensionPrefix + AuditTime.Format(time)]);
         using var key = svid.Certificate.GetECDsaPrivateKey()
             ?? throw new ArgumentException($"The SVID of '{svid.Id}' has no ECDSA private key; audit checkpoints are signed with ECDSA (signed-note type 0x02). Use KeyAlgorithm.EcdsaP256.", nameof(svid));
         var note = SignedNote.SignEcdsa(checkpoint.ToBody(), origin, key);

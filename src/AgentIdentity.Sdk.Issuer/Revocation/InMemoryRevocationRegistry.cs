@@ -110,7 +110,7 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
             }
 
             var now = _time.GetUtcNow();
-            entry = RevocationEntry.Create(_signer, _set.LastSequence + 1, kind, serial, id, now, reason);
+            entry = _signer.CreateEntry(_set.LastSequence + 1, kind, serial, id, now, reason);
             _entries.Add(entry);
             _set.Apply(entry);
             if (kind == RevocationKind.Identity)
@@ -140,7 +140,7 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
         ArgumentNullException.ThrowIfNull(certificate);
         var serial = RevocationEntry.NormalizeSerialNumber(certificate.SerialNumber);
         var id = CertificateExtensions.ReadUriSans(certificate, out _) is [var uri] && SpiffeId.TryParse(uri, out var parsed) ? parsed : default;
-        var issued = new IssuedCertificate(id, RevocationSet.ReadDelegationAncestors(certificate) ?? [], new DateTimeOffset(certificate.NotAfter.ToUniversalTime()));
+        var issued = new IssuedCertificate(id, ReadDelegationAncestors(certificate), new DateTimeOffset(certificate.NotAfter.ToUniversalTime()));
         lock (_gate)
         {
             _issued[serial] = issued;
@@ -256,5 +256,17 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
     {
         public bool IsCoveredBy(SpiffeId revoked) =>
             Id == revoked || revoked.IsAncestorOf(Id) || Array.Exists(Ancestors, a => a == revoked || revoked.IsAncestorOf(a));
+    }
+
+    private static SpiffeId[] ReadDelegationAncestors(X509Certificate2 certificate)
+    {
+        try
+        {
+            return AgentPolicyExtension.ReadDelegationChain(certificate) is { } chain ? [.. chain.Select(l => l.Id)] : [];
+        }
+        catch (PolicyFormatException)
+        {
+            return [];
+        }
     }
 }

@@ -5,10 +5,6 @@ namespace AgentIdentity;
 /// <summary>Log messages of the audit log (event IDs 7000–7999). Raw argument values are never logged.</summary>
 internal static partial class Log
 {
-    [LoggerMessage(EventId = 7000, EventName = "AuditEventRecorded", Level = LogLevel.Information,
-        Message = "Audit {Kind} by {Agent}: {What} target '{Target}' outcome {Outcome} request '{RequestId}' serial '{Serial}'.")]
-    public static partial void AuditEventRecorded(this ILogger logger, string kind, string agent, string what, string target, string outcome, string requestId, string serial);
-
     [LoggerMessage(EventId = 7001, EventName = "AuditCheckpointSigned", Level = LogLevel.Debug,
         Message = "Signed audit checkpoint for '{Origin}' at tree size {TreeSize} with certificate serial {Serial}.")]
     public static partial void AuditCheckpointSigned(this ILogger logger, string origin, long treeSize, string serial);

@@ -49,6 +49,9 @@ public sealed class RevocationSigner
 
     internal X509Certificate2 IssuerWithKey => _issuer;
 
+    internal RevocationEntry CreateEntry(long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason) =>
+        RevocationEntry.Create(TrustDomain, sequence, kind, serialNumber, id, revokedAt, reason, _key);
+
     internal byte[] Sign(ReadOnlySpan<byte> data) => _key.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
 
     internal byte[] BuildCrl(IEnumerable<(string Serial, DateTimeOffset RevokedAt, X509RevocationReason Reason)> entries, BigInteger crlNumber, DateTimeOffset thisUpdate, DateTimeOffset nextUpdate)

@@ -65,8 +65,8 @@ internal sealed class WorkloadApiState : IDisposable
 
     public PeerCredentials Authorize(ServerCallContext context, string rpc)
     {
-        var header = context.RequestHeaders.GetValue(WorkloadApiChannel.SecurityHeaderName);
-        if (!string.Equals(header, WorkloadApiChannel.SecurityHeaderValue, StringComparison.Ordinal))
+        var header = context.RequestHeaders.GetValue(WorkloadApiHeaders.SecurityHeaderName);
+        if (!string.Equals(header, WorkloadApiHeaders.SecurityHeaderValue, StringComparison.Ordinal))
         {
             _logger.MissingSecurityHeader(rpc);
             throw new RpcException(new Status(StatusCode.InvalidArgument, "security header missing from request: every Workload API call must carry metadata 'workload.spiffe.io: true'"));

@@ -31,7 +31,7 @@ internal static class SvidProfile
 
         if (!SpiffeId.TryParse(uris[0], out id, out var idError))
         {
-            reason = $"its URI SAN '{TrustDomain.Truncate(uris[0])}' is not a valid SPIFFE ID: {idError}";
+            reason = $"its URI SAN '{DisplayText.Truncate(uris[0])}' is not a valid SPIFFE ID: {idError}";
             return X509SvidValidationError.InvalidSpiffeId;
         }
 
@@ -47,13 +47,13 @@ internal static class SvidProfile
             return X509SvidValidationError.SanNotCritical;
         }
 
-        if (CertificateExtensions.Find(leaf, CertificateExtensions.BasicConstraintsOid) is X509BasicConstraintsExtension { CertificateAuthority: true })
+        if (CertificateExtensions.Find(leaf, Oids.BasicConstraints) is X509BasicConstraintsExtension { CertificateAuthority: true })
         {
             reason = "it is a CA certificate (basic constraints cA=true) presented as a leaf";
             return X509SvidValidationError.LeafIsCertificateAuthority;
         }
 
-        if (CertificateExtensions.Find(leaf, CertificateExtensions.KeyUsageOid) is not X509KeyUsageExtension keyUsage)
+        if (CertificateExtensions.Find(leaf, Oids.KeyUsage) is not X509KeyUsageExtension keyUsage)
         {
             reason = "it has no key usage extension; an X.509-SVID must have a critical one with digitalSignature";
             return X509SvidValidationError.InvalidKeyUsage;
@@ -77,13 +77,13 @@ internal static class SvidProfile
             return X509SvidValidationError.InvalidKeyUsage;
         }
 
-        if (CertificateExtensions.Find(leaf, CertificateExtensions.ExtendedKeyUsageOid) is X509EnhancedKeyUsageExtension eku)
+        if (CertificateExtensions.Find(leaf, Oids.ExtendedKeyUsage) is X509EnhancedKeyUsageExtension eku)
         {
             bool server = false, client = false;
             foreach (var oid in eku.EnhancedKeyUsages)
             {
-                server |= oid.Value == CertificateExtensions.ServerAuthOid;
-                client |= oid.Value == CertificateExtensions.ClientAuthOid;
+                server |= oid.Value == Oids.ServerAuth;
+                client |= oid.Value == Oids.ClientAuth;
             }
 
             if (!server || !client)
@@ -98,7 +98,7 @@ internal static class SvidProfile
 
     /// <summary>Checks that a certificate is a signing certificate: cA=true and keyCertSign.</summary>
     public static bool IsSigningCertificate(X509Certificate2 certificate) =>
-        CertificateExtensions.Find(certificate, CertificateExtensions.BasicConstraintsOid) is X509BasicConstraintsExtension { CertificateAuthority: true } &&
-        (CertificateExtensions.Find(certificate, CertificateExtensions.KeyUsageOid) is not X509KeyUsageExtension usage ||
+        CertificateExtensions.Find(certificate, Oids.BasicConstraints) is X509BasicConstraintsExtension { CertificateAuthority: true } &&
+        (CertificateExtensions.Find(certificate, Oids.KeyUsage) is not X509KeyUsageExtension usage ||
          (usage.KeyUsages & X509KeyUsageFlags.KeyCertSign) != 0);
 }

@@ -332,7 +332,7 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
         File.Move(temp, path, overwrite: true);
         _latest = signed;
         _logger.AuditCheckpointSigned(Origin, size, svid.SerialNumber);
-        AuditDiagnostics.CheckpointPublished(size);
+        AuditLogDiagnostics.CheckpointPublished(size);
 
         if (_segment.Length >= _options.MaxSegmentBytes)
         {

@@ -17,7 +17,7 @@ namespace AgentIdentity;
 /// </list>
 /// <para>Implementations must be thread-safe. Revocations are permanent.</para>
 /// </remarks>
-public interface IRevocationRegistry
+public interface IRevocationRegistry : IIdentityRevoker
 {
     /// <summary>Gets the trust domain the registry's issuer serves.</summary>
     TrustDomain TrustDomain { get; }
@@ -79,4 +79,8 @@ public interface IRevocationRegistry
     /// <param name="cancellationToken">Cancels the operation.</param>
     /// <returns>The DER CRL.</returns>
     ValueTask<byte[]> GetCrlAsync(CancellationToken cancellationToken = default);
+
+    /// <inheritdoc/>
+    async ValueTask IIdentityRevoker.RevokeAsync(SpiffeId id, X509RevocationReason reason, CancellationToken cancellationToken) =>
+        await RevokeIdentityAsync(id, reason, cancellationToken).ConfigureAwait(false);
 }

@@ -7,13 +7,6 @@ namespace AgentIdentity;
 /// <summary>Reads and writes the certificate extensions the SPIFFE profile needs and the BCL has no type for.</summary>
 internal static class CertificateExtensions
 {
-    public const string SubjectAltNameOid = "2.5.29.17";
-    public const string NameConstraintsOid = "2.5.29.30";
-    public const string KeyUsageOid = "2.5.29.15";
-    public const string BasicConstraintsOid = "2.5.29.19";
-    public const string ExtendedKeyUsageOid = "2.5.29.37";
-    public const string ServerAuthOid = "1.3.6.1.5.5.7.3.1";
-    public const string ClientAuthOid = "1.3.6.1.5.5.7.3.2";
 
     private static readonly Asn1Tag UriTag = new(TagClass.ContextSpecific, 6);
     private static readonly Asn1Tag PermittedTag = new(TagClass.ContextSpecific, 0, isConstructed: true);
@@ -37,7 +30,7 @@ internal static class CertificateExtensions
     {
         var uris = new List<string>(1);
         sanCritical = false;
-        var san = Find(certificate, SubjectAltNameOid);
+        var san = Find(certificate, Oids.SubjectAltName);
         if (san is null)
         {
             return uris;
@@ -85,7 +78,7 @@ internal static class CertificateExtensions
             }
         }
 
-        return new X509Extension(NameConstraintsOid, writer.Encode(), critical: true);
+        return new X509Extension(Oids.NameConstraints, writer.Encode(), critical: true);
     }
 
     /// <summary>Reads the URI subtrees of a name-constraints extension. Returns false when the extension cannot be decoded.</summary>
