@@ -147,11 +147,15 @@ public sealed class ToolCallGuard
         }
         catch (Exception ex) when (ex is IdentityUnavailableException or ObjectDisposedException)
         {
+            // The whole family: IdentityRevokedException (the credential's own kill switch tripped) is an IdentityUnavailableException.
             svid = null;
             var who = _lastKnownId.IsEmpty ? "the agent" : $"agent '{_lastKnownId}'";
-            return (ToolCallDenialKind.IdentityUnavailable, ex is ObjectDisposedException
-                ? $"the credential of {who} is disposed"
-                : $"{who} has no valid identity ({ex.Message})");
+            return ex switch
+            {
+                IdentityRevokedException => (ToolCallDenialKind.IdentityRevoked, $"the identity of {who} is revoked ({ex.Message})"),
+                ObjectDisposedException => (ToolCallDenialKind.IdentityUnavailable, $"the credential of {who} is disposed"),
+                _ => (ToolCallDenialKind.IdentityUnavailable, $"{who} has no valid identity ({ex.Message})"),
+            };
         }
 
         _lastKnownId = svid.Id;

@@ -9,7 +9,8 @@ public interface IX509SvidSource
 {
     /// <summary>Gets the current X.509-SVID.</summary>
     /// <returns>The newest valid <see cref="X509Svid"/>. Never <see langword="null"/> and never expired.</returns>
-    /// <exception cref="IdentityUnavailableException">No valid SVID exists: it has not been issued yet, or it expired while the issuer was unreachable.</exception>
+    /// <exception cref="IdentityUnavailableException">No valid SVID exists: it has not been issued yet, or it expired while the issuer was unreachable;
+    /// <see cref="IdentityRevokedException"/> (a subclass) when the identity is revoked and its kill switch has tripped.</exception>
     /// <remarks>Thread-safe and non-blocking; the returned snapshot is immutable. Subscribe to
     /// <see cref="X509Svid.ChangeToken"/> to learn when it is superseded.</remarks>
     X509Svid GetCurrent();
