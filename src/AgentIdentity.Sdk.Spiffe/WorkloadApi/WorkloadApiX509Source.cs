@@ -257,7 +257,7 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
                 {
                     _denied = true;
                     _state = WorkloadApiSourceState.PermissionDenied;
-                    _context?.Svid.MarkSuperseded();
+                    _context?.Owner.MarkSuperseded();
                     SignalChange();
                 }
 
@@ -304,8 +304,8 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
         {
             // The server re-sent the SVID in use (a reconnect, or a bundle-only change): keep the snapshot, so that
             // connections built on it are not needlessly rotated.
-            context.Svid.Dispose();
-            context = new X509Context(previous.Svid, context.Hint, context.Bundles, context.Crls);
+            context.Owner.Dispose();
+            context = new X509Context(previous.Owner, context.Hint, context.Bundles, context.Crls);
         }
 
         _context = context;
@@ -318,7 +318,7 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
         _ready.TrySetResult();
         if (previous is not null && !ReferenceEquals(previous.Svid, context.Svid))
         {
-            previous.Svid.MarkSuperseded();
+            previous.Owner.MarkSuperseded();
         }
 
         SignalChange();
@@ -378,7 +378,7 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
         _state = WorkloadApiSourceState.Stopped;
         _ready.TrySetException(new ObjectDisposedException(nameof(WorkloadApiX509Source)));
         _ = _ready.Task.Exception;
-        _context?.Svid.MarkSuperseded();
+        _context?.Owner.MarkSuperseded();
         _channel.Dispose();
         _stop.Dispose();
     }

@@ -291,7 +291,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         var validation = X509SvidValidator.Validate(svid.Certificate, svid.Intermediates, issuance.Bundle, now, new X509SvidValidationOptions { ClockSkew = TimeSpan.FromMinutes(1) });
         if (!validation.IsValid || svid.Id != Id || svid.IsExpired(now))
         {
-            svid.Dispose();
+            svid.Release();
             throw new CertificateIssuanceException(svid.Id != Id
                 ? $"The issuer returned a certificate for '{svid.Id}' instead of '{Id}'."
                 : $"The issuer returned an SVID for '{Id}' that does not validate against its own bundle: {validation.Reason ?? "it is already expired"}");
@@ -322,7 +322,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         }
 
         _ready.TrySetResult();
-        previous?.MarkSuperseded();
+        previous?.Supersede();
         if (previous is not null)
         {
             RenewTaskCredentials();
@@ -403,7 +403,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         }
 
         _stop.Dispose();
-        Interlocked.Exchange(ref _current, null)?.Dispose();
+        Interlocked.Exchange(ref _current, null)?.Release();
     }
 
     /// <inheritdoc/>

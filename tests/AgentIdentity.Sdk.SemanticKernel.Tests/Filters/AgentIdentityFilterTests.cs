@@ -135,7 +135,7 @@ public sealed class AgentIdentityFilterTests : IAsyncLifetime
     [Fact]
     public async Task InvokeAsync_CertificateWithoutPolicy_DeniedUnlessAllowed()
     {
-        using var svid = _agents.IssueSvid("spiffe://corp.example/agent/legacy/1", TimeSpan.FromHours(1), policy: null);
+        var svid = _agents.IssueSvid("spiffe://corp.example/agent/legacy/1", TimeSpan.FromHours(1), policy: null);
 
         var denied = await BuildKernel(svid).InvokeAsync("Erp", "GetInvoice", new() { ["id"] = "42" });
         Assert.Empty(_erp.Seen);
@@ -207,7 +207,7 @@ public sealed class AgentIdentityFilterTests : IAsyncLifetime
     public async Task InvokeAsync_ExpiredIdentity_NotInvoked()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        using var svid = _agents.IssueSvid("spiffe://corp.example/agent/sleeper/1", TimeSpan.FromMinutes(5), TestAgents.ReaderPolicy);
+        var svid = _agents.IssueSvid("spiffe://corp.example/agent/sleeper/1", TimeSpan.FromMinutes(5), TestAgents.ReaderPolicy);
         var kernel = BuildKernel(svid, time: time);
         await kernel.InvokeAsync("Erp", "GetInvoice", new() { ["id"] = "1" });
 
