@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Formats.Asn1;
+using System.Reflection;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using AgentIdentity.Audit;
@@ -216,6 +217,98 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
 
         Assert.Equal(AgentIdCommand.UsageError, code);
         Assert.Contains("Usage:", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NoArguments_PrintsUsageToStderrAndExitsTwo()
+    {
+        var (code, stdout, stderr) = Run();
+
+        Assert.Equal(AgentIdCommand.UsageError, code);
+        Assert.Contains("agentid [command] [options]", stderr, StringComparison.Ordinal);
+        Assert.Contains("audit", stderr, StringComparison.Ordinal);
+        Assert.Contains("inspect <pem>", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    [InlineData("help")]
+    public void Help_OnRequest_PrintsUsageAndExitCodesToStdoutAndExitsZero(string help)
+    {
+        var (code, stdout, stderr) = Run(help);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("agentid [command] [options]", stdout, StringComparison.Ordinal);
+        Assert.Contains("2  usage error", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Fact]
+    public void Audit_WithoutSubcommand_ShowsTheAuditHelpAndExitsTwo()
+    {
+        var (code, stdout, stderr) = Run("audit");
+
+        Assert.Equal(AgentIdCommand.UsageError, code);
+        Assert.Contains("Required command was not provided.", stderr, StringComparison.Ordinal);
+        Assert.Contains("agentid audit [command] [options]", stderr, StringComparison.Ordinal);
+        Assert.Contains("verify <dir>", stderr, StringComparison.Ordinal);
+        Assert.Contains("prove <dir> <index>", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("unknown command 'audit'", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+    }
+
+    [Theory]
+    [InlineData("audit", "--help")]
+    [InlineData("help", "audit")]
+    public void Audit_HelpOnRequest_ShowsTheAuditHelpAndExitsZero(params string[] args)
+    {
+        var (code, stdout, stderr) = Run(args);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("agentid audit [command] [options]", stdout, StringComparison.Ordinal);
+        Assert.Contains("prove <dir> <index>", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    public void AuditVerify_Help_PrintsTheVerifyHelpAndExitsZero(string help)
+    {
+        var (code, stdout, stderr) = Run("audit", "verify", help);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("agentid audit verify <dir> [options]", stdout, StringComparison.Ordinal);
+        Assert.Contains("--bundle <file>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--trust-domain <name>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--signer <spiffe-id>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--checkpoint <file>", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Fact]
+    public void Version_PrintsTheToolsInformationalVersion()
+    {
+        var expected = typeof(AgentIdCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
+
+        var (code, stdout, _) = Run("--version");
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Equal(expected, stdout.TrimEnd());
+    }
+
+    [Fact]
+    public void AuditVerify_BadSignerOrTrustDomain_ExitsTwoNamingTheOption()
+    {
+        var (signerCode, _, signerError) = Run("audit", "verify", LogDirectory, "--signer", "not-an-id");
+        var (domainCode, _, domainError) = Run("audit", "verify", LogDirectory, "--trust-domain", "Not A Domain");
+
+        Assert.Equal(AgentIdCommand.UsageError, signerCode);
+        Assert.Contains("--signer 'not-an-id' is not a SPIFFE ID", signerError, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.UsageError, domainCode);
+        Assert.Contains("--trust-domain 'Not A Domain' is not a trust domain", domainError, StringComparison.Ordinal);
     }
 
     [Fact]
