@@ -24,12 +24,12 @@ internal static class AuditCommand
         var bundle = new Option<string>("--bundle")
         {
             HelpName = "file",
-            Description = "Trust bundle (SPIFFE JSON or PEM roots) that signer certificates must chain to.",
+            Description = "Trust bundle (SPIFFE JSON or PEM roots) that signer certificates must chain to. Its authorities' spiffe:// URI SANs name the trust domain.",
         };
         var trustDomain = new Option<TrustDomain?>("--trust-domain")
         {
             HelpName = "name",
-            Description = "Trust domain of the bundle (default: the signer's).",
+            Description = "Trust domain of the bundle; needed when the bundle's authorities name no trust domain, or several. Never taken from the log under verification.",
             CustomParser = ParseTrustDomain,
         };
         var signer = new Option<SpiffeId?>("--signer")
@@ -136,7 +136,7 @@ internal static class AuditCommand
 
         if (bundlePath is not null)
         {
-            verification.TrustBundles = LoadBundle(bundlePath, trustDomain, directory, verification.TrustedCheckpoint);
+            verification.TrustBundles = LoadBundle(bundlePath, trustDomain);
         }
 
         var result = AuditLogVerifier.Verify(directory, verification);
@@ -176,38 +176,90 @@ internal static class AuditCommand
         return AgentIdCommand.Ok;
     }
 
-    private static TrustBundle LoadBundle(string path, TrustDomain? domainName, string directory, SignedCheckpoint? trusted)
+    /// <summary>
+    /// Reads a SPIFFE JSON or PEM bundle. Its trust domain is <paramref name="requested"/> or the one that its authorities'
+    /// <c>spiffe://</c> URI SANs name, never the log's own claim: the checkpoints are what is under verification.
+    /// </summary>
+    internal static TrustBundle LoadBundle(string path, TrustDomain? requested)
     {
         var text = File.ReadAllText(path, Encoding.UTF8);
-        TrustDomain domain;
-        if (domainName is { } given)
+        IReadOnlyList<X509Certificate2> authorities;
+        long? sequence = null;
+        TimeSpan? refreshHint = null;
+        if (text.TrimStart().StartsWith('{'))
         {
-            domain = given;
+            // The document does not name its trust domain; parse it under the requested one, or a placeholder until the
+            // authorities say which it is.
+            var parsed = TrustBundle.Parse(requested ?? TrustDomain.Parse("unnamed"), text);
+            authorities = parsed.X509Authorities;
+            sequence = parsed.SequenceNumber;
+            refreshHint = parsed.RefreshHint;
         }
         else
         {
-            // Default to the trust domain of the log's signer, from the published or trusted checkpoint.
-            var checkpointFile = Path.Combine(directory, "checkpoint");
-            var checkpoint = trusted ?? (File.Exists(checkpointFile) ? SignedCheckpoint.Parse(File.ReadAllText(checkpointFile, Encoding.UTF8)) : null)
-                ?? throw new ArgumentException("the log has no published checkpoint to take the trust domain from; pass --trust-domain.");
-            var uri = InspectCommand.SpiffeUris(checkpoint.Certificate).FirstOrDefault()
-                ?? throw new ArgumentException("the checkpoint signer's certificate has no SPIFFE ID; pass --trust-domain.");
-            domain = SpiffeId.Parse(uri).TrustDomain;
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPem(text);
+            if (roots.Count == 0)
+            {
+                throw new FormatException($"'{path}' holds no PEM certificates and is not a SPIFFE JSON bundle.");
+            }
+
+            authorities = [.. roots];
         }
 
-        if (text.TrimStart().StartsWith('{'))
+        var named = authorities.Select(a => (Authority: a, Domains: NamedTrustDomains(a))).ToList();
+        var all = named.SelectMany(n => n.Domains).Distinct().Order(StringComparer.Ordinal).ToList();
+        TrustDomain domain;
+        if (requested is { } given)
         {
-            return TrustBundle.Parse(domain, text);
+            domain = given;
         }
-
-        var roots = new X509Certificate2Collection();
-        roots.ImportFromPem(text);
-        if (roots.Count == 0)
+        else if (all.Count == 1)
         {
-            throw new FormatException($"'{path}' holds no PEM certificates and is not a SPIFFE JSON bundle.");
+            domain = TrustDomain.Parse(all[0]);
+        }
+        else if (all.Count == 0)
+        {
+            throw new UsageException($"the bundle '{path}' does not name its trust domain (no authority carries a spiffe:// URI SAN); pass --trust-domain.");
+        }
+        else
+        {
+            throw new UsageException($"the bundle '{path}' holds authorities of several trust domains ({string.Join(", ", all)}); pass --trust-domain to say which one the log's signer belongs to.");
         }
 
-        return new TrustBundle(domain, roots);
+        // Authorities that name another trust domain are that domain's, not this one's: bundles are never merged.
+        var selected = named.Where(n => n.Domains.Count == 0 || n.Domains.Contains(domain.Name)).Select(n => n.Authority).ToList();
+        if (selected.Count == 0)
+        {
+            throw new ArgumentException(all.Count == 0
+                ? $"the bundle '{path}' holds no X.509 authority."
+                : $"the bundle '{path}' holds no authority of trust domain '{domain}'; its authorities are of {string.Join(", ", all)}.");
+        }
+
+        return new TrustBundle(domain, selected, sequence, refreshHint);
+    }
+
+    /// <summary>The trust domains that a CA certificate's <c>spiffe://</c> URI SANs name (SPIFFE X509-SVID §3: at most one, without a path).</summary>
+    private static List<string> NamedTrustDomains(X509Certificate2 authority)
+    {
+        const string Scheme = "spiffe://";
+        var domains = new List<string>();
+        foreach (var uri in InspectCommand.SpiffeUris(authority))
+        {
+            if (!uri.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var rest = uri.AsSpan(Scheme.Length);
+            var slash = rest.IndexOf('/');
+            if (TrustDomain.TryParse(slash < 0 ? rest : rest[..slash], out var domain) && !domains.Contains(domain.Name))
+            {
+                domains.Add(domain.Name);
+            }
+        }
+
+        return domains;
     }
 
     private static int Prove(string directory, long index, TextWriter stdout, TextWriter stderr)

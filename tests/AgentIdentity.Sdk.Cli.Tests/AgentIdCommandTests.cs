@@ -312,6 +312,65 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public void AuditVerify_BundleAndNoCheckpointFile_TakesTheTrustDomainFromTheBundle()
+    {
+        File.Delete(Path.Combine(LogDirectory, "checkpoint"));
+        var bundle = Write("bundle.json", _ca.Bundle.ToJsonString());
+
+        var (code, stdout, stderr) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("OK: 25 entries verified; 3 checkpoint(s) verified.", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Fact]
+    public void AuditVerify_BundleOfSeveralTrustDomains_AsksForTrustDomain()
+    {
+        using var partner = DevelopmentCertificateAuthority.Create(TrustDomain.Parse("partner.example"), null, _time);
+        var bundle = Write("federated.pem", _ca.RootCertificate.ExportCertificatePem() + "\n" + partner.RootCertificate.ExportCertificatePem());
+
+        var (code, stdout, stderr) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+        var (chosenCode, chosenStdout, _) = Run("audit", "verify", LogDirectory, "--bundle", bundle, "--trust-domain", "example.org");
+
+        Assert.Equal(AgentIdCommand.UsageError, code);
+        Assert.Contains("several trust domains (example.org, partner.example); pass --trust-domain", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+        Assert.Equal(AgentIdCommand.Ok, chosenCode);
+        Assert.Contains("OK: 25 entries verified", chosenStdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_BundleThatNamesNoTrustDomain_NeverTakesItFromTheCheckpoint()
+    {
+        // A CA without a URI SAN: only --trust-domain can say whose it is, not the (untrusted) checkpoint under verification.
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=root without a SPIFFE ID", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
+        using var root = request.CreateSelfSigned(_time.GetUtcNow().AddDays(-1), _time.GetUtcNow().AddDays(1));
+        var bundle = Write("anonymous.pem", root.ExportCertificatePem());
+
+        var (code, stdout, stderr) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+
+        Assert.Equal(AgentIdCommand.UsageError, code);
+        Assert.Contains("does not name its trust domain", stderr, StringComparison.Ordinal);
+        Assert.Contains("pass --trust-domain", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+    }
+
+    [Fact]
+    public void AuditVerify_TrustDomainTheBundleHasNoAuthorityFor_ExitsThree()
+    {
+        var bundle = Write("bundle.json", _ca.Bundle.ToJsonString());
+
+        var (code, _, stderr) = Run("audit", "verify", LogDirectory, "--bundle", bundle, "--trust-domain", "other.example");
+
+        Assert.Equal(AgentIdCommand.InputError, code);
+        Assert.Contains("holds no authority of trust domain 'other.example'; its authorities are of example.org", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AuditVerify_MissingDirectory_ExitsThree()
     {
         var (code, _, stderr) = Run("audit", "verify", Path.Combine(_directory, "nope"));
