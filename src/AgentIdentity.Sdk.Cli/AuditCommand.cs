@@ -143,11 +143,9 @@ internal static class AuditCommand
         if (!result.IsValid)
         {
             stdout.WriteLine($"FAILED ({result.Problem}): {result.Message}");
-            if (result.FirstBadIndex is { } first)
+            if (Location(result) is { } location)
             {
-                stdout.WriteLine(result.BadRangeEnd is { } end
-                    ? $"first bad entry: {first} (range {first}–{end - 1})"
-                    : $"first bad entry: {first}");
+                stdout.WriteLine(location);
             }
 
             stdout.WriteLine($"entries read before the problem: {result.TreeSize}; checkpoints verified: {result.CheckpointCount}");
@@ -175,6 +173,22 @@ internal static class AuditCommand
 
         return AgentIdCommand.Ok;
     }
+
+    /// <summary>
+    /// Names the entries at fault, when entries are: one entry for a damaged, missing, reordered or torn record and the first
+    /// missing entry of a truncated log, a range for a checkpoint that does not match its entries. A checkpoint's own problem
+    /// (signature, signer, origin, time, format) is no entry's fault; the message names the checkpoint.
+    /// </summary>
+    internal static string? Location(AuditLogVerificationResult result) => (result.Problem, result.FirstBadIndex, result.BadRangeEnd) switch
+    {
+        (AuditLogProblem.AlteredEntry or AuditLogProblem.MissingEntry or AuditLogProblem.ReorderedEntry or AuditLogProblem.TornTail, { } first, _) =>
+            $"first bad entry: {first}",
+        (AuditLogProblem.Truncated, { } first, { } end) when end > first =>
+            $"first bad entry: {first} (range {first}–{end - 1})",
+        (AuditLogProblem.CheckpointMismatch, { } first, { } end) when end > first =>
+            $"bad entry range: {first}–{end - 1}",
+        _ => null,
+    };
 
     /// <summary>
     /// Reads a SPIFFE JSON or PEM bundle. Its trust domain is <paramref name="requested"/> or the one that its authorities'

@@ -371,6 +371,43 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public void AuditVerify_CheckpointProblem_NamesNoEntry()
+    {
+        using var other = DevelopmentCertificateAuthority.Create(Domain, null, _time);
+        var bundle = Write("other.pem", other.RootCertificate.ExportCertificatePem());
+
+        var (untrusted, untrustedOut, _) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+        var (mismatch, mismatchOut, _) = Run("audit", "verify", LogDirectory, "--signer", "spiffe://example.org/agent/auditor/x");
+
+        Assert.Equal(AgentIdCommand.VerificationFailed, untrusted);
+        Assert.Contains("FAILED (UntrustedSigner)", untrustedOut, StringComparison.Ordinal);
+        Assert.DoesNotContain("first bad entry", untrustedOut, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.VerificationFailed, mismatch);
+        Assert.Contains("FAILED (SignerMismatch)", mismatchOut, StringComparison.Ordinal);
+        Assert.DoesNotContain("first bad entry", mismatchOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_EntryRewrittenWithItsChecksum_NamesTheRangeNotAnEntry()
+    {
+        var segment = Path.Combine(LogDirectory, "audit-00000001.log");
+        var bytes = File.ReadAllBytes(segment);
+        var offset = RecordOffset(bytes, 12);
+        var length = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(offset));
+        bytes[offset + 13 + 40] ^= 0x20;
+        SHA256.HashData(bytes.AsSpan(offset + 12, 1 + length), bytes.AsSpan(offset + 13 + length, 32)); // recompute the checksum
+
+        File.WriteAllBytes(segment, bytes);
+
+        var (code, stdout, _) = Run("audit", "verify", LogDirectory);
+
+        Assert.Equal(AgentIdCommand.VerificationFailed, code);
+        Assert.Contains("FAILED (CheckpointMismatch)", stdout, StringComparison.Ordinal);
+        Assert.Contains("bad entry range: 10\u201319", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("first bad entry", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AuditVerify_MissingDirectory_ExitsThree()
     {
         var (code, _, stderr) = Run("audit", "verify", Path.Combine(_directory, "nope"));
@@ -395,6 +432,22 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
         Assert.Equal(0, process.ExitCode);
         Assert.Contains("OK: 25 entries verified", await stdout, StringComparison.Ordinal);
         Assert.Contains("warning", await stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>The offset of event record <paramref name="index"/> in a segment: u32 length, u64 index, u8 type, payload, 32-byte checksum.</summary>
+    private static int RecordOffset(byte[] segment, long index)
+    {
+        var offset = 8; // the magic
+        while (true)
+        {
+            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(segment.AsSpan(offset));
+            if (BinaryPrimitives.ReadInt64BigEndian(segment.AsSpan(offset + 4)) == index && segment[offset + 12] == 0)
+            {
+                return offset;
+            }
+
+            offset += 13 + length + 32;
+        }
     }
 
     private static string Value(string[] lines, string prefix) => lines.Single(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..].TrimEnd('\r');
