@@ -29,6 +29,7 @@ public class AspNetCoreAuthenticationBenchmarks
     private const string Floor = "Floor";
 
     private DevelopmentCertificateAuthority _ca = null!;
+    private X509SvidOwner _owner = null!;
     private X509Svid _svid = null!;
     private ServiceProvider _agentServices = null!;
     private ServiceProvider _stockServices = null!;
@@ -53,7 +54,8 @@ public class AspNetCoreAuthenticationBenchmarks
         san.AddUri(new Uri("spiffe://corp.example/agent/planner/1"));
         request.CertificateExtensions.Add(san.Build(critical: true));
         var issuance = _ca.Issue(new X509SvidRequest(SpiffeId.Parse("spiffe://corp.example/agent/planner/1"), request.CreateSigningRequest(), TimeSpan.FromHours(1)));
-        _svid = new X509Svid(issuance.Certificate.CopyWithPrivateKey(key), issuance.Intermediates);
+        _owner = new X509SvidOwner(issuance.Certificate.CopyWithPrivateKey(key), issuance.Intermediates);
+        _svid = _owner.Svid;
         _intermediates = [.. _svid.Intermediates];
 
         var agent = new ServiceCollection();
@@ -162,7 +164,7 @@ public class AspNetCoreAuthenticationBenchmarks
         _agentServices.Dispose();
         _stockServices.Dispose();
         _stockCachedServices.Dispose();
-        _svid.Dispose();
+        _owner.Dispose();
         _ca.Dispose();
     }
 

@@ -24,10 +24,9 @@ static async Task<int> RunOrchestratorAsync()
     builder.Services.AddAgentIdentityIssuer(o =>
     {
         o.TrustDomain = "orchestrator.example";
-        o.SqlitePath = Path.Combine(directory, "issuer.db");
         // A real deployment reads the key-encryption key from a secret store (AGENTIDENTITY_ISSUER_KEK); the sample makes one per run.
         o.KeyEncryptionKey ??= Environment.GetEnvironmentVariable(AgentIdentityIssuerOptions.KeyEncryptionKeyEnvironmentVariable) ?? Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-    });
+    }).UseSqlite(Path.Combine(directory, "issuer.db")); // one issuer process; .UsePostgreSql(connectionString) for replicas
     builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityIssuerHttps()));
     await using var app = builder.Build();
     app.MapAgentIdentityIssuer();

@@ -1,6 +1,7 @@
 namespace AgentIdentity.Issuer;
 
-/// <summary>Options of the embedded issuer service (<c>services.AddAgentIdentityIssuer()</c>).</summary>
+/// <summary>Options of the embedded issuer service (<c>services.AddAgentIdentityIssuer(o => ...)</c>). The store is chosen on the
+/// builder that call returns (<c>.UseSqlite(path)</c>, <c>.UsePostgreSql(connectionString)</c>), not here.</summary>
 public sealed class AgentIdentityIssuerOptions
 {
     /// <summary>The environment variable read when <see cref="KeyEncryptionKey"/> is not set.</summary>
@@ -17,13 +18,6 @@ public sealed class AgentIdentityIssuerOptions
     /// <summary>Gets or sets the PBKDF2 iteration count for new encrypted keys.</summary>
     /// <value>The default value is 600 000 (the OWASP 2023 figure for PBKDF2-HMAC-SHA256); at least 100 000.</value>
     public int KeyEncryptionIterations { get; set; } = 600_000;
-
-    /// <summary>Gets or sets the SQLite file of the default store.</summary>
-    /// <value>The default value is <c>agent-identity-issuer.db</c> in the working directory.</value>
-    public string SqlitePath { get; set; } = "agent-identity-issuer.db";
-
-    /// <summary>Gets or sets a PostgreSQL connection string. When set, the issuer uses PostgreSQL instead of SQLite, so that several replicas share state.</summary>
-    public string? PostgreSqlConnectionString { get; set; }
 
     /// <summary>Gets or sets the lifetime of a generated CA (root and intermediate).</summary>
     /// <value>The default value is 365 days.</value>
@@ -76,13 +70,8 @@ public sealed class AgentIdentityIssuerOptions
             return "AgentIdentityIssuerOptions lifetimes must be positive, and CertificateAuthorityLifetime longer than MaxSvidLifetime.";
         }
 
-        if (RateLimitPermits < 1 || RateLimitWindow <= TimeSpan.Zero)
-        {
-            return "AgentIdentityIssuerOptions.RateLimitPermits must be at least 1 and RateLimitWindow positive.";
-        }
-
-        return PostgreSqlConnectionString is null && string.IsNullOrEmpty(SqlitePath)
-            ? "AgentIdentityIssuerOptions.SqlitePath is required when no PostgreSqlConnectionString is set."
+        return RateLimitPermits < 1 || RateLimitWindow <= TimeSpan.Zero
+            ? "AgentIdentityIssuerOptions.RateLimitPermits must be at least 1 and RateLimitWindow positive."
             : null;
     }
 }

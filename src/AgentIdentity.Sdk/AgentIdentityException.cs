@@ -16,7 +16,13 @@ public abstract class AgentIdentityException : Exception
 /// The agent has no valid identity to act with: its credential is not yet issued, has expired while the issuer was unreachable,
 /// or was disposed. The agent must not act until a new SVID arrives.
 /// </summary>
-public sealed class IdentityUnavailableException : AgentIdentityException
+/// <remarks>
+/// This is the base of the "may not act" family, as Polly's <c>BrokenCircuitException</c> is of <c>IsolatedCircuitException</c>:
+/// <see cref="IdentityRevokedException"/> derives from it for the permanent case (the kill switch tripped). Catch
+/// <see cref="IdentityUnavailableException"/> to refuse work for any of them; catch <see cref="IdentityRevokedException"/> first when
+/// the agent must also stop for good.
+/// </remarks>
+public class IdentityUnavailableException : AgentIdentityException
 {
     /// <summary>Initializes a new instance of the <see cref="IdentityUnavailableException"/> class.</summary>
     /// <param name="message">What failed and what the caller can do.</param>

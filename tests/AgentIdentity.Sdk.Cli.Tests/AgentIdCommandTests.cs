@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Formats.Asn1;
+using System.Reflection;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using AgentIdentity.Audit;
@@ -219,6 +220,194 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public void NoArguments_PrintsUsageToStderrAndExitsTwo()
+    {
+        var (code, stdout, stderr) = Run();
+
+        Assert.Equal(AgentIdCommand.UsageError, code);
+        Assert.Contains("agentid [command] [options]", stderr, StringComparison.Ordinal);
+        Assert.Contains("audit", stderr, StringComparison.Ordinal);
+        Assert.Contains("inspect <pem>", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    [InlineData("help")]
+    public void Help_OnRequest_PrintsUsageAndExitCodesToStdoutAndExitsZero(string help)
+    {
+        var (code, stdout, stderr) = Run(help);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("agentid [command] [options]", stdout, StringComparison.Ordinal);
+        Assert.Contains("2  usage error", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Fact]
+    public void Audit_WithoutSubcommand_ShowsTheAuditHelpAndExitsTwo()
+    {
+        var (code, stdout, stderr) = Run("audit");
+
+        Assert.Equal(AgentIdCommand.UsageError, code);
+        Assert.Contains("Required command was not provided.", stderr, StringComparison.Ordinal);
+        Assert.Contains("agentid audit [command] [options]", stderr, StringComparison.Ordinal);
+        Assert.Contains("verify <dir>", stderr, StringComparison.Ordinal);
+        Assert.Contains("prove <dir> <index>", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("unknown command 'audit'", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+    }
+
+    [Theory]
+    [InlineData("audit", "--help")]
+    [InlineData("help", "audit")]
+    public void Audit_HelpOnRequest_ShowsTheAuditHelpAndExitsZero(params string[] args)
+    {
+        var (code, stdout, stderr) = Run(args);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("agentid audit [command] [options]", stdout, StringComparison.Ordinal);
+        Assert.Contains("prove <dir> <index>", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    public void AuditVerify_Help_PrintsTheVerifyHelpAndExitsZero(string help)
+    {
+        var (code, stdout, stderr) = Run("audit", "verify", help);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("agentid audit verify <dir> [options]", stdout, StringComparison.Ordinal);
+        Assert.Contains("--bundle <file>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--trust-domain <name>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--signer <spiffe-id>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--checkpoint <file>", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Fact]
+    public void Version_PrintsTheToolsInformationalVersion()
+    {
+        var expected = typeof(AgentIdCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
+
+        var (code, stdout, _) = Run("--version");
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Equal(expected, stdout.TrimEnd());
+    }
+
+    [Fact]
+    public void AuditVerify_BadSignerOrTrustDomain_ExitsTwoNamingTheOption()
+    {
+        var (signerCode, _, signerError) = Run("audit", "verify", LogDirectory, "--signer", "not-an-id");
+        var (domainCode, _, domainError) = Run("audit", "verify", LogDirectory, "--trust-domain", "Not A Domain");
+
+        Assert.Equal(AgentIdCommand.UsageError, signerCode);
+        Assert.Contains("--signer 'not-an-id' is not a SPIFFE ID", signerError, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.UsageError, domainCode);
+        Assert.Contains("--trust-domain 'Not A Domain' is not a trust domain", domainError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_BundleAndNoCheckpointFile_TakesTheTrustDomainFromTheBundle()
+    {
+        File.Delete(Path.Combine(LogDirectory, "checkpoint"));
+        var bundle = Write("bundle.json", _ca.Bundle.ToJsonString());
+
+        var (code, stdout, stderr) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Contains("OK: 25 entries verified; 3 checkpoint(s) verified.", stdout, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr);
+    }
+
+    [Fact]
+    public void AuditVerify_BundleOfSeveralTrustDomains_AsksForTrustDomain()
+    {
+        using var partner = DevelopmentCertificateAuthority.Create(TrustDomain.Parse("partner.example"), null, _time);
+        var bundle = Write("federated.pem", _ca.RootCertificate.ExportCertificatePem() + "\n" + partner.RootCertificate.ExportCertificatePem());
+
+        var (code, stdout, stderr) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+        var (chosenCode, chosenStdout, _) = Run("audit", "verify", LogDirectory, "--bundle", bundle, "--trust-domain", "example.org");
+
+        Assert.Equal(AgentIdCommand.UsageError, code);
+        Assert.Contains("several trust domains (example.org, partner.example); pass --trust-domain", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+        Assert.Equal(AgentIdCommand.Ok, chosenCode);
+        Assert.Contains("OK: 25 entries verified", chosenStdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_BundleThatNamesNoTrustDomain_NeverTakesItFromTheCheckpoint()
+    {
+        // A CA without a URI SAN: only --trust-domain can say whose it is, not the (untrusted) checkpoint under verification.
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=root without a SPIFFE ID", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
+        using var root = request.CreateSelfSigned(_time.GetUtcNow().AddDays(-1), _time.GetUtcNow().AddDays(1));
+        var bundle = Write("anonymous.pem", root.ExportCertificatePem());
+
+        var (code, stdout, stderr) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+
+        Assert.Equal(AgentIdCommand.UsageError, code);
+        Assert.Contains("does not name its trust domain", stderr, StringComparison.Ordinal);
+        Assert.Contains("pass --trust-domain", stderr, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+    }
+
+    [Fact]
+    public void AuditVerify_TrustDomainTheBundleHasNoAuthorityFor_ExitsThree()
+    {
+        var bundle = Write("bundle.json", _ca.Bundle.ToJsonString());
+
+        var (code, _, stderr) = Run("audit", "verify", LogDirectory, "--bundle", bundle, "--trust-domain", "other.example");
+
+        Assert.Equal(AgentIdCommand.InputError, code);
+        Assert.Contains("holds no authority of trust domain 'other.example'; its authorities are of example.org", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_CheckpointProblem_NamesNoEntry()
+    {
+        using var other = DevelopmentCertificateAuthority.Create(Domain, null, _time);
+        var bundle = Write("other.pem", other.RootCertificate.ExportCertificatePem());
+
+        var (untrusted, untrustedOut, _) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+        var (mismatch, mismatchOut, _) = Run("audit", "verify", LogDirectory, "--signer", "spiffe://example.org/agent/auditor/x");
+
+        Assert.Equal(AgentIdCommand.VerificationFailed, untrusted);
+        Assert.Contains("FAILED (UntrustedSigner)", untrustedOut, StringComparison.Ordinal);
+        Assert.DoesNotContain("first bad entry", untrustedOut, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.VerificationFailed, mismatch);
+        Assert.Contains("FAILED (SignerMismatch)", mismatchOut, StringComparison.Ordinal);
+        Assert.DoesNotContain("first bad entry", mismatchOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_EntryRewrittenWithItsChecksum_NamesTheRangeNotAnEntry()
+    {
+        var segment = Path.Combine(LogDirectory, "audit-00000001.log");
+        var bytes = File.ReadAllBytes(segment);
+        var offset = RecordOffset(bytes, 12);
+        var length = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(offset));
+        bytes[offset + 13 + 40] ^= 0x20;
+        SHA256.HashData(bytes.AsSpan(offset + 12, 1 + length), bytes.AsSpan(offset + 13 + length, 32)); // recompute the checksum
+
+        File.WriteAllBytes(segment, bytes);
+
+        var (code, stdout, _) = Run("audit", "verify", LogDirectory);
+
+        Assert.Equal(AgentIdCommand.VerificationFailed, code);
+        Assert.Contains("FAILED (CheckpointMismatch)", stdout, StringComparison.Ordinal);
+        Assert.Contains("bad entry range: 10\u201319", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("first bad entry", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AuditVerify_MissingDirectory_ExitsThree()
     {
         var (code, _, stderr) = Run("audit", "verify", Path.Combine(_directory, "nope"));
@@ -243,6 +432,22 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
         Assert.Equal(0, process.ExitCode);
         Assert.Contains("OK: 25 entries verified", await stdout, StringComparison.Ordinal);
         Assert.Contains("warning", await stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>The offset of event record <paramref name="index"/> in a segment: u32 length, u64 index, u8 type, payload, 32-byte checksum.</summary>
+    private static int RecordOffset(byte[] segment, long index)
+    {
+        var offset = 8; // the magic
+        while (true)
+        {
+            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(segment.AsSpan(offset));
+            if (BinaryPrimitives.ReadInt64BigEndian(segment.AsSpan(offset + 4)) == index && segment[offset + 12] == 0)
+            {
+                return offset;
+            }
+
+            offset += 13 + length + 32;
+        }
     }
 
     private static string Value(string[] lines, string prefix) => lines.Single(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..].TrimEnd('\r');

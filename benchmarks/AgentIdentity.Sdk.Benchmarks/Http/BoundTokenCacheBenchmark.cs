@@ -9,7 +9,7 @@ public class BoundTokenCacheBenchmark
 {
     private DevelopmentCertificateAuthority _ca = null!;
     private AgentCredential _credential = null!;
-    private BoundTokenProvider _provider = null!;
+    private BoundTokenCache _cache = null!;
     private X509Svid _svid = null!;
 
     [GlobalSetup]
@@ -19,22 +19,23 @@ public class BoundTokenCacheBenchmark
         _credential = await AgentCredential.CreateAsync(SpiffeId.Parse("spiffe://bench.example/agent/bench/1"), _ca);
         _svid = _credential.GetCurrent();
         var options = new AgentHttpClientOptions { ServerId = "spiffe://bench.example/svc/as" };
-        var handler = new RotatingClientCertificateHandler("bench", _credential, _ca, options, options.GetServerAuthorizer(_ca.TrustDomain), TimeProvider.System, NullLogger.Instance);
-        _provider = new BoundTokenProvider("bench", new BoundTokenOptions { TokenEndpoint = new Uri("https://127.0.0.1:1/token"), ClientId = "bench" }, handler, TimeProvider.System, NullLogger.Instance);
-        _provider.Prime(_svid, "header.payload.signature", TimeSpan.FromHours(1));
+        var handler = new GenerationHandler("bench", _credential, _ca, options, options.GetServerAuthorizer(_ca.TrustDomain), TimeProvider.System, NullLogger.Instance);
+        var client = new BoundTokenClient("bench", new BoundTokenOptions { TokenEndpoint = new Uri("https://127.0.0.1:1/token"), ClientId = "bench" }, handler, TimeProvider.System);
+        _cache = new BoundTokenCache(client, TimeProvider.System, NullLogger.Instance);
+        _cache.Prime(_svid, "header.payload.signature", TimeSpan.FromHours(1));
     }
 
     [Benchmark]
     public string CacheHit()
     {
-        var task = _provider.GetTokenAsync(_credential.GetCurrent());
+        var task = _cache.GetTokenAsync(_credential.GetCurrent());
         return task.IsCompletedSuccessfully ? task.Result.AccessToken : throw new InvalidOperationException("cache miss");
     }
 
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
-        _provider.Dispose();
+        _cache.Dispose();
         await _credential.DisposeAsync();
         _ca.Dispose();
     }

@@ -1,6 +1,5 @@
 using AgentIdentity;
 using AgentIdentity.AI;
-using AgentIdentity.Audit;
 using AgentIdentity.Tools;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -37,7 +36,8 @@ public static class AgentIdentityChatClientBuilderExtensions
         return function as AgentIdentityFunction ?? new AgentIdentityFunction(function, middleware);
     }
 
-    /// <summary>Creates the middleware for an identity, with the services' audit sink, revocation seam, clock and logging as defaults.</summary>
+    /// <summary>Creates the middleware for an identity, with the services' audit sink, revocation seam, clock and logging as defaults
+    /// (those of <see cref="ToolCallGuard.Create"/>, the same as the Semantic Kernel filters').</summary>
     /// <param name="services">The services; may be <see langword="null"/>.</param>
     /// <param name="identity">The agent's identity; <see langword="null"/> for the registered <see cref="IX509SvidSource"/>.</param>
     /// <param name="configure">Configures the guard; may be <see langword="null"/>.</param>
@@ -47,14 +47,7 @@ public static class AgentIdentityChatClientBuilderExtensions
     {
         identity ??= services?.GetService<IX509SvidSource>() ?? throw new InvalidOperationException(
             "UseAgentIdentity() needs the agent's identity: pass it (an AgentCredential), or call services.AddAgentIdentity(...) and build the chat client with those services.");
-        var options = new ToolCallGuardOptions();
-        configure?.Invoke(options);
-        var loggerFactory = services?.GetService<ILoggerFactory>();
-        options.AuditSink ??= services?.GetService<IAuditSink>()
-            ?? (loggerFactory is null ? null : new LoggingAuditSink(loggerFactory.CreateLogger("AgentIdentity.Audit")));
-        options.RevocationStatus ??= services?.GetService<IRevocationStatus>();
-        options.ArgumentFormatter ??= AgentIdentityFunctionMiddleware.FormatAsJson;
-        var guard = new ToolCallGuard(identity, options, services?.GetService<TimeProvider>());
-        return new AgentIdentityFunctionMiddleware(guard, loggerFactory?.CreateLogger<AgentIdentityFunctionMiddleware>());
+        var guard = ToolCallGuard.Create(services, identity, configure, AIJsonUtilities.DefaultOptions);
+        return new AgentIdentityFunctionMiddleware(guard, services?.GetService<ILoggerFactory>()?.CreateLogger<AgentIdentityFunctionMiddleware>());
     }
 }

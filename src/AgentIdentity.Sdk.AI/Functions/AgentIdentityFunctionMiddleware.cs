@@ -1,4 +1,3 @@
-using System.Text.Json;
 using AgentIdentity.Tools;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
@@ -99,19 +98,6 @@ public sealed class AgentIdentityFunctionMiddleware
 
     private static string? GetDeclaredAction(AIFunction function) =>
         function.AdditionalProperties.TryGetValue(ToolCallGuardOptions.ActionPropertyName, out var value) ? value as string : null;
-
-    /// <summary>Serializes a structured argument with the Microsoft.Extensions.AI JSON defaults; falls back to <see cref="object.ToString"/>.</summary>
-    internal static string? FormatAsJson(object value)
-    {
-        try
-        {
-            return JsonSerializer.Serialize(value, AIJsonUtilities.DefaultOptions.GetTypeInfo(value.GetType()));
-        }
-        catch (Exception ex) when (ex is NotSupportedException or InvalidOperationException or JsonException)
-        {
-            return value.ToString();
-        }
-    }
 
     private sealed class ResultHolder<TState>(TState state, Func<TState, ValueTask<object?>> invoke)
     {

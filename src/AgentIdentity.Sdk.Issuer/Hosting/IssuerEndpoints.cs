@@ -2,13 +2,15 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
 namespace AgentIdentity.Issuer;
 
-/// <summary>The HTTP handlers: parse and validate, authenticate, rate-limit, sign, record, answer (RFC 7807 problem details on failure).</summary>
+/// <summary>The HTTP handlers: rate-limit, bind the body to its wire record (<see cref="IssuerJsonContext"/>), validate,
+/// authenticate, sign, record, answer (RFC 7807 problem details on failure).</summary>
 internal sealed class IssuerEndpoints : IDisposable
 {
     private const int MaxBodyBytes = 64 * 1024;
@@ -32,9 +34,10 @@ internal sealed class IssuerEndpoints : IDisposable
 
     public void Dispose() => _limiter.Dispose();
 
-    public Task IssueAsync(HttpContext context) => HandleAsync(context, "issue", async (request, caller) =>
+    public Task IssueAsync(HttpContext context) => HandleAsync(context, "issue", async (body, caller) =>
     {
-        var token = RequireString(request, "joinToken", 256);
+        var request = Bind(body, IssuerJsonContext.Default.IssuerEnrollRequest);
+        var token = RequireString(request.JoinToken, IssuerProtocol.JoinToken, 256);
         var (id, csr, lifetime) = ReadCommon(request);
         var tokenHash = AgentIdentityIssuer.HashToken(token);
         var record = await _issuer.Store.FindJoinTokenAsync(tokenHash, context.RequestAborted).ConfigureAwait(false);
@@ -72,9 +75,10 @@ internal sealed class IssuerEndpoints : IDisposable
         return Done(issuance, certificate, caller);
     });
 
-    public Task RenewAsync(HttpContext context) => HandleAsync(context, "renew", async (request, caller) =>
+    public Task RenewAsync(HttpContext context) => HandleAsync(context, "renew", async (body, caller) =>
     {
         var current = AuthenticateClient(context, "Renewal requires mTLS with the current SVID");
+        var request = Bind(body, IssuerJsonContext.Default.IssuerRenewRequest);
         var (id, csr, lifetime) = ReadCommon(request);
         if (id != current)
         {
@@ -99,17 +103,18 @@ internal sealed class IssuerEndpoints : IDisposable
         return Done(issuance, certificate, caller);
     });
 
-    public Task DelegateAsync(HttpContext context) => HandleAsync(context, "delegate", async (request, caller) =>
+    public Task DelegateAsync(HttpContext context) => HandleAsync(context, "delegate", async (body, caller) =>
     {
         var parentId = AuthenticateClient(context, "Delegation requires mTLS with the parent SVID");
+        var request = Bind(body, IssuerJsonContext.Default.IssuerDelegateRequest);
         var (id, csr, lifetime) = ReadCommon(request);
-        var policyDer = RequireBase64(request, "policy", AgentPolicy.MaxEncodedLength);
+        var policyDer = RequireBytes(request.Policy, IssuerProtocol.Policy, AgentPolicy.MaxEncodedLength);
         if (!AgentPolicy.TryFromDer(policyDer, out var policy, out var policyError))
         {
             throw new Refusal(StatusCodes.Status400BadRequest, "Invalid policy", $"'policy' is not a valid DER agent policy: {policyError}.");
         }
 
-        var signature = RequireBase64(request, "proofSignature", 1024);
+        var signature = RequireBytes(request.ProofSignature, IssuerProtocol.ProofSignature, 1024);
         var parentRecord = await _issuer.Store.FindIdentityAsync(parentId.ToString(), context.RequestAborted).ConfigureAwait(false);
         if (parentRecord is null || parentRecord.Revoked)
         {
@@ -133,12 +138,12 @@ internal sealed class IssuerEndpoints : IDisposable
             return;
         }
 
-        context.Response.ContentType = "application/json";
+        context.Response.ContentType = IssuerProtocol.JsonMediaType;
         context.Response.Headers.CacheControl = "no-cache";
         await context.Response.Body.WriteAsync(_issuer.GetBundle().ToJson(), context.RequestAborted).ConfigureAwait(false);
     }
 
-    public Task CreateJoinTokenAsync(HttpContext context) => HandleAsync(context, "join-tokens", async (request, caller) =>
+    public Task CreateJoinTokenAsync(HttpContext context) => HandleAsync(context, "join-tokens", async (body, caller) =>
     {
         if (_adminKeyHash is null)
         {
@@ -152,26 +157,24 @@ internal sealed class IssuerEndpoints : IDisposable
             throw new Refusal(StatusCodes.Status401Unauthorized, "Admin key required", "Send the admin API key as 'Authorization: Bearer <key>'.");
         }
 
-        var agentName = RequireString(request, "agentName", 128);
+        var request = Bind(body, IssuerJsonContext.Default.IssuerJoinTokenRequest);
+        var agentName = RequireString(request.AgentName, IssuerProtocol.AgentName, 128);
         if (AgentIdentityIssuer.ValidateAgentName(agentName) is { } nameError)
         {
             throw new Refusal(StatusCodes.Status400BadRequest, "Invalid agent name", nameError);
         }
 
-        var ttl = request.TryGetProperty("ttlSeconds", out var ttlElement) ? ReadPositiveInt(ttlElement, "ttlSeconds") : 600;
+        var ttl = request.TtlSeconds is { } seconds ? RequirePositive(seconds, IssuerProtocol.TtlSeconds) : 600;
         if (TimeSpan.FromSeconds(ttl) > _issuer.Options.MaxJoinTokenLifetime)
         {
             throw new Refusal(StatusCodes.Status400BadRequest, "Invalid ttlSeconds", $"'ttlSeconds' must be at most {(long)_issuer.Options.MaxJoinTokenLifetime.TotalSeconds}.");
         }
 
-        var policy = request.TryGetProperty("policy", out var policyElement) && policyElement.ValueKind != JsonValueKind.Null ? ReadPolicy(policyElement) : null;
+        var policy = request.Policy is { } policyRequest ? ReadPolicy(policyRequest) : null;
         var token = await _issuer.CreateJoinTokenAsync(agentName, policy, TimeSpan.FromSeconds(ttl), context.RequestAborted).ConfigureAwait(false);
-        return Json(w =>
-        {
-            w.WriteString("joinToken", token);
-            w.WriteString("agentName", agentName);
-            w.WriteString("expiresAt", _issuer.Time.GetUtcNow().AddSeconds(ttl));
-        });
+        return JsonSerializer.SerializeToUtf8Bytes(
+            new IssuerJoinTokenResponse { JoinToken = token, AgentName = agentName, ExpiresAt = _issuer.Time.GetUtcNow().AddSeconds(ttl) },
+            IssuerJsonContext.Default.IssuerJoinTokenResponse);
     });
 
     private async Task HandleAsync(HttpContext context, string endpoint, Func<JsonElement, string, Task<byte[]>> handler)
@@ -189,7 +192,7 @@ internal sealed class IssuerEndpoints : IDisposable
                 throw new Refusal(StatusCodes.Status400BadRequest, "HTTPS required", "The issuer answers only over HTTPS.");
             }
 
-            if (context.Request.ContentType is not { } type || !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+            if (context.Request.ContentType is not { } type || !type.StartsWith(IssuerProtocol.JsonMediaType, StringComparison.OrdinalIgnoreCase))
             {
                 throw new Refusal(StatusCodes.Status415UnsupportedMediaType, "JSON required", "Send the request body as application/json.");
             }
@@ -213,7 +216,7 @@ internal sealed class IssuerEndpoints : IDisposable
                 }
 
                 var response = await handler(document.RootElement, caller).ConfigureAwait(false);
-                context.Response.ContentType = "application/json";
+                context.Response.ContentType = IssuerProtocol.JsonMediaType;
                 context.Response.Headers.CacheControl = "no-store";
                 await context.Response.Body.WriteAsync(response, context.RequestAborted).ConfigureAwait(false);
             }
@@ -301,9 +304,9 @@ internal sealed class IssuerEndpoints : IDisposable
         return result.Id;
     }
 
-    private (SpiffeId Id, byte[] Csr, TimeSpan Lifetime) ReadCommon(JsonElement request)
+    private (SpiffeId Id, byte[] Csr, TimeSpan Lifetime) ReadCommon(IIssuerSvidRequest request)
     {
-        var idText = RequireString(request, "spiffeId", 2048);
+        var idText = RequireString(request.SpiffeId, IssuerProtocol.SpiffeId, 2048);
         if (!SpiffeId.TryParse(idText, out var id, out var idError))
         {
             throw new Refusal(StatusCodes.Status400BadRequest, "Invalid spiffeId", $"'spiffeId' is not a valid SPIFFE ID: {idError}.");
@@ -314,12 +317,12 @@ internal sealed class IssuerEndpoints : IDisposable
             throw new Refusal(StatusCodes.Status403Forbidden, "Foreign trust domain", $"This issuer serves trust domain '{_issuer.TrustDomain}'; it cannot issue '{id}'.");
         }
 
-        var csr = RequireBase64(request, "csr", 16 * 1024);
+        var csr = RequireBytes(request.Csr, IssuerProtocol.Csr, 16 * 1024);
         var lifetime = _issuer.Options.MaxSvidLifetime;
-        if (request.TryGetProperty("lifetimeSeconds", out var lifetimeElement))
+        if (request.LifetimeSeconds is { } seconds)
         {
-            var seconds = ReadPositiveInt(lifetimeElement, "lifetimeSeconds");
-            lifetime = TimeSpan.FromSeconds(seconds) < lifetime ? TimeSpan.FromSeconds(seconds) : lifetime;
+            var requested = TimeSpan.FromSeconds(RequirePositive(seconds, IssuerProtocol.LifetimeSeconds));
+            lifetime = requested < lifetime ? requested : lifetime;
         }
 
         return (id, csr, lifetime);
@@ -350,34 +353,29 @@ internal sealed class IssuerEndpoints : IDisposable
         _issuer.Logger.SvidIssued(record.Kind, record.SpiffeId, record.SerialNumber, record.NotAfter);
         using (issuance.Certificate)
         {
-            return Json(w =>
-            {
-                w.WriteString("spiffeId", record.SpiffeId);
-                w.WriteStartArray("certificates");
-                w.WriteBase64StringValue(issuance.Certificate.RawData);
-                foreach (var intermediate in issuance.Intermediates)
+            return JsonSerializer.SerializeToUtf8Bytes(
+                new IssuerIssuanceResponse
                 {
-                    w.WriteBase64StringValue(intermediate.RawData);
-                }
-
-                w.WriteEndArray();
-                w.WriteString("bundle", issuance.Bundle.ToJsonString());
-                w.WriteString("expiresAt", record.NotAfter);
-            });
+                    SpiffeId = record.SpiffeId,
+                    Certificates = [issuance.Certificate.RawData, .. issuance.Intermediates.Select(intermediate => intermediate.RawData)],
+                    Bundle = issuance.Bundle.ToJsonString(),
+                    ExpiresAt = record.NotAfter,
+                },
+                IssuerJsonContext.Default.IssuerIssuanceResponse);
         }
     }
 
-    private static AgentPolicy ReadPolicy(JsonElement element)
+    private static AgentPolicy ReadPolicy(IssuerJoinTokenPolicy policy)
     {
-        if (element.ValueKind != JsonValueKind.Object)
-        {
-            throw new Refusal(StatusCodes.Status400BadRequest, "Invalid policy", "'policy' must be an object with 'services', 'actions', 'tools', 'delegationTargets' (string arrays) and 'maxDelegationDepth' (integer).");
-        }
-
+        var depth = policy.MaxDelegationDepth is { } d ? RequireNonNegative(d, $"{IssuerProtocol.Policy}.{IssuerProtocol.MaxDelegationDepth}") : 0;
         try
         {
-            var depth = element.TryGetProperty("maxDelegationDepth", out var d) ? ReadPositiveInt(d, "policy.maxDelegationDepth", allowZero: true) : 0;
-            return new AgentPolicy(Strings(element, "services"), Strings(element, "actions"), Strings(element, "tools"), depth, Strings(element, "delegationTargets"));
+            return new AgentPolicy(
+                Strings(policy.Services, IssuerProtocol.Services),
+                Strings(policy.Actions, IssuerProtocol.Actions),
+                Strings(policy.Tools, IssuerProtocol.Tools),
+                depth,
+                Strings(policy.DelegationTargets, IssuerProtocol.DelegationTargets));
         }
         catch (Exception ex) when (ex is ArgumentException or FormatException)
         {
@@ -385,72 +383,100 @@ internal sealed class IssuerEndpoints : IDisposable
         }
     }
 
-    private static List<string>? Strings(JsonElement element, string name)
+    private static List<string>? Strings(IReadOnlyList<string?>? values, string name)
     {
-        if (!element.TryGetProperty(name, out var array) || array.ValueKind == JsonValueKind.Null)
+        if (values is null)
         {
             return null;
         }
 
-        if (array.ValueKind != JsonValueKind.Array)
+        var list = new List<string>(values.Count);
+        foreach (var value in values)
         {
-            throw new Refusal(StatusCodes.Status400BadRequest, "Invalid policy", $"'policy.{name}' must be an array of strings.");
-        }
-
-        var list = new List<string>();
-        foreach (var item in array.EnumerateArray())
-        {
-            list.Add(item.ValueKind == JsonValueKind.String ? item.GetString()! : throw new Refusal(StatusCodes.Status400BadRequest, "Invalid policy", $"'policy.{name}' must contain only strings."));
+            list.Add(value ?? throw PolicyStringsRefusal(name, elements: true));
         }
 
         return list;
     }
 
-    private static string RequireString(JsonElement request, string name, int maxLength)
+    /// <summary>Binds the body (a JSON object) to its wire record, after the endpoint has authenticated the caller. A member of
+    /// the wrong type gets the same specific problem as a missing or invalid value of that member; unknown members are ignored.</summary>
+    private static TRequest Bind<TRequest>(JsonElement body, JsonTypeInfo<TRequest> requestType)
+        where TRequest : class
     {
-        if (!request.TryGetProperty(name, out var element) || element.ValueKind != JsonValueKind.String || element.GetString() is not { Length: > 0 } value)
+        try
         {
-            throw new Refusal(StatusCodes.Status400BadRequest, $"Missing {name}", $"'{name}' is required and must be a non-empty string.");
+            return body.Deserialize(requestType)!;
+        }
+        catch (JsonException ex)
+        {
+            throw MemberRefusal(body, ex.Path, policyIsObject: typeof(TRequest) == typeof(IssuerJoinTokenRequest));
+        }
+    }
+
+    /// <summary>The problem for a member the serializer could not convert, located by the exception's JSON path (<c>$.csr</c>, <c>$.policy.tools[1]</c>).</summary>
+    private static Refusal MemberRefusal(JsonElement root, string? path, bool policyIsObject)
+    {
+        var segments = (path ?? "$").TrimStart('$').TrimStart('.').Split('.', 2);
+        var bracket = segments[0].IndexOf('[', StringComparison.Ordinal);
+        var name = bracket < 0 ? segments[0] : segments[0][..bracket];
+        switch (name)
+        {
+            case IssuerProtocol.LifetimeSeconds or IssuerProtocol.TtlSeconds:
+                return IntegerRefusal(name, allowZero: false);
+            case IssuerProtocol.Policy when policyIsObject:
+                if (segments.Length == 1)
+                {
+                    return new Refusal(StatusCodes.Status400BadRequest, "Invalid policy", "'policy' must be an object with 'services', 'actions', 'tools', 'delegationTargets' (string arrays) and 'maxDelegationDepth' (integer).");
+                }
+
+                var member = segments[1];
+                var index = member.IndexOf('[', StringComparison.Ordinal);
+                return member == IssuerProtocol.MaxDelegationDepth
+                    ? IntegerRefusal($"{IssuerProtocol.Policy}.{IssuerProtocol.MaxDelegationDepth}", allowZero: true)
+                    : PolicyStringsRefusal(index < 0 ? member : member[..index], elements: index >= 0);
+            case IssuerProtocol.Csr or IssuerProtocol.Policy or IssuerProtocol.ProofSignature
+                when root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String:
+                return new Refusal(StatusCodes.Status400BadRequest, $"Invalid {name}", $"'{name}' is not valid base64.");
+            case "":
+                return new Refusal(StatusCodes.Status400BadRequest, "Malformed request", $"The request body does not fit the {IssuerProtocol.JsonMediaType} request of this endpoint.");
+            default:
+                return MissingRefusal(name);
+        }
+    }
+
+    private static Refusal MissingRefusal(string name) =>
+        new(StatusCodes.Status400BadRequest, $"Missing {name}", $"'{name}' is required and must be a non-empty string.");
+
+    private static Refusal IntegerRefusal(string name, bool allowZero) =>
+        new(StatusCodes.Status400BadRequest, $"Invalid {name}", $"'{name}' must be a {(allowZero ? "non-negative" : "positive")} 32-bit integer.");
+
+    private static Refusal PolicyStringsRefusal(string member, bool elements) =>
+        new(StatusCodes.Status400BadRequest, "Invalid policy", elements ? $"'policy.{member}' must contain only strings." : $"'policy.{member}' must be an array of strings.");
+
+    private static string RequireString(string? value, string name, int maxLength)
+    {
+        if (value is not { Length: > 0 })
+        {
+            throw MissingRefusal(name);
         }
 
         return value.Length <= maxLength ? value : throw new Refusal(StatusCodes.Status400BadRequest, $"Invalid {name}", $"'{name}' is longer than {maxLength} characters.");
     }
 
-    private static byte[] RequireBase64(JsonElement request, string name, int maxBytes)
+    private static byte[] RequireBytes(byte[]? value, string name, int maxBytes)
     {
-        var text = RequireString(request, name, (maxBytes * 4 / 3) + 4);
-        try
+        if (value is not { Length: > 0 })
         {
-            return Convert.FromBase64String(text);
+            throw MissingRefusal(name);
         }
-        catch (FormatException)
-        {
-            throw new Refusal(StatusCodes.Status400BadRequest, $"Invalid {name}", $"'{name}' is not valid base64.");
-        }
+
+        return value.Length <= maxBytes ? value : throw new Refusal(StatusCodes.Status400BadRequest, $"Invalid {name}", $"'{name}' is longer than {maxBytes} bytes.");
     }
 
-    private static int ReadPositiveInt(JsonElement element, string name, bool allowZero = false)
-    {
-        if (element.ValueKind == JsonValueKind.Number && element.TryGetInt32(out var value) && (value > 0 || (allowZero && value == 0)))
-        {
-            return value;
-        }
+    private static int RequirePositive(int value, string name) => value > 0 ? value : throw IntegerRefusal(name, allowZero: false);
 
-        throw new Refusal(StatusCodes.Status400BadRequest, $"Invalid {name}", $"'{name}' must be a {(allowZero ? "non-negative" : "positive")} 32-bit integer.");
-    }
-
-    private static byte[] Json(Action<Utf8JsonWriter> write)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            write(writer);
-            writer.WriteEndObject();
-        }
-
-        return buffer.ToArray();
-    }
+    private static int RequireNonNegative(int value, string name) => value >= 0 ? value : throw IntegerRefusal(name, allowZero: true);
 
     private static async Task WriteProblemAsync(HttpContext context, int status, string title, string detail)
     {
@@ -460,14 +486,10 @@ internal sealed class IssuerEndpoints : IDisposable
         }
 
         context.Response.StatusCode = status;
-        context.Response.ContentType = "application/problem+json";
-        var body = Json(w =>
-        {
-            w.WriteString("type", $"https://httpstatuses.io/{status}");
-            w.WriteString("title", title);
-            w.WriteNumber("status", status);
-            w.WriteString("detail", detail);
-        });
+        context.Response.ContentType = IssuerProtocol.ProblemMediaType;
+        var body = JsonSerializer.SerializeToUtf8Bytes(
+            new IssuerProblem { Type = $"https://httpstatuses.io/{status}", Title = title, Status = status, Detail = detail },
+            IssuerJsonContext.Default.IssuerProblem);
         await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
     }
 

@@ -14,6 +14,20 @@ internal sealed class PostgreSqlIssuerStore : SqlIssuerStore, IAsyncDisposable
         _dataSource = NpgsqlDataSource.Create(connectionString);
     }
 
+    /// <summary>Checks that <paramref name="connectionString"/> is a well-formed Npgsql connection string, without naming its values.</summary>
+    /// <exception cref="ArgumentException">It is malformed.</exception>
+    internal static void ValidateConnectionString(string connectionString)
+    {
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"The PostgreSQL connection string of the issuer is malformed: {ex.Message}", nameof(connectionString));
+        }
+    }
+
     protected override string ProviderName => "PostgreSQL";
 
     protected override string[] SchemaStatements =>

@@ -8,17 +8,47 @@ internal sealed class SqliteIssuerStore : SqlIssuerStore
 {
     private readonly string _connectionString;
 
-    public SqliteIssuerStore(string path)
+    /// <param name="connectionString">A connection string made by <see cref="ToConnectionString"/>.</param>
+    public SqliteIssuerStore(string connectionString)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
-            DefaultTimeout = 30,
-        }.ToString();
+        ArgumentException.ThrowIfNullOrEmpty(connectionString);
+        _connectionString = connectionString;
     }
+
+    /// <summary>Turns a file path, or a connection string with a file <c>Data Source</c>, into the store's connection string
+    /// (read-write-create, pooled, 30 s busy timeout unless the connection string says otherwise).</summary>
+    /// <exception cref="ArgumentException">The value names no file, or an in-memory database.</exception>
+    internal static string ToConnectionString(string pathOrConnectionString)
+    {
+        SqliteConnectionStringBuilder builder;
+        try
+        {
+            builder = pathOrConnectionString.Contains('=', StringComparison.Ordinal)
+                ? new SqliteConnectionStringBuilder(pathOrConnectionString)
+                : new SqliteConnectionStringBuilder { DataSource = pathOrConnectionString };
+        }
+        catch (ArgumentException)
+        {
+            builder = new SqliteConnectionStringBuilder { DataSource = pathOrConnectionString }; // a file name with '=' in it
+        }
+
+        if (string.IsNullOrWhiteSpace(builder.DataSource))
+        {
+            throw new ArgumentException("The SQLite connection string names no file: set 'Data Source=<path>'.", nameof(pathOrConnectionString));
+        }
+
+        if (builder.Mode == SqliteOpenMode.Memory || builder.DataSource == ":memory:")
+        {
+            throw new ArgumentException(
+                "The issuer cannot use an in-memory SQLite database: it is not durable (the CA keys and redeemed join tokens would be lost) and each connection sees another one. Give a file path.",
+                nameof(pathOrConnectionString));
+        }
+
+        return builder.ToString();
+    }
+
+    /// <summary>Gets the connection string (for tests and diagnostics; it carries no secret).</summary>
+    internal string ConnectionString => _connectionString;
 
     protected override string ProviderName => "SQLite";
 

@@ -35,7 +35,7 @@ public enum WorkloadApiSourceState
 /// <remarks>
 /// Follows SPECS.md §5.3–5.4: a message with an empty required field or undecodable content is reported and discarded, keeping
 /// the previous state; <c>Unavailable</c> and other errors reconnect with linear backoff (1 s steps up to 30 s, reset after a
-/// message); <c>PermissionDenied</c> retries and stops serving the previous SVID; <c>InvalidArgument</c>, <c>Unimplemented</c>
+/// message; the SDK's one back-off policy, Polly's linear delays without jitter); <c>PermissionDenied</c> retries and stops serving the previous SVID; <c>InvalidArgument</c>, <c>Unimplemented</c>
 /// and cancellation stop the stream.
 /// </remarks>
 public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource, IAsyncDisposable
@@ -49,6 +49,7 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
     private readonly SpiffeWorkloadAPI.SpiffeWorkloadAPIClient _client;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly RetryBackoff _backoff;
     private readonly Task _loop;
     private volatile X509Context? _context;
     private volatile bool _denied;
@@ -56,6 +57,7 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
     private volatile WorkloadApiSourceState _state;
     private volatile string? _lastError;
     private int _consecutiveFailures;
+    private (StatusCode Code, string Detail) _failure;
     private long _updates;
     private long _rejected;
     private int _disposed;
@@ -69,6 +71,7 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
         _logger = logger;
         _channel = WorkloadApiChannel.Create(address);
         _client = WorkloadApiChannel.CreateClient(_channel);
+        _backoff = RetryBackoff.Linear(options.BackoffStep, options.MaxBackoff, time);
         _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
@@ -192,95 +195,100 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
 
     private async Task RunAsync(CancellationToken stop)
     {
-        var attempt = 0;
-        while (!stop.IsCancellationRequested)
+        try
         {
-            var received = false;
-            StatusCode code;
-            string detail;
-            try
-            {
-                using var call = _client.FetchX509SVID(new X509SVIDRequest(), new CallOptions(WorkloadApiChannel.SecurityHeader(), deadline: null, cancellationToken: stop));
-                while (await call.ResponseStream.MoveNext(stop).ConfigureAwait(false))
-                {
-                    received = true;
-                    attempt = 0;
-                    Apply(call.ResponseStream.Current);
-                }
-
-                code = StatusCode.OK;
-                detail = "stream closed by the server";
-            }
-            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && stop.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (RpcException ex)
-            {
-                code = ex.StatusCode;
-                detail = ex.Status.Detail;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // Transport or client failures outside gRPC statuses: retried like Unavailable, never fatal to the source.
-                code = StatusCode.Unknown;
-                detail = $"{ex.GetType().Name}: {ex.Message}";
-            }
-
-            if (code is StatusCode.InvalidArgument or StatusCode.Unimplemented or StatusCode.Cancelled)
-            {
-                _lastError = $"{code}: {detail}";
-                _state = WorkloadApiSourceState.Stopped;
-                _logger.StreamStopped(Rpc, _address.Value, code.ToString(), detail);
-                _ready.TrySetException(new WorkloadApiException($"The Workload API at {_address} refused {Rpc} with {code} ({detail}); this is not retried. {(code == StatusCode.InvalidArgument ? "The server says the request is malformed, for example without the security header." : string.Empty)}", code));
-                return;
-            }
-
-            if (code == StatusCode.OK && received)
-            {
-                // The spec says to reconnect at once when the server closes a stream that worked.
-                _logger.StreamEnded(Rpc, _address.Value);
-                continue;
-            }
-
-            attempt++;
-            Interlocked.Exchange(ref _consecutiveFailures, attempt);
-            var delay = TimeSpan.FromTicks(Math.Min(_options.BackoffStep.Ticks * attempt, _options.MaxBackoff.Ticks));
-            _lastError = $"{code}: {detail}";
-            if (code == StatusCode.PermissionDenied)
-            {
-                if (!_denied)
-                {
-                    _denied = true;
-                    _state = WorkloadApiSourceState.PermissionDenied;
-                    _context?.Svid.MarkSuperseded();
-                    SignalChange();
-                }
-
-                _logger.PermissionDenied(_address.Value, detail, delay);
-            }
-            else
-            {
-                _state = _context is null ? WorkloadApiSourceState.Connecting : WorkloadApiSourceState.Retrying;
-                _logger.StreamFailed(Rpc, _address.Value, code.ToString(), detail, delay, attempt);
-            }
-
-            OnRetryScheduled?.Invoke(code, delay);
-            try
-            {
-                await Task.Delay(delay, _time, stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
+            await _backoff.RunAsync(static (self, ct) => self.StreamOnceAsync(ct), this, static (self, retry) => self.OnRetry(retry), stop).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
         }
 
         _state = WorkloadApiSourceState.Stopped;
+    }
+
+    /// <summary>One <c>FetchX509SVID</c> stream: its end decides what the back-off does next.</summary>
+    private async ValueTask<RetryAttemptResult> StreamOnceAsync(CancellationToken stop)
+    {
+        var received = false;
+        StatusCode code;
+        string detail;
+        try
+        {
+            using var call = _client.FetchX509SVID(new X509SVIDRequest(), new CallOptions(WorkloadApiChannel.SecurityHeader(), deadline: null, cancellationToken: stop));
+            while (await call.ResponseStream.MoveNext(stop).ConfigureAwait(false))
+            {
+                received = true;
+                Apply(call.ResponseStream.Current);
+            }
+
+            code = StatusCode.OK;
+            detail = "stream closed by the server";
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && stop.IsCancellationRequested)
+        {
+            return RetryAttemptResult.Stop;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return RetryAttemptResult.Stop;
+        }
+        catch (RpcException ex)
+        {
+            code = ex.StatusCode;
+            detail = ex.Status.Detail;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Transport or client failures outside gRPC statuses: retried like Unavailable, never fatal to the source.
+            code = StatusCode.Unknown;
+            detail = $"{ex.GetType().Name}: {ex.Message}";
+        }
+
+        if (code is StatusCode.InvalidArgument or StatusCode.Unimplemented or StatusCode.Cancelled)
+        {
+            _lastError = $"{code}: {detail}";
+            _state = WorkloadApiSourceState.Stopped;
+            _logger.StreamStopped(Rpc, _address.Value, code.ToString(), detail);
+            _ready.TrySetException(new WorkloadApiException($"The Workload API at {_address} refused {Rpc} with {code} ({detail}); this is not retried. {(code == StatusCode.InvalidArgument ? "The server says the request is malformed, for example without the security header." : string.Empty)}", code));
+            return RetryAttemptResult.Stop;
+        }
+
+        if (code == StatusCode.OK && received)
+        {
+            // The spec says to reconnect at once when the server closes a stream that worked.
+            _logger.StreamEnded(Rpc, _address.Value);
+            return RetryAttemptResult.RestartNow;
+        }
+
+        _failure = (code, detail);
+        return received ? RetryAttemptResult.RetryAfterProgress : RetryAttemptResult.Retry;
+    }
+
+    /// <summary>A failed stream, before its back-off delay: report it, and stop serving the SVID when the server denied the workload.</summary>
+    private void OnRetry(RetryBackoffEvent retry)
+    {
+        var (code, detail) = _failure;
+        Interlocked.Exchange(ref _consecutiveFailures, retry.Attempt);
+        _lastError = $"{code}: {detail}";
+        if (code == StatusCode.PermissionDenied)
+        {
+            if (!_denied)
+            {
+                _denied = true;
+                _state = WorkloadApiSourceState.PermissionDenied;
+                _context?.Owner.MarkSuperseded();
+                SignalChange();
+            }
+
+            _logger.PermissionDenied(_address.Value, detail, retry.Delay);
+        }
+        else
+        {
+            _state = _context is null ? WorkloadApiSourceState.Connecting : WorkloadApiSourceState.Retrying;
+            _logger.StreamFailed(Rpc, _address.Value, code.ToString(), detail, retry.Delay, retry.Attempt);
+        }
+
+        OnRetryScheduled?.Invoke(code, retry.Delay);
     }
 
     private void Apply(X509SVIDResponse response)
@@ -304,8 +312,8 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
         {
             // The server re-sent the SVID in use (a reconnect, or a bundle-only change): keep the snapshot, so that
             // connections built on it are not needlessly rotated.
-            context.Svid.Dispose();
-            context = new X509Context(previous.Svid, context.Hint, context.Bundles, context.Crls);
+            context.Owner.Dispose();
+            context = new X509Context(previous.Owner, context.Hint, context.Bundles, context.Crls);
         }
 
         _context = context;
@@ -318,7 +326,7 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
         _ready.TrySetResult();
         if (previous is not null && !ReferenceEquals(previous.Svid, context.Svid))
         {
-            previous.Svid.MarkSuperseded();
+            previous.Owner.MarkSuperseded();
         }
 
         SignalChange();
@@ -378,7 +386,7 @@ public sealed class WorkloadApiX509Source : IX509SvidSource, ITrustBundleSource,
         _state = WorkloadApiSourceState.Stopped;
         _ready.TrySetException(new ObjectDisposedException(nameof(WorkloadApiX509Source)));
         _ = _ready.Task.Exception;
-        _context?.Svid.MarkSuperseded();
+        _context?.Owner.MarkSuperseded();
         _channel.Dispose();
         _stop.Dispose();
     }

@@ -6,9 +6,12 @@ using AgentIdentity.Spiffe.Proto;
 namespace AgentIdentity.Spiffe;
 
 /// <summary>The parsed, complete state of one <c>FetchX509SVID</c> message.</summary>
-internal sealed class X509Context(X509Svid svid, string? hint, TrustBundleSet bundles, IReadOnlyList<byte[]> crls)
+internal sealed class X509Context(X509SvidOwner owner, string? hint, TrustBundleSet bundles, IReadOnlyList<byte[]> crls)
 {
-    public X509Svid Svid { get; } = svid;
+    /// <summary>Gets the owner of the snapshot: the source alone marks it superseded or releases it.</summary>
+    public X509SvidOwner Owner { get; } = owner;
+
+    public X509Svid Svid => Owner.Svid;
 
     public string? Hint { get; } = hint;
 
@@ -42,7 +45,8 @@ internal static class X509ContextParser
         }
 
         var chosen = Select(response, hint);
-        var svid = ParseSvid(chosen);
+        var owner = ParseSvid(chosen);
+        var svid = owner.Svid;
         try
         {
             var bundles = new List<TrustBundle> { ParseBundle(svid.Id.TrustDomain, chosen.Bundle.Span, "bundle") };
@@ -67,11 +71,11 @@ internal static class X509ContextParser
             }
 
             var crls = response.Crl.Select(c => c.ToByteArray()).ToArray();
-            return new X509Context(svid, chosen.Hint.Length == 0 ? null : chosen.Hint, new TrustBundleSet(bundles), crls);
+            return new X509Context(owner, chosen.Hint.Length == 0 ? null : chosen.Hint, new TrustBundleSet(bundles), crls);
         }
         catch
         {
-            svid.Dispose();
+            owner.Dispose();
             throw;
         }
     }
@@ -95,7 +99,7 @@ internal static class X509ContextParser
         throw Malformed($"no SVID has the configured hint '{hint}' (hints present: {string.Join(", ", response.Svids.Select(s => s.Hint.Length == 0 ? "<none>" : $"'{s.Hint}'"))})");
     }
 
-    private static X509Svid ParseSvid(X509SVID s)
+    private static X509SvidOwner ParseSvid(X509SVID s)
     {
         if (!SpiffeId.TryParse(s.SpiffeId, out var id, out var idError))
         {
@@ -108,14 +112,15 @@ internal static class X509ContextParser
         {
             var leaf = certificates[0];
             leafWithKey = AttachKey(leaf, s.X509SvidKey.Span, id);
-            var svid = new X509Svid(leafWithKey, certificates.Skip(1));
+            var owner = new X509SvidOwner(leafWithKey, certificates.Skip(1));
+            var svid = owner.Svid;
             if (svid.Id != id)
             {
                 throw Malformed($"spiffe_id '{id}' does not match the ID '{svid.Id}' in the certificate");
             }
 
             leaf.Dispose();
-            return svid;
+            return owner;
         }
         catch (ArgumentException ex)
         {

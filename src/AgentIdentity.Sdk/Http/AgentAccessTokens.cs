@@ -37,7 +37,7 @@ public sealed class AgentAccessTokens
     public static ValueTask<string> GetAccessTokenAsync(HttpMessageHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        return handler is AgentIdentityHttpHandler agent
+        return handler is BoundTokenHandler agent
             ? agent.State.GetAccessTokenAsync(agent.Name, cancellationToken)
             : throw new ArgumentException("The handler was not created by AgentHttpClient.CreateHandler.", nameof(handler));
     }

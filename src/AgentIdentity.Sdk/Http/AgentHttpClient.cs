@@ -36,6 +36,6 @@ public static class AgentHttpClient
         }
 
         var state = AgentHttpClientHandlers.CreateState(name, options, credential, options.TrustBundleSource, timeProvider ?? TimeProvider.System, loggerFactory ?? NullLoggerFactory.Instance);
-        return new AgentIdentityHttpHandler(state, name, ownsState: true);
+        return new BoundTokenHandler(state, name, ownsState: true);
     }
 }

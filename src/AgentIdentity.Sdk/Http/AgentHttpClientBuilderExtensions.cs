@@ -70,8 +70,8 @@ public static class AgentHttpClientBuilderExtensions
 
         var name = builder.Name;
         services.AddOptions<AgentHttpClientOptions>(name).ValidateOnStart();
-        builder.ConfigurePrimaryHttpMessageHandler(sp => new NonDisposingHandler(sp.GetRequiredService<AgentHttpClientHandlers>().Get(name).Handler));
-        builder.AddHttpMessageHandler(sp => new AgentIdentityHttpHandler(sp.GetRequiredService<AgentHttpClientHandlers>().Get(name)));
+        builder.ConfigurePrimaryHttpMessageHandler(sp => new NonDisposingHandler(sp.GetRequiredService<AgentHttpClientHandlers>().Get(name).Generations));
+        builder.AddHttpMessageHandler(sp => new BoundTokenHandler(sp.GetRequiredService<AgentHttpClientHandlers>().Get(name)));
         return builder;
     }
 }

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 
 namespace AgentIdentity;
 
-/// <summary>Owns, per named HttpClient, the long-lived rotating handler and token provider. IHttpClientFactory recycles only thin wrappers.</summary>
+/// <summary>Owns, per named HttpClient, the long-lived generation handler and token cache. IHttpClientFactory recycles only thin wrappers.</summary>
 internal sealed class AgentHttpClientHandlers : IDisposable
 {
     private readonly IServiceProvider _services;
@@ -37,7 +37,7 @@ internal sealed class AgentHttpClientHandlers : IDisposable
         return CreateState(name, options, source, options.TrustBundleSource ?? _services.GetService<ITrustBundleSource>(), _time, _loggerFactory);
     }
 
-    /// <summary>Builds the rotating handler and, when configured, the token provider of one client presenting <paramref name="source"/>.</summary>
+    /// <summary>Builds the generation handler and, when configured, the token cache of one client presenting <paramref name="source"/>.</summary>
     internal static ClientState CreateState(string name, AgentHttpClientOptions options, IX509SvidSource source, ITrustBundleSource? bundles, TimeProvider time, ILoggerFactory loggerFactory)
     {
         var trustDomain = source is AgentCredential credential ? credential.Id.TrustDomain : source.GetCurrent().Id.TrustDomain;
@@ -50,8 +50,8 @@ internal sealed class AgentHttpClientHandlers : IDisposable
         }
 
         var logger = loggerFactory.CreateLogger("AgentIdentity.Http");
-        var handler = new RotatingClientCertificateHandler(name, source, bundles, options, options.UseWebPkiServerValidation ? null : options.GetServerAuthorizer(trustDomain), time, logger);
-        BoundTokenProvider? tokens = null;
+        var generations = new GenerationHandler(name, source, bundles, options, options.UseWebPkiServerValidation ? null : options.GetServerAuthorizer(trustDomain), time, logger);
+        BoundTokenCache? tokens = null;
         if (options.Token.IsEnabled)
         {
             var tokenOptions = options.Token;
@@ -66,12 +66,12 @@ internal sealed class AgentHttpClientHandlers : IDisposable
                 DrainTimeout = options.DrainTimeout,
                 ConfigureHandler = options.ConfigureHandler,
             };
-            var asHandler = new RotatingClientCertificateHandler(
+            var authorizationServer = new GenerationHandler(
                 name + " (token endpoint)", source, bundles, asOptions, tokenOptions.UseWebPkiServerValidation ? null : asOptions.GetServerAuthorizer(trustDomain), time, logger);
-            tokens = new BoundTokenProvider(name, tokenOptions, asHandler, time, logger);
+            tokens = new BoundTokenCache(new BoundTokenClient(name, tokenOptions, authorizationServer, time), time, logger);
         }
 
-        return new ClientState(handler, tokens, options);
+        return new ClientState(name, generations, tokens, options, logger);
     }
 
     private IX509SvidSource ResolveSource(string name, AgentHttpClientOptions options)
@@ -102,40 +102,32 @@ internal sealed class AgentHttpClientHandlers : IDisposable
         }
     }
 
-    internal sealed class ClientState(RotatingClientCertificateHandler handler, BoundTokenProvider? tokens, AgentHttpClientOptions options) : IDisposable
+    internal sealed class ClientState(string name, GenerationHandler generations, BoundTokenCache? tokens, AgentHttpClientOptions options, ILogger logger) : IDisposable
     {
-        public RotatingClientCertificateHandler Handler { get; } = handler;
+        public string Name { get; } = name;
 
-        public BoundTokenProvider? Tokens { get; } = tokens;
+        /// <summary>Gets the generation handler (mTLS) towards the resources.</summary>
+        public GenerationHandler Generations { get; } = generations;
+
+        /// <summary>Gets the bound-token cache, or <see langword="null"/> when the client sends no tokens.</summary>
+        public BoundTokenCache? Tokens { get; } = tokens;
 
         public AgentHttpClientOptions Options { get; } = options;
+
+        public ILogger Logger { get; } = logger;
 
         /// <summary>Returns the bound token for the certificate the client presents now (from the cache when fresh).</summary>
         public async ValueTask<string> GetAccessTokenAsync(string name, CancellationToken cancellationToken)
         {
-            if (Tokens is null)
-            {
-                throw new InvalidOperationException($"HttpClient '{name}' has no bound tokens: set Token.Authority or Token.TokenEndpoint in its AgentHttpClientOptions.");
-            }
-
-            for (var attempt = 0; ; attempt++)
-            {
-                try
-                {
-                    var token = await Tokens.GetTokenAsync(Handler.GetCurrentSvid(), cancellationToken).ConfigureAwait(false);
-                    return token.AccessToken;
-                }
-                catch (SvidChangedException) when (attempt < 3)
-                {
-                    // The certificate rotated while its token was being fetched: fetch the new certificate's token.
-                }
-            }
+            var tokens = Tokens ?? throw new InvalidOperationException($"HttpClient '{name}' has no bound tokens: set Token.Authority or Token.TokenEndpoint in its AgentHttpClientOptions.");
+            var token = await BoundTokenHandler.WithCurrentCertificateAsync(Generations, static (svid, t, ct) => t.GetTokenAsync(svid, ct), tokens, cancellationToken).ConfigureAwait(false);
+            return token.AccessToken;
         }
 
         public void Dispose()
         {
             Tokens?.Dispose();
-            Handler.Dispose();
+            Generations.Dispose();
         }
     }
 

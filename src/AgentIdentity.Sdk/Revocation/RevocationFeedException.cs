@@ -16,7 +16,12 @@ public sealed class RevocationFeedException : AgentIdentityException
 /// The agent's identity has been revoked: its kill switch tripped. Every tool call and outbound request is refused from now on;
 /// the agent must stop. Only a new identity (a new instance, issued after an operator decision) can act again.
 /// </summary>
-public sealed class IdentityRevokedException : AgentIdentityException
+/// <remarks>
+/// An <see cref="IdentityUnavailableException"/>: code that refuses to act without an identity (the tool-call guard, the
+/// <c>HttpClient</c> handlers, your own <c>catch</c>) refuses a revoked one too, and cannot let it escape. Unlike its base, it is
+/// permanent: waiting for renewal does not help.
+/// </remarks>
+public sealed class IdentityRevokedException : IdentityUnavailableException
 {
     /// <summary>Initializes a new instance of the <see cref="IdentityRevokedException"/> class.</summary>
     /// <param name="id">The revoked identity.</param>

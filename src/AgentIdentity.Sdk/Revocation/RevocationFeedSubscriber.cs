@@ -47,7 +47,9 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
+    private readonly RetryBackoff _backoff;
     private Task? _loop;
+    private string _disconnectReason = string.Empty;
     private long _lastContactTicks;
     private long _rejected;
     private int _connected;
@@ -84,6 +86,7 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
         Set = set;
         _time = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
+        _backoff = RetryBackoff.Exponential(_options.ReconnectDelay, _options.MaxReconnectDelay, useJitter: false, _time);
     }
 
     /// <summary>Raised when a feed connection opens (<see langword="true"/>) or drops (<see langword="false"/>).</summary>
@@ -127,47 +130,48 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
-        var delay = _options.ReconnectDelay;
-        while (!cancellationToken.IsCancellationRequested)
+        try
         {
-            string reason;
-            try
-            {
-                reason = await ReadFeedAsync(cancellationToken).ConfigureAwait(false);
-                if (reason.Length == 0)
-                {
-                    delay = _options.ReconnectDelay; // the connection worked; start backoff again from the bottom
-                    reason = "the server closed the stream";
-                }
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (OperationCanceledException)
-            {
-                reason = $"no data or heartbeat for {_options.IdleTimeout}";
-            }
-            catch (Exception ex) when (ex is HttpRequestException or IOException)
-            {
-                reason = ex.Message;
-            }
-
-            SetConnected(false);
-            _logger.FeedDisconnected(_feedUri, reason, delay, Set.LastSequence);
-            try
-            {
-                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            delay = delay * 2 < _options.MaxReconnectDelay ? delay * 2 : _options.MaxReconnectDelay;
+            await _backoff.RunAsync(static (self, ct) => self.ConnectOnceAsync(ct), this, static (self, retry) => self.OnDisconnected(retry), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
         }
 
         SetConnected(false);
+    }
+
+    /// <summary>One connection. A clean end starts the back-off again from the bottom (the connection worked); a failure waits the next,
+    /// doubled delay.</summary>
+    private async ValueTask<RetryAttemptResult> ConnectOnceAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var reason = await ReadFeedAsync(cancellationToken).ConfigureAwait(false);
+            if (reason.Length == 0)
+            {
+                _disconnectReason = "the server closed the stream";
+                return RetryAttemptResult.RetryAfterProgress;
+            }
+
+            _disconnectReason = reason;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            _disconnectReason = $"no data or heartbeat for {_options.IdleTimeout}";
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
+        {
+            _disconnectReason = ex.Message;
+        }
+
+        return RetryAttemptResult.Retry;
+    }
+
+    private void OnDisconnected(RetryBackoffEvent retry)
+    {
+        SetConnected(false);
+        _logger.FeedDisconnected(_feedUri, retry.Exception?.Message ?? _disconnectReason, retry.Delay, Set.LastSequence);
     }
 
     /// <summary>Reads one connection; returns an empty string after a clean end, or the reason it was abandoned.</summary>

@@ -3,8 +3,6 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Primitives;
-using Polly;
-using Polly.Retry;
 
 namespace AgentIdentity;
 
@@ -22,9 +20,6 @@ namespace AgentIdentity;
 /// </remarks>
 public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
 {
-    private static readonly ResiliencePropertyKey<AgentCredential> CredentialKey = new("AgentIdentity.Credential");
-    private static readonly ConditionalWeakTable<TimeProvider, Dictionary<(TimeSpan, TimeSpan), ResiliencePipeline>> Pipelines = [];
-
     private static readonly IChangeToken NeverChanges = new CancellationChangeToken(CancellationToken.None);
 
     private readonly IX509SvidIssuer _issuer;
@@ -34,7 +29,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
     private readonly AgentIdentityMetrics? _metrics;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly ResiliencePipeline _retry;
+    private readonly RetryBackoff _retry;
     private X509Svid? _current;
     private TrustBundle? _bundle;
     private Task? _loop;
@@ -54,7 +49,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         _time = time;
         _logger = logger;
         _metrics = metrics;
-        _retry = GetRetryPipeline(time, options.RetryBaseDelay, options.RetryMaxDelay);
+        _retry = RetryBackoff.Exponential(options.RetryBaseDelay, options.RetryMaxDelay, useJitter: true, time);
     }
 
     internal Action<AgentCredential>? OnDisposed { get; set; }
@@ -250,19 +245,16 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
     /// <summary>Asks the renewal loop to renew now instead of at the next renewal point.</summary>
     internal void RequestRenewal() => Volatile.Read(ref _renewNow).TrySetResult();
 
-    private async Task RenewWithRetryAsync(CancellationToken cancellationToken)
-    {
-        var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(CredentialKey, this);
-        try
-        {
-            await _retry.ExecuteAsync(static (ctx, self) => self.IssueOnceAsync(ctx.CancellationToken), context, this).ConfigureAwait(false);
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
-        }
-    }
+    private Task RenewWithRetryAsync(CancellationToken cancellationToken) =>
+        _retry.RunAsync(
+            static async (self, ct) =>
+            {
+                await self.IssueOnceAsync(ct).ConfigureAwait(false);
+                return RetryAttemptResult.Stop;
+            },
+            this,
+            static (self, retry) => self.OnRetry(retry),
+            cancellationToken);
 
     private async ValueTask IssueOnceAsync(CancellationToken cancellationToken)
     {
@@ -291,7 +283,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         var validation = X509SvidValidator.Validate(svid.Certificate, svid.Intermediates, issuance.Bundle, now, new X509SvidValidationOptions { ClockSkew = TimeSpan.FromMinutes(1) });
         if (!validation.IsValid || svid.Id != Id || svid.IsExpired(now))
         {
-            svid.Dispose();
+            svid.Release();
             throw new CertificateIssuanceException(svid.Id != Id
                 ? $"The issuer returned a certificate for '{svid.Id}' instead of '{Id}'."
                 : $"The issuer returned an SVID for '{Id}' that does not validate against its own bundle: {validation.Reason ?? "it is already expired"}");
@@ -322,64 +314,30 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         }
 
         _ready.TrySetResult();
-        previous?.MarkSuperseded();
+        previous?.Supersede();
         if (previous is not null)
         {
             RenewTaskCredentials();
         }
     }
 
-    private void OnRetry(OnRetryArguments<object> args)
+    private void OnRetry(RetryBackoffEvent retry)
     {
         _consecutiveFailures++;
-        _lastError = args.Outcome.Exception?.Message;
+        _lastError = retry.Exception?.Message;
         _metrics?.Failed(this);
         var current = Volatile.Read(ref _current);
         if (current is null)
         {
-            _logger.InitialIssuanceFailed(Id, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception!);
+            _logger.InitialIssuanceFailed(Id, retry.Attempt, retry.Delay, retry.Exception!);
             return;
         }
 
-        _logger.RotationFailed(Id, args.AttemptNumber + 1, current.NotAfter, args.RetryDelay, args.Outcome.Exception!);
+        _logger.RotationFailed(Id, retry.Attempt, current.NotAfter, retry.Delay, retry.Exception!);
         if (!_expiryLogged && current.IsExpired(_time.GetUtcNow()))
         {
             _expiryLogged = true;
             _logger.SvidExpired(Id, current.NotAfter);
-        }
-    }
-
-    private static ResiliencePipeline GetRetryPipeline(TimeProvider time, TimeSpan baseDelay, TimeSpan maxDelay)
-    {
-        var byDelays = Pipelines.GetValue(time, static _ => []);
-        lock (byDelays)
-        {
-            if (!byDelays.TryGetValue((baseDelay, maxDelay), out var pipeline))
-            {
-                pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
-                    .AddRetry(new RetryStrategyOptions
-                    {
-                        ShouldHandle = new PredicateBuilder().Handle<Exception>(static ex => ex is not OperationCanceledException),
-                        BackoffType = DelayBackoffType.Exponential,
-                        UseJitter = true,
-                        Delay = baseDelay,
-                        MaxDelay = maxDelay,
-                        MaxRetryAttempts = int.MaxValue,
-                        OnRetry = static args =>
-                        {
-                            if (args.Context.Properties.TryGetValue(CredentialKey, out var credential))
-                            {
-                                credential.OnRetry(args);
-                            }
-
-                            return default;
-                        },
-                    })
-                    .Build();
-                byDelays[(baseDelay, maxDelay)] = pipeline;
-            }
-
-            return pipeline;
         }
     }
 
@@ -403,7 +361,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         }
 
         _stop.Dispose();
-        Interlocked.Exchange(ref _current, null)?.Dispose();
+        Interlocked.Exchange(ref _current, null)?.Release();
     }
 
     /// <inheritdoc/>

@@ -3,6 +3,8 @@ using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text.Json;
 using AgentIdentity.Audit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace AgentIdentity.Tools;
 
@@ -41,6 +43,37 @@ public sealed class ToolCallGuard
             X509Svid svid => svid.Id,
             _ => default,
         };
+    }
+
+    /// <summary>
+    /// Creates a guard with the defaults every framework integration uses (the Semantic Kernel filters, the Microsoft.Extensions.AI
+    /// and Agent Framework middleware), so that they cannot differ: the options <paramref name="configure"/> sets, and for each one
+    /// it leaves unset the registered <see cref="IAuditSink"/> (else a <see cref="LoggingAuditSink"/> over the registered
+    /// <see cref="ILoggerFactory"/>, category <c>AgentIdentity.Audit</c>; else none), the registered <see cref="IRevocationStatus"/>
+    /// (else none), and structured arguments formatted as JSON with <paramref name="argumentJsonOptions"/>. The clock is the
+    /// registered <see cref="TimeProvider"/>, else <see cref="TimeProvider.System"/>.
+    /// </summary>
+    /// <param name="services">The services to take the defaults from; <see langword="null"/> for none.</param>
+    /// <param name="identity">The agent's identity.</param>
+    /// <param name="configure">Configures the guard; may be <see langword="null"/>.</param>
+    /// <param name="argumentJsonOptions">The JSON options that structured argument values are serialized with before hashing
+    /// (the integrations pass <c>AIJsonUtilities.DefaultOptions</c>); <see langword="null"/> for <see cref="object.ToString"/>.
+    /// A value they cannot serialize falls back to <see cref="object.ToString"/>.</param>
+    /// <returns>The guard.</returns>
+    public static ToolCallGuard Create(IServiceProvider? services, IX509SvidSource identity, Action<ToolCallGuardOptions>? configure = null, JsonSerializerOptions? argumentJsonOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        var options = new ToolCallGuardOptions();
+        configure?.Invoke(options);
+        options.AuditSink ??= services?.GetService<IAuditSink>()
+            ?? (services?.GetService<ILoggerFactory>() is { } loggerFactory ? new LoggingAuditSink(loggerFactory.CreateLogger("AgentIdentity.Audit")) : null);
+        options.RevocationStatus ??= services?.GetService<IRevocationStatus>();
+        if (argumentJsonOptions is not null)
+        {
+            options.ArgumentFormatter ??= value => FormatAsJson(value, argumentJsonOptions);
+        }
+
+        return new ToolCallGuard(identity, options, services?.GetService<TimeProvider>());
     }
 
     /// <summary>Gets the identity the guard is bound to.</summary>
@@ -147,11 +180,15 @@ public sealed class ToolCallGuard
         }
         catch (Exception ex) when (ex is IdentityUnavailableException or ObjectDisposedException)
         {
+            // The whole family: IdentityRevokedException (the credential's own kill switch tripped) is an IdentityUnavailableException.
             svid = null;
             var who = _lastKnownId.IsEmpty ? "the agent" : $"agent '{_lastKnownId}'";
-            return (ToolCallDenialKind.IdentityUnavailable, ex is ObjectDisposedException
-                ? $"the credential of {who} is disposed"
-                : $"{who} has no valid identity ({ex.Message})");
+            return ex switch
+            {
+                IdentityRevokedException => (ToolCallDenialKind.IdentityRevoked, $"the identity of {who} is revoked ({ex.Message})"),
+                ObjectDisposedException => (ToolCallDenialKind.IdentityUnavailable, $"the credential of {who} is disposed"),
+                _ => (ToolCallDenialKind.IdentityUnavailable, $"{who} has no valid identity ({ex.Message})"),
+            };
         }
 
         _lastKnownId = svid.Id;
@@ -327,6 +364,18 @@ public sealed class ToolCallGuard
             formattable.ToString(null, CultureInfo.InvariantCulture),
         _ => formatter?.Invoke(value) ?? value.ToString() ?? string.Empty,
     };
+
+    private static string? FormatAsJson(object value, JsonSerializerOptions options)
+    {
+        try
+        {
+            return JsonSerializer.Serialize(value, options.GetTypeInfo(value.GetType()));
+        }
+        catch (Exception ex) when (ex is NotSupportedException or InvalidOperationException or JsonException)
+        {
+            return value.ToString();
+        }
+    }
 
     private sealed record ChainCache(DelegationChain Chain, SpiffeId[] Ids);
 

@@ -9,7 +9,8 @@ public interface IX509SvidSource
 {
     /// <summary>Gets the current X.509-SVID.</summary>
     /// <returns>The newest valid <see cref="X509Svid"/>. Never <see langword="null"/> and never expired.</returns>
-    /// <exception cref="IdentityUnavailableException">No valid SVID exists: it has not been issued yet, or it expired while the issuer was unreachable.</exception>
+    /// <exception cref="IdentityUnavailableException">No valid SVID exists: it has not been issued yet, or it expired while the issuer was unreachable;
+    /// <see cref="IdentityRevokedException"/> (a subclass) when the identity is revoked and its kill switch has tripped.</exception>
     /// <remarks>Thread-safe and non-blocking; the returned snapshot is immutable. Subscribe to
     /// <see cref="X509Svid.ChangeToken"/> to learn when it is superseded.</remarks>
     X509Svid GetCurrent();
@@ -20,10 +21,18 @@ public interface IX509SvidSource
 /// SPIFFE ID, the validity window, and a change token that fires when a rotation supersedes it.
 /// </summary>
 /// <remarks>
-/// A fixed SVID is its own <see cref="IX509SvidSource"/>. The private key lives only in this process; it is never written to
-/// disk unencrypted and never logged. Thread-safe.
+/// <para>A snapshot is owned by whoever created it, and only the owner ends it: code that is handed a snapshot (by
+/// <see cref="IX509SvidSource.GetCurrent"/>, <c>AgentCallContext.Current.Svid</c>, a callback) can neither dispose it nor mark it
+/// superseded, so tool code cannot break the agent's live credential. Credential sources (<see cref="AgentCredential"/>, the
+/// SPIFFE Workload API source, your own) create snapshots through an <see cref="X509SvidOwner"/>, which fires
+/// <see cref="ChangeToken"/> and releases the private key. A snapshot created with the constructor leaves the certificate to its
+/// caller: dispose that certificate when nothing uses the SVID any more (or create it through an <see cref="X509SvidOwner"/>).</para>
+/// <para>A fixed SVID is its own <see cref="IX509SvidSource"/>. The private key lives only in this process; it is never written to
+/// disk unencrypted and never logged. Thread-safe.</para>
 /// </remarks>
-public sealed class X509Svid : IX509SvidSource, IDisposable
+#pragma warning disable CA1001 // Owned, not disposable: only its owner (X509SvidOwner, AgentCredential) releases it, through Release().
+public sealed class X509Svid : IX509SvidSource
+#pragma warning restore CA1001
 {
     private readonly CancellationTokenSource _superseded = new();
     private readonly X509Certificate2[] _intermediates;
@@ -31,7 +40,7 @@ public sealed class X509Svid : IX509SvidSource, IDisposable
     private AgentPolicy? _effectivePolicy;
 
     /// <summary>Initializes a new instance of the <see cref="X509Svid"/> class and checks it against the X.509-SVID profile.</summary>
-    /// <param name="certificate">The leaf certificate, with its private key.</param>
+    /// <param name="certificate">The leaf certificate, with its private key. The caller keeps owning it (the snapshot never disposes it).</param>
     /// <param name="intermediates">The intermediates to present with the leaf, leaf excluded; may be empty.</param>
     /// <exception cref="ArgumentException">The leaf has no private key, breaks the X.509-SVID leaf profile, or an intermediate is not a CA certificate.</exception>
     public X509Svid(X509Certificate2 certificate, IEnumerable<X509Certificate2>? intermediates = null)
@@ -162,10 +171,10 @@ public sealed class X509Svid : IX509SvidSource, IDisposable
         return builder.ToString();
     }
 
-    /// <summary>Fires <see cref="ChangeToken"/> without releasing the private key: for credential sources (such as the SPIFFE
-    /// Workload API client) that publish a newer snapshot while connections may still use this one.</summary>
+    /// <summary>Fires <see cref="ChangeToken"/> without releasing the private key. Only the owner calls it
+    /// (<see cref="X509SvidOwner.MarkSuperseded"/>, <see cref="AgentCredential"/>).</summary>
     /// <remarks>Idempotent. Callbacks that throw do not stop the rotation.</remarks>
-    public void MarkSuperseded()
+    internal void Supersede()
     {
         try
         {
@@ -181,11 +190,11 @@ public sealed class X509Svid : IX509SvidSource, IDisposable
         }
     }
 
-    /// <summary>Fires the change token and releases the private key.</summary>
-    /// <remarks>Dispose only when no connection or request still uses this snapshot.</remarks>
-    public void Dispose()
+    /// <summary>Fires the change token and releases the private key. Only the owner calls it (<see cref="X509SvidOwner.Dispose"/>,
+    /// <see cref="AgentCredential"/>), when no connection or request still uses this snapshot.</summary>
+    internal void Release()
     {
-        MarkSuperseded();
+        Supersede();
         _superseded.Dispose();
         Certificate.Dispose();
     }

@@ -91,6 +91,31 @@ public sealed class UseAgentIdentityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task UseAgentIdentity_CredentialKillSwitchTripped_NotInvokedAuditedAndLoopTerminated()
+    {
+        using var killSwitch = new KillSwitch(_agents);
+        killSwitch.Watch(_planner);
+        var model = new ScriptedChatClient(
+            _ => ScriptedChatClient.ToolCalls(("call_1", "GetInvoice", new() { ["id"] = "7" }), ("call_2", "GetInvoice", new() { ["id"] = "8" })),
+            _ => ScriptedChatClient.Text("must not be reached"));
+        using var client = model.AsBuilder().UseAgentIdentity(_planner, o => o.AuditSink = _audit).UseFunctionInvocation().Build();
+
+        await killSwitch.RevokeAsync(_planner.Id);
+        var response = await client.GetResponseAsync("invoices 7 and 8?", Options());
+
+        Assert.Throws<IdentityRevokedException>(() => _planner.GetCurrent());
+        Assert.Empty(_seen);
+        Assert.Single(model.Requests);
+        var result = response.Messages.SelectMany(m => m.Contents).OfType<FunctionResultContent>().First(r => r.CallId == "call_1");
+        Assert.Contains("kill switch", result.Result?.ToString(), StringComparison.Ordinal);
+        var audit = Assert.Single(_audit.Events);
+        Assert.Equal("call_1", audit.RequestId);
+        Assert.Equal(_planner.Id, audit.Agent);
+        Assert.Equal(AuditOutcome.Denied, audit.Outcome);
+        Assert.Equal("identity_revoked", audit.Attributes!["denial"]);
+    }
+
+    [Fact]
     public async Task UseAgentIdentity_PlacedInsideFunctionInvocation_ThrowsInsteadOfRunningUnguarded()
     {
         var model = new ScriptedChatClient(_ => ScriptedChatClient.Text("x"));

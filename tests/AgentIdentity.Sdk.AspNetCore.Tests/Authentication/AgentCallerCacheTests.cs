@@ -18,7 +18,7 @@ public sealed class AgentCallerCacheTests : IDisposable
     public async Task Authenticate_CachedCertificateAfterItExpires_FailsAsExpired()
     {
         using var services = InProcessAuthentication.BuildServices(_pki.Bundles, _time, o => o.ClockSkew = TimeSpan.FromSeconds(30));
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1", TimeSpan.FromMinutes(10));
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1", TimeSpan.FromMinutes(10));
 
         var first = await InProcessAuthentication.AuthenticateAsync(services, svid.Certificate, svid.Intermediates);
         Assert.True(first.Succeeded, first.Failure?.Message);

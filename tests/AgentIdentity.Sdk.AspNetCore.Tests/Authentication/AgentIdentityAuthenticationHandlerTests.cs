@@ -16,7 +16,7 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
     public async Task Authenticate_ValidSvidOverMtls_BuildsPrincipalWithAgentClaims()
     {
         await using var server = await AgentTestServer.StartAsync(_pki);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/7f3a");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/7f3a");
         using var client = server.CreateClient(svid, _pki.Bundles);
 
         var claims = await client.GetFromJsonAsync<Dictionary<string, string?>>("/whoami");
@@ -84,7 +84,7 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
                 intermediates = [TestPki.Public(constrained)];
                 break;
             case "wrong-trust-domain":
-                var other = TestPki.IssueSvid(_pki.OtherCa, "spiffe://other.example/agent/planner/1");
+                var other = _pki.IssueSvid(_pki.OtherCa, "spiffe://other.example/agent/planner/1");
                 leaf = other.Certificate;
                 intermediates = [.. other.Intermediates];
                 break;
@@ -135,7 +135,7 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
     {
         var revocation = new TestRevocationChecker();
         await using var server = await AgentTestServer.StartAsync(_pki, services: s => s.AddSingleton<IAgentRevocationChecker>(revocation));
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var client = server.CreateClient(svid, _pki.Bundles);
 
         using (var first = await client.GetAsync("/whoami"))
@@ -157,7 +157,7 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
         // The checker reads the cached certificates on every request: they must outlive the connection they came from.
         var revocation = new TestRevocationChecker();
         await using var server = await AgentTestServer.StartAsync(_pki, services: s => s.AddSingleton<IAgentRevocationChecker>(revocation));
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
 
         for (var i = 0; i < 3; i++)
         {
@@ -177,7 +177,7 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
     {
         // The leaf was validated once with its chain; a later connection presenting only the leaf is the same key.
         await using var server = await AgentTestServer.StartAsync(_pki);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using (var withChain = server.CreateClient(svid, _pki.Bundles))
         {
             Assert.Equal(HttpStatusCode.OK, (await withChain.GetAsync("/whoami")).StatusCode);
@@ -191,7 +191,7 @@ public sealed class AgentIdentityAuthenticationHandlerTests : IDisposable
     public async Task Authenticate_LeafWithoutIntermediates_Returns401()
     {
         await using var server = await AgentTestServer.StartAsync(_pki);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var leafOnly = server.CreateClient(svid.Certificate, null, _pki.Bundles);
 
         using var response = await leafOnly.GetAsync("/whoami");

@@ -22,7 +22,7 @@ public sealed class AgentAuthorizationTests : IDisposable
     public async Task RequireAgent_ThroughAuthorizeAttribute_MatchesPattern(string id, HttpStatusCode expected)
     {
         await using var server = await AgentTestServer.StartAsync(_pki);
-        using var svid = _pki.IssueSvid(id);
+        var svid = _pki.IssueSvid(id);
         using var client = server.CreateClient(svid, _pki.Bundles);
 
         using var response = await client.GetAsync("/planners");
@@ -35,8 +35,8 @@ public sealed class AgentAuthorizationTests : IDisposable
     {
         _pki.Bundles = new TrustBundleSet([new TrustBundle(TestPki.Corp, [_pki.Ca.RootCertificate]), _pki.OtherCa.Bundle]);
         await using var server = await AgentTestServer.StartAsync(_pki);
-        using var corp = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
-        using var other = TestPki.IssueSvid(_pki.OtherCa, "spiffe://other.example/agent/planner/1");
+        var corp = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var other = _pki.IssueSvid(_pki.OtherCa, "spiffe://other.example/agent/planner/1");
         using var corpClient = server.CreateClient(corp, _pki.Bundles);
         using var otherClient = server.CreateClient(other, _pki.Bundles);
 
@@ -50,7 +50,7 @@ public sealed class AgentAuthorizationTests : IDisposable
     public async Task RequireAction_NoPolicyAndNoToken_Returns403()
     {
         await using var server = await AgentTestServer.StartAsync(_pki);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var client = server.CreateClient(svid, _pki.Bundles);
 
         Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync("/invoices")).StatusCode);
@@ -75,8 +75,8 @@ public sealed class AgentAuthorizationTests : IDisposable
     public async Task RequireAction_RealCertificatePolicy_DefaultEvaluatorEnforcesIt()
     {
         await using var server = await AgentTestServer.StartAsync(_pki);
-        using var reader = TestPki.IssueSvid(_pki.Ca, "spiffe://corp.example/agent/planner/1", policy: new AgentPolicy(actions: ["invoices:*"]));
-        using var writerOnly = TestPki.IssueSvid(_pki.Ca, "spiffe://corp.example/agent/planner/2", policy: new AgentPolicy(actions: ["invoices:write"]));
+        var reader = _pki.IssueSvid(_pki.Ca, "spiffe://corp.example/agent/planner/1", policy: new AgentPolicy(actions: ["invoices:*"]));
+        var writerOnly = _pki.IssueSvid(_pki.Ca, "spiffe://corp.example/agent/planner/2", policy: new AgentPolicy(actions: ["invoices:write"]));
         using var readerClient = server.CreateClient(reader, _pki.Bundles);
         using var writerClient = server.CreateClient(writerOnly, _pki.Bundles);
 
@@ -111,7 +111,7 @@ public sealed class AgentAuthorizationTests : IDisposable
                 Backchannel = TestAuthorizationServer.CreateBackchannel(_pki.Bundles),
             });
         });
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var client = server.CreateClient(svid, _pki.Bundles);
         var thumbprint = TestAuthorizationServer.Thumbprint(svid.Certificate);
 

@@ -15,11 +15,11 @@ public sealed class AgentIdentityKestrelExtensionsTests : IDisposable
     [Fact]
     public async Task UseAgentIdentityHttps_SourceRotates_NewConnectionsGetNewSvid()
     {
-        using var first = TestPki.IssueSvid(_pki.Ca, AgentTestServer.ServerId, dnsNames: ["localhost"]);
-        using var second = TestPki.IssueSvid(_pki.Ca, AgentTestServer.ServerId, dnsNames: ["localhost"]);
+        var first = _pki.IssueSvid(_pki.Ca, AgentTestServer.ServerId, dnsNames: ["localhost"]);
+        var second = _pki.IssueSvid(_pki.Ca, AgentTestServer.ServerId, dnsNames: ["localhost"]);
         var source = new SwitchableSource(first);
         await using var server = await AgentTestServer.StartAsync(_pki, listen: (lo, _) => lo.UseAgentIdentityHttps(source));
-        using var client = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var client = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
 
         var before = await GetServerSerialAsync(server, client);
         source.Current = second;
@@ -38,7 +38,7 @@ public sealed class AgentIdentityKestrelExtensionsTests : IDisposable
             https.ServerCertificateChain = [.. svid.Intermediates];
             https.RequireAgentClientCertificate();
         }));
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var client = server.CreateClient(svid, _pki.Bundles);
 
         using var response = await client.GetAsync("/whoami");

@@ -23,7 +23,7 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
 
     public async Task InitializeAsync()
     {
-        _nginxSvid = TestPki.IssueSvid(_pki.Ca, NginxId, dnsNames: ["localhost"]);
+        _nginxSvid = _pki.IssueSvid(_pki.Ca, NginxId, dnsNames: ["localhost"]);
         _revoked = _pki.IssueSvid("spiffe://corp.example/agent/planner/revoked");
         _backend = await AgentTestServer.StartAsync(
             _pki,
@@ -73,8 +73,6 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
     {
         await _nginx.DisposeAsync();
         await _backend.DisposeAsync();
-        _nginxSvid.Dispose();
-        _revoked.Dispose();
     }
 
     public void Dispose() => _pki.Dispose();
@@ -107,7 +105,7 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Nginx_SdkClientWithSvid_IsVerifiedByNginx()
     {
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         var (client, _) = CreateClient(svid, _pki.Bundles);
         using (client)
         {
@@ -133,7 +131,7 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Nginx_CertificateFromOtherCa_IsRejected()
     {
-        using var other = TestPki.IssueSvid(_pki.OtherCa, "spiffe://other.example/agent/planner/1");
+        var other = _pki.IssueSvid(_pki.OtherCa, "spiffe://other.example/agent/planner/1");
         var (client, _) = CreateClient(other, _pki.Bundles);
         using (client)
         {
@@ -146,7 +144,7 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Sdk_ValidatesNginxServerCertificate_WithX509SvidValidator()
     {
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         var (client, checks) = CreateClient(svid, _pki.Bundles);
         using (client)
         {
@@ -163,7 +161,7 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Sdk_NginxCertificateNotInTrustedBundle_FailsHandshake()
     {
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         var (client, checks) = CreateClient(svid, _pki.OtherCa.Bundle);
         using (client)
         {
@@ -175,7 +173,7 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Nginx_ForwardsVerifiedCertificate_ToAgentIdentityBehindProxy()
     {
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/9");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/9");
         var (client, _) = CreateClient(svid, _pki.Bundles);
         using (client)
         {

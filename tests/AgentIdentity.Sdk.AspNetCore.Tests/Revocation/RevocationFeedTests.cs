@@ -147,7 +147,7 @@ public sealed class RevocationFeedTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Endpoints_CrlOcspLongPollAndBadInput()
     {
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         await _issuer.Registry.RecordIssuedAsync(svid.Certificate);
         await _issuer.Registry.RevokeIdentityAsync(svid.Id);
 

@@ -82,10 +82,10 @@ public sealed class RevocationInteropTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Nginx_AfterCrlRefresh_RejectsRevokedSvid_AndStillAcceptsOthers()
     {
-        using var server = TestPki.IssueSvid(_pki.Ca, NginxId, dnsNames: ["localhost"]);
-        using var agent = await IssueRecordedAsync("spiffe://corp.example/agent/planner/1");
-        using var task = await IssueRecordedAsync("spiffe://corp.example/agent/planner/1/task/t1");
-        using var other = await IssueRecordedAsync("spiffe://corp.example/agent/planner/2");
+        var server = _pki.IssueSvid(_pki.Ca, NginxId, dnsNames: ["localhost"]);
+        var agent = await IssueRecordedAsync("spiffe://corp.example/agent/planner/1");
+        var task = await IssueRecordedAsync("spiffe://corp.example/agent/planner/1/task/t1");
+        var other = await IssueRecordedAsync("spiffe://corp.example/agent/planner/2");
         var crlUri = new Uri(_issuer.BaseAddress, "/revocation/crl");
 
         var before = await StartNginxAsync(server, await _http.GetByteArrayAsync(crlUri));
@@ -107,7 +107,7 @@ public sealed class RevocationInteropTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task OpenSslOcsp_QueriesResponder_GetsGoodThenRevoked()
     {
-        using var agent = await IssueRecordedAsync("spiffe://corp.example/agent/planner/1");
+        var agent = await IssueRecordedAsync("spiffe://corp.example/agent/planner/1");
         await File.WriteAllTextAsync(Path.Combine(_dir, "leaf.pem"), agent.Certificate.ExportCertificatePem() + "\n");
         await File.WriteAllTextAsync(Path.Combine(_dir, "issuer.pem"), _pki.Ca.IntermediateCertificate.ExportCertificatePem() + "\n");
         await File.WriteAllTextAsync(Path.Combine(_dir, "root.pem"), _pki.Ca.RootCertificate.ExportCertificatePem() + "\n");

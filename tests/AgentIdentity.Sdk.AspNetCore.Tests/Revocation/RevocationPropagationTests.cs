@@ -192,7 +192,7 @@ public sealed class RevocationPropagationTests : IAsyncLifetime, IDisposable
     public async Task RevokedCertificate_NewConnection_IsRefusedAndRequestGets401WithoutTracker()
     {
         await WaitServiceConnectedAsync(_services[0]);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/c");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/c");
         var entry = await _issuer.Registry.RevokeCertificateAsync(svid.SerialNumber);
         await _services[0].Services.GetRequiredService<RevocationSet>().WaitForSequenceAsync(entry.Sequence).WaitAsync(Safety);
 
@@ -216,7 +216,7 @@ public sealed class RevocationPropagationTests : IAsyncLifetime, IDisposable
         var dead = new Uri("http://127.0.0.1:1/revocation/feed"); // nothing listens on port 1
         await using var closed = await StartServiceAsync(dead, o => o.GracePeriod = TimeSpan.FromSeconds(10), s => s.AddSingleton<TimeProvider>(time));
         await using var open = await StartServiceAsync(dead, o => { o.GracePeriod = TimeSpan.FromSeconds(10); o.FailurePolicy = RevocationFeedFailurePolicy.FailOpen; }, s => s.AddSingleton<TimeProvider>(time));
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/d");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/d");
         using var closedClient = closed.CreateClient(svid, _pki.Bundles);
         using var openClient = open.CreateClient(svid, _pki.Bundles);
         Assert.True(await IsAcceptedAsync(closedClient), "within the grace period callers are accepted");

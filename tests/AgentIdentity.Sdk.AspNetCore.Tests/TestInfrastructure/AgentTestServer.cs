@@ -43,7 +43,7 @@ internal sealed class AgentTestServer : IAsyncDisposable
         Action<WebApplication>? endpoints = null,
         Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions, X509Svid>? listen = null)
     {
-        var serverSvid = TestPki.IssueSvid(pki.Ca, ServerId, dnsNames: ["localhost"]);
+        var serverSvid = pki.IssueSvid(pki.Ca, ServerId, dnsNames: ["localhost"]);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
@@ -132,6 +132,5 @@ internal sealed class AgentTestServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
-        ServerSvid.Dispose();
     }
 }

@@ -48,7 +48,7 @@ internal sealed class TestAuthorizationServer : IAsyncDisposable
     {
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var signingKey = new ECDsaSecurityKey(key) { KeyId = Guid.NewGuid().ToString("N") };
-        var tls = TestPki.IssueSvid(pki.Ca, "spiffe://corp.example/svc/as", dnsNames: ["localhost"]);
+        var tls = pki.IssueSvid(pki.Ca, "spiffe://corp.example/svc/as", dnsNames: ["localhost"]);
         var introspection = new ConcurrentDictionary<string, Dictionary<string, object>>();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
         builder.Logging.ClearProviders();
@@ -151,6 +151,5 @@ internal sealed class TestAuthorizationServer : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
         _key.Dispose();
-        _tlsCertificate.Dispose();
     }
 }

@@ -14,6 +14,8 @@ internal sealed class TestPki : IDisposable
     public static readonly TrustDomain Corp = TrustDomain.Parse("corp.example");
     public static readonly TrustDomain Other = TrustDomain.Parse("other.example");
 
+    private readonly List<X509SvidOwner> _issued = [];
+
     public TestPki(TimeProvider? time = null)
     {
         Time = time ?? TimeProvider.System;
@@ -41,8 +43,8 @@ internal sealed class TestPki : IDisposable
 
     public static X509Certificate2 Public(X509Certificate2 certificate) => X509CertificateLoader.LoadCertificate(certificate.RawData);
 
-    /// <summary>Issues a real SVID from a development CA, with its private key.</summary>
-    public static X509Svid IssueSvid(DevelopmentCertificateAuthority ca, string id, TimeSpan? lifetime = null, string[]? dnsNames = null, AgentPolicy? policy = null)
+    /// <summary>Issues a real SVID from a development CA, with its private key; released when this PKI is disposed.</summary>
+    public X509Svid IssueSvid(DevelopmentCertificateAuthority ca, string id, TimeSpan? lifetime = null, string[]? dnsNames = null, AgentPolicy? policy = null)
     {
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
@@ -50,7 +52,13 @@ internal sealed class TestPki : IDisposable
         san.AddUri(new Uri(id));
         request.CertificateExtensions.Add(san.Build(critical: true));
         var issuance = ca.Issue(new X509SvidRequest(SpiffeId.Parse(id), request.CreateSigningRequest(), lifetime ?? TimeSpan.FromHours(1)) { DnsNames = dnsNames ?? [], Policy = policy });
-        return new X509Svid(issuance.Certificate.CopyWithPrivateKey(key), issuance.Intermediates);
+        var owner = new X509SvidOwner(issuance.Certificate.CopyWithPrivateKey(key), issuance.Intermediates);
+        lock (_issued)
+        {
+            _issued.Add(owner);
+        }
+
+        return owner.Svid;
     }
 
     public X509Svid IssueSvid(string id, TimeSpan? lifetime = null) => IssueSvid(Ca, id, lifetime);
@@ -145,6 +153,11 @@ internal sealed class TestPki : IDisposable
 
     public void Dispose()
     {
+        foreach (var owner in _issued)
+        {
+            owner.Dispose();
+        }
+
         Ca.Dispose();
         OtherCa.Dispose();
         CraftedRoot.Dispose();

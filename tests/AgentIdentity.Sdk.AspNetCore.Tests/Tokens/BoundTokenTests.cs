@@ -61,7 +61,7 @@ public sealed class BoundTokenTests : IAsyncLifetime, IDisposable
     public async Task Authenticate_JwtBoundToPresentedCertificate_SucceedsWithScopes()
     {
         await using var server = await StartResourceServerAsync(AgentAccessTokenMode.Required);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var client = server.CreateClient(svid, _pki.Bundles);
         var token = _as.CreateToken(TestAuthorizationServer.Thumbprint(svid.Certificate), scope: "invoices:read invoices:write");
 
@@ -76,8 +76,8 @@ public sealed class BoundTokenTests : IAsyncLifetime, IDisposable
     public async Task Authenticate_JwtBoundToOtherCertificate_Returns401InvalidToken()
     {
         await using var server = await StartResourceServerAsync(AgentAccessTokenMode.Optional);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
-        using var other = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var other = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var client = server.CreateClient(svid, _pki.Bundles);
         var token = _as.CreateToken(TestAuthorizationServer.Thumbprint(other.Certificate));
 
@@ -92,7 +92,7 @@ public sealed class BoundTokenTests : IAsyncLifetime, IDisposable
     public async Task Authenticate_JwtWithoutCnfWhereBindingRequired_Returns401InvalidToken()
     {
         await using var server = await StartResourceServerAsync(AgentAccessTokenMode.Optional);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var client = server.CreateClient(svid, _pki.Bundles);
 
         using var response = await GetWithTokenAsync(client, "/whoami", _as.CreateToken(boundThumbprint: null));
@@ -108,7 +108,7 @@ public sealed class BoundTokenTests : IAsyncLifetime, IDisposable
     public async Task Authenticate_InvalidJwt_Returns401InvalidTokenWithSpecificDescription(string defect, string description)
     {
         await using var server = await StartResourceServerAsync(AgentAccessTokenMode.Optional);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var client = server.CreateClient(svid, _pki.Bundles);
         var thumbprint = TestAuthorizationServer.Thumbprint(svid.Certificate);
         var token = defect switch
@@ -128,7 +128,7 @@ public sealed class BoundTokenTests : IAsyncLifetime, IDisposable
     public async Task Authenticate_TokenRequiredButMissing_Returns401BearerChallenge()
     {
         await using var server = await StartResourceServerAsync(AgentAccessTokenMode.Required);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
         using var client = server.CreateClient(svid, _pki.Bundles);
 
         using var response = await GetWithTokenAsync(client, "/whoami", token: null);
@@ -141,8 +141,8 @@ public sealed class BoundTokenTests : IAsyncLifetime, IDisposable
     public async Task Authenticate_IntrospectedBoundToken_ChecksCnf()
     {
         await using var server = await StartResourceServerAsync(AgentAccessTokenMode.Required, introspection: true);
-        using var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
-        using var other = _pki.IssueSvid("spiffe://corp.example/agent/planner/2");
+        var svid = _pki.IssueSvid("spiffe://corp.example/agent/planner/1");
+        var other = _pki.IssueSvid("spiffe://corp.example/agent/planner/2");
         using var client = server.CreateClient(svid, _pki.Bundles);
 
         using var good = await GetWithTokenAsync(client, "/invoices", _as.RegisterOpaqueToken(TestAuthorizationServer.Thumbprint(svid.Certificate)));

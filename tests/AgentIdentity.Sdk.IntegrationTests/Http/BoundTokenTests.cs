@@ -152,7 +152,8 @@ public sealed class BoundTokenTests
         await using var deployment = await BoundTokenDeployment.StartAsync(TimeSpan.FromMinutes(10), clientSpiffePattern: "spiffe://example.org/agent/other/*");
         var (client, requests, time) = (deployment.Client, deployment.AuthorizationServer.TokenRequests, deployment.Pki.Time);
 
-        // First failure: asked the server. Right after it: fail fast with the last error, without asking again (back-off 1 s ± 20 %).
+        // First failure: asked the server. Right after it: fail fast with the last error, without asking again, until the announced
+        // time (Polly's exponential back-off with jitter: 1 s median, doubling up to 30 s).
         Assert.Contains("invalid_client", (await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"))).Message, StringComparison.Ordinal);
         var fast = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
         Assert.Contains("the last attempt failed", fast.Message, StringComparison.Ordinal);
@@ -160,17 +161,25 @@ public sealed class BoundTokenTests
         Assert.Contains("after 1 consecutive failure(s)", fast.Message, StringComparison.Ordinal);
         Assert.Single(requests);
 
-        // After the back-off: one more attempt, which fails and doubles the back-off (2 s ± 20 %).
-        time.Advance(TimeSpan.FromSeconds(1.25));
+        // At the announced time: one more attempt, which fails and starts the next, longer back-off.
+        time.Advance(NextAttempt(fast) - time.GetUtcNow());
         await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
         Assert.Equal(2, requests.Count);
-        time.Advance(TimeSpan.FromSeconds(1.5));
         fast = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
         Assert.Contains("after 2 consecutive failure(s)", fast.Message, StringComparison.Ordinal);
+        Assert.InRange(NextAttempt(fast) - time.GetUtcNow(), TimeSpan.Zero, TimeSpan.FromSeconds(30));
         Assert.Equal(2, requests.Count);
-        time.Advance(TimeSpan.FromSeconds(1));
+        time.Advance(NextAttempt(fast) - time.GetUtcNow());
         await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
         Assert.Equal(3, requests.Count);
         Assert.Equal(0, deployment.ResourceServer.RequestCount);
+    }
+
+    /// <summary>Reads the time a fail-fast message announces for the next attempt.</summary>
+    private static DateTimeOffset NextAttempt(BoundTokenException ex)
+    {
+        const string Marker = "the next attempt is made after ";
+        var start = ex.Message.IndexOf(Marker, StringComparison.Ordinal) + Marker.Length;
+        return DateTimeOffset.Parse(ex.Message[start..ex.Message.IndexOf(". ", start, StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture);
     }
 }

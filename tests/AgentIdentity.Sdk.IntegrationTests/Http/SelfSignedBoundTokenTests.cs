@@ -30,7 +30,7 @@ public sealed class SelfSignedBoundTokenTests
         Assert.Contains("invalid_client", ex.Message, StringComparison.Ordinal);
         Assert.Single(deployment.Seen);
 
-        // The deployment registers each new certificate. Within the failure's back-off (1 s ± 20 %) the client fails fast without
+        // The deployment registers each new certificate. Within the failure's back-off (Polly's first delay, at most 1.4 s) the client fails fast without
         // asking the server again; after it, the next request gets a token bound to the new certificate (the failure is not kept).
         await authorizationServer.RegisterClientCertificateAsync(unregistered.Certificate);
         ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));

@@ -12,8 +12,8 @@ internal sealed class SelfSignedSvidSource : IX509SvidSource, IDisposable
 
     private readonly TimeProvider _time;
     private readonly string _id;
-    private readonly List<X509Svid> _all = [];
-    private X509Svid _current;
+    private readonly List<X509SvidOwner> _all = [];
+    private X509SvidOwner _current;
 
     public SelfSignedSvidSource(TimeProvider time, string id = DefaultId)
     {
@@ -22,7 +22,7 @@ internal sealed class SelfSignedSvidSource : IX509SvidSource, IDisposable
         _current = Create();
     }
 
-    public X509Svid GetCurrent() => Volatile.Read(ref _current);
+    public X509Svid GetCurrent() => Volatile.Read(ref _current).Svid;
 
     /// <summary>Publishes a new self-signed certificate (new key) and marks the previous one superseded.</summary>
     public X509Svid Rotate()
@@ -30,12 +30,12 @@ internal sealed class SelfSignedSvidSource : IX509SvidSource, IDisposable
         var next = Create();
         var previous = Interlocked.Exchange(ref _current, next);
         previous.MarkSuperseded();
-        return next;
+        return next.Svid;
     }
 
-    private X509Svid Create()
+    private X509SvidOwner Create()
     {
-        var svid = new X509Svid(CreateCertificate(_time, _id));
+        var svid = new X509SvidOwner(CreateCertificate(_time, _id));
         lock (_all)
         {
             _all.Add(svid);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AgentIdentity.Issuer.Tests.Storage;
 
@@ -9,8 +10,8 @@ public sealed class PostgreSqlReplicaTests(PostgreSqlServer server) : IClassFixt
 
     private static async Task<(IssuerHost A, IssuerHost B)> StartReplicasAsync(string connectionString)
     {
-        var a = await IssuerHost.StartAsync(o => o.PostgreSqlConnectionString = connectionString);
-        var b = await IssuerHost.StartAsync(o => o.PostgreSqlConnectionString = connectionString, time: a.Time);
+        var a = await IssuerHost.StartAsync(store: b => b.UsePostgreSql(connectionString));
+        var b = await IssuerHost.StartAsync(time: a.Time, store: b => b.UsePostgreSql(connectionString));
         return (a, b);
     }
 
@@ -83,7 +84,7 @@ public sealed class PostgreSqlReplicaTests(PostgreSqlServer server) : IClassFixt
     public async Task IssueAsync_DatabaseUnavailable_Returns503AndWritesNothing()
     {
         var connectionString = await server.CreateDatabaseAsync();
-        var host = await IssuerHost.StartAsync(o => o.PostgreSqlConnectionString = connectionString);
+        var host = await IssuerHost.StartAsync(store: b => b.UsePostgreSql(connectionString));
         try
         {
             var token = await host.Issuer.CreateJoinTokenAsync("worker", null, TimeSpan.FromMinutes(5));
@@ -106,7 +107,7 @@ public sealed class PostgreSqlReplicaTests(PostgreSqlServer server) : IClassFixt
     public async Task ThousandConcurrentIssuances_AllSucceedAndAreRecorded()
     {
         var connectionString = await server.CreateDatabaseAsync();
-        var host = await IssuerHost.StartAsync(o => o.PostgreSqlConnectionString = connectionString);
+        var host = await IssuerHost.StartAsync(store: b => b.UsePostgreSql(connectionString));
         try
         {
             await RunThousandAsync(host);

@@ -40,7 +40,12 @@ internal sealed class IssuerHost : IAsyncDisposable
 
     public static TrustDomain TrustDomain { get; } = TrustDomain.Parse("example.org");
 
-    public static async Task<IssuerHost> StartAsync(Action<AgentIdentityIssuerOptions>? configure = null, string? directory = null, FakeTimeProvider? time = null)
+    /// <param name="configure">Adjusts the options.</param>
+    /// <param name="directory">The temp dir (reuse it to restart on the same SQLite file).</param>
+    /// <param name="time">The clock (share it between replicas).</param>
+    /// <param name="store">Chooses the store; by default <c>UseSqlite(&lt;directory&gt;/issuer.db)</c>.</param>
+    public static async Task<IssuerHost> StartAsync(
+        Action<AgentIdentityIssuerOptions>? configure = null, string? directory = null, FakeTimeProvider? time = null, Action<IAgentIdentityIssuerBuilder>? store = null)
     {
         directory ??= Path.Combine(Path.GetTempPath(), "ai-issuer-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
@@ -48,16 +53,16 @@ internal sealed class IssuerHost : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton<TimeProvider>(time);
-        builder.Services.AddAgentIdentityIssuer(o =>
+        var issuer = builder.Services.AddAgentIdentityIssuer(o =>
         {
             o.TrustDomain = TrustDomain.Name;
             o.KeyEncryptionKey = Kek;
             o.KeyEncryptionIterations = 100_000;
-            o.SqlitePath = Path.Combine(directory, "issuer.db");
             o.AdminApiKey = AdminKey;
             o.RateLimitPermits = 10_000;
             configure?.Invoke(o);
         });
+        (store ?? (b => b.UseSqlite(Path.Combine(directory, "issuer.db"))))(issuer);
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityIssuerHttps()));
         var app = builder.Build();
         app.MapAgentIdentityIssuer();

@@ -135,7 +135,7 @@ public sealed class AgentIdentityFilterTests : IAsyncLifetime
     [Fact]
     public async Task InvokeAsync_CertificateWithoutPolicy_DeniedUnlessAllowed()
     {
-        using var svid = _agents.IssueSvid("spiffe://corp.example/agent/legacy/1", TimeSpan.FromHours(1), policy: null);
+        var svid = _agents.IssueSvid("spiffe://corp.example/agent/legacy/1", TimeSpan.FromHours(1), policy: null);
 
         var denied = await BuildKernel(svid).InvokeAsync("Erp", "GetInvoice", new() { ["id"] = "42" });
         Assert.Empty(_erp.Seen);
@@ -207,7 +207,7 @@ public sealed class AgentIdentityFilterTests : IAsyncLifetime
     public async Task InvokeAsync_ExpiredIdentity_NotInvoked()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        using var svid = _agents.IssueSvid("spiffe://corp.example/agent/sleeper/1", TimeSpan.FromMinutes(5), TestAgents.ReaderPolicy);
+        var svid = _agents.IssueSvid("spiffe://corp.example/agent/sleeper/1", TimeSpan.FromMinutes(5), TestAgents.ReaderPolicy);
         var kernel = BuildKernel(svid, time: time);
         await kernel.InvokeAsync("Erp", "GetInvoice", new() { ["id"] = "1" });
 
@@ -322,6 +322,51 @@ public sealed class AgentIdentityFilterTests : IAsyncLifetime
         Assert.Single(model.Requests);
         var audit = Assert.Single(_audit.Events);
         Assert.Equal("call_1", audit.RequestId);
+        Assert.Equal("identity_revoked", audit.Attributes!["denial"]);
+    }
+
+    [Fact]
+    public async Task InvokeAsync_CredentialKillSwitchTripped_NotInvokedAndRevocationAudited()
+    {
+        using var killSwitch = new KillSwitch(_agents);
+        killSwitch.Watch(_planner);
+        var kernel = BuildKernel(_planner);
+        await kernel.InvokeAsync("Erp", "GetInvoice", new() { ["id"] = "1" });
+
+        await killSwitch.RevokeAsync(_planner.Id);
+        var result = await kernel.InvokeAsync("Erp", "GetInvoice", new() { ["id"] = "2" });
+
+        Assert.Throws<IdentityRevokedException>(() => _planner.GetCurrent());
+        Assert.Single(_erp.Seen);
+        Assert.Contains("kill switch", result.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(nameof(ToolCallDenialKind.IdentityRevoked), result.Metadata![AgentIdentityFilter.DenialMetadataKey]);
+        var denied = _audit.Events[^1];
+        Assert.Equal(AuditOutcome.Denied, denied.Outcome);
+        Assert.Equal(_planner.Id, denied.Agent);
+        Assert.Equal("identity_revoked", denied.Attributes!["denial"]);
+        Assert.Contains("revoked", denied.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AutoInvocation_CredentialKillSwitchTripped_NotInvokedAuditedAndLoopTerminated()
+    {
+        using var killSwitch = new KillSwitch(_agents);
+        killSwitch.Watch(_planner);
+        var model = new ScriptedChatClient(
+            _ => ScriptedChatClient.ToolCalls(("call_1", "Erp_GetInvoice", new() { ["id"] = "1" }), ("call_2", "Erp_GetInvoice", new() { ["id"] = "2" })),
+            _ => ScriptedChatClient.Text("must not be reached"));
+        var kernel = BuildKernel(_planner, model);
+
+        await killSwitch.RevokeAsync(_planner.Id);
+        await ChatAsync(kernel);
+
+        Assert.True(_planner.IsRevoked);
+        Assert.Empty(_erp.Seen);
+        Assert.Single(model.Requests);
+        var audit = Assert.Single(_audit.Events);
+        Assert.Equal("call_1", audit.RequestId);
+        Assert.Equal(_planner.Id, audit.Agent);
+        Assert.Equal(AuditOutcome.Denied, audit.Outcome);
         Assert.Equal("identity_revoked", audit.Attributes!["denial"]);
     }
 

@@ -30,9 +30,9 @@ internal sealed class McpInvoiceServer : IAsyncDisposable
     public const string ServerId = "spiffe://corp.example/svc/mcp";
 
     private readonly WebApplication _app;
-    private readonly X509Svid _svid;
+    private readonly X509SvidOwner _svid;
 
-    private McpInvoiceServer(WebApplication app, X509Svid svid, Uri endpoint, InvoiceTools tools)
+    private McpInvoiceServer(WebApplication app, X509SvidOwner svid, Uri endpoint, InvoiceTools tools)
     {
         _app = app;
         _svid = svid;
@@ -48,10 +48,10 @@ internal sealed class McpInvoiceServer : IAsyncDisposable
 
     public static async Task<McpInvoiceServer> StartAsync(TestAgents agents)
     {
-        var svid = agents.IssueSvid(ServerId, TimeSpan.FromHours(1), dnsNames: ["localhost"]);
+        var svid = agents.IssueOwnedSvid(ServerId, TimeSpan.FromHours(1), dnsNames: ["localhost"]);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityHttps(svid)));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityHttps(svid.Svid)));
         builder.Services.AddSingleton<ITrustBundleSource>(agents.Ca);
         builder.Services.AddAuthentication(AgentIdentityAuthenticationDefaults.AuthenticationScheme).AddAgentIdentity();
         builder.Services.AddAuthorization();

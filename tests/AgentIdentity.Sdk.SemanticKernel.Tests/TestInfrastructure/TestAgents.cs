@@ -10,6 +10,7 @@ internal sealed class TestAgents : IAsyncDisposable
     public static readonly TrustDomain Corp = TrustDomain.Parse("corp.example");
 
     private readonly List<IAsyncDisposable> _owned = [];
+    private readonly List<X509SvidOwner> _ownedSvids = [];
 
     public TestAgents(TimeProvider? time = null)
     {
@@ -36,8 +37,16 @@ internal sealed class TestAgents : IAsyncDisposable
         return credential;
     }
 
-    /// <summary>Issues a fixed SVID (no rotation) through a CSR, optionally with DNS names (for servers).</summary>
-    public X509Svid IssueSvid(string id, TimeSpan lifetime, AgentPolicy? policy = null, string[]? dnsNames = null)
+    /// <summary>Issues a fixed SVID (no rotation) through a CSR; released when the agents are disposed.</summary>
+    public X509Svid IssueSvid(string id, TimeSpan lifetime, AgentPolicy? policy = null)
+    {
+        var owner = IssueOwnedSvid(id, lifetime, policy);
+        _ownedSvids.Add(owner);
+        return owner.Svid;
+    }
+
+    /// <summary>Issues a fixed SVID (no rotation) through a CSR, optionally with DNS names (for servers); the caller disposes the owner.</summary>
+    public X509SvidOwner IssueOwnedSvid(string id, TimeSpan lifetime, AgentPolicy? policy = null, string[]? dnsNames = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
@@ -49,7 +58,7 @@ internal sealed class TestAgents : IAsyncDisposable
             DnsNames = dnsNames ?? [],
             Policy = policy,
         });
-        return new X509Svid(issuance.Certificate.CopyWithPrivateKey(key), issuance.Intermediates);
+        return new X509SvidOwner(issuance.Certificate.CopyWithPrivateKey(key), issuance.Intermediates);
     }
 
     public static string Sha256Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
@@ -61,6 +70,11 @@ internal sealed class TestAgents : IAsyncDisposable
         foreach (var owned in _owned)
         {
             await owned.DisposeAsync();
+        }
+
+        foreach (var svid in _ownedSvids)
+        {
+            svid.Dispose();
         }
     }
 }

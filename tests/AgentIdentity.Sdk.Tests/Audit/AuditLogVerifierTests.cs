@@ -211,7 +211,7 @@ public sealed class AuditLogVerifierTests : IDisposable
     [Fact]
     public void Verify_CheckpointResignedByAnotherAgent_IsASignerMismatch()
     {
-        using var other = AuditFixture.IssueSvid(_fixture.Ca, SpiffeId.ForAgent(AuditFixture.Domain, "intruder", "i-1"));
+        var other = _fixture.IssueSvid(SpiffeId.ForAgent(AuditFixture.Domain, "intruder", "i-1"));
         EditCheckpoint(20, text =>
         {
             var original = SignedCheckpoint.Parse(text);
@@ -237,7 +237,7 @@ public sealed class AuditLogVerifierTests : IDisposable
     public void Verify_SignerCertificateExpiredAtCheckpointTime_IsAnUntrustedSigner()
     {
         using var fixture = new AuditFixture();
-        using var shortLived = AuditFixture.IssueSvid(fixture.Ca, fixture.Svid.Id, TimeSpan.FromMinutes(5));
+        var shortLived = fixture.IssueSvid(fixture.Svid.Id, TimeSpan.FromMinutes(5));
         using (var log = fixture.Open(signer: shortLived))
         {
             log.Append(fixture.Event(0));

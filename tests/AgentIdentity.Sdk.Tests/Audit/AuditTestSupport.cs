@@ -9,11 +9,13 @@ internal sealed class AuditFixture : IDisposable
 {
     public static readonly TrustDomain Domain = TrustDomain.Parse("example.org");
 
+    private readonly List<X509SvidOwner> _owned = [];
+
     public AuditFixture(string agentName = "planner", DateTimeOffset? start = null)
     {
         Time = new FakeTimeProvider(start ?? new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         Ca = DevelopmentCertificateAuthority.Create(Domain, null, Time);
-        Svid = IssueSvid(Ca, SpiffeId.ForAgent(Domain, agentName, "i-1"));
+        Svid = IssueSvid(SpiffeId.ForAgent(Domain, agentName, "i-1"));
         Directory = Path.Combine(Path.GetTempPath(), "agentid-audit-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(Directory);
     }
@@ -58,12 +60,15 @@ internal sealed class AuditFixture : IDisposable
 
     public string Segment(int number = 1) => Path.Combine(Directory, $"audit-{number:D8}.log");
 
-    public static X509Svid IssueSvid(DevelopmentCertificateAuthority ca, SpiffeId id, TimeSpan? lifetime = null)
+    /// <summary>Issues an SVID from the fixture's CA; the fixture owns it and releases it when disposed.</summary>
+    public X509Svid IssueSvid(SpiffeId id, TimeSpan? lifetime = null)
     {
         var key = (ECDsa)SvidKeys.Generate(KeyAlgorithm.EcdsaP256);
         var csr = SvidKeys.CreateSigningRequest(id, key);
-        var issued = ca.Issue(new X509SvidRequest(id, csr, lifetime ?? TimeSpan.FromHours(1)));
-        return new X509Svid(SvidKeys.AttachKey(issued.Certificate, key), issued.Intermediates);
+        var issued = Ca.Issue(new X509SvidRequest(id, csr, lifetime ?? TimeSpan.FromHours(1)));
+        var owner = new X509SvidOwner(SvidKeys.AttachKey(issued.Certificate, key), issued.Intermediates);
+        _owned.Add(owner);
+        return owner.Svid;
     }
 
     /// <summary>Reads the records of a segment as (offset, length, type, index) from the raw bytes.</summary>
@@ -90,7 +95,11 @@ internal sealed class AuditFixture : IDisposable
 
     public void Dispose()
     {
-        Svid.Dispose();
+        foreach (var owner in _owned)
+        {
+            owner.Dispose();
+        }
+
         Ca.Dispose();
         try
         {

@@ -141,7 +141,8 @@ public sealed class SignedNoteTests
         var id = SpiffeId.ForAgent(AuditFixture.Domain, "legacy", "i-1");
         using var key = (RSA)SvidKeys.Generate(KeyAlgorithm.Rsa2048);
         var issued = fixture.Ca.Issue(new X509SvidRequest(id, SvidKeys.CreateSigningRequest(id, key), TimeSpan.FromHours(1)));
-        using var svid = new X509Svid(SvidKeys.AttachKey(issued.Certificate, key), issued.Intermediates);
+        using var certificate = SvidKeys.AttachKey(issued.Certificate, key);
+        var svid = new X509Svid(certificate, issued.Intermediates);
 
         var ex = Assert.Throws<ArgumentException>(() => SignedCheckpoint.Sign("o", 0, MerkleTree.GetEmptyRootHash(), fixture.Time.GetUtcNow(), svid));
         Assert.Contains("KeyAlgorithm.EcdsaP256", ex.Message, StringComparison.Ordinal);

@@ -218,7 +218,7 @@ public sealed class DelegatedIssuanceTests : IAsyncLifetime
         // A forged parent: a certificate for the planner's ID with a generous policy, signed by a CA the issuer does not trust.
         using var rogue = new PolicyTestCa(Td, _time.GetUtcNow());
         using var forgedCert = rogue.Issue(PlannerId.ToString(), _time.GetUtcNow().AddMinutes(-1), _time.GetUtcNow().AddHours(1), PlannerPolicy);
-        using var forged = new X509Svid(forgedCert);
+        var forged = new X509Svid(forgedCert);
         var ex = Assert.Throws<CertificateIssuanceException>(() =>
             _ca.Issue(Delegated("spiffe://td.example/agent/planner/1/task/t1", TaskPolicy, parent: forged)));
         Assert.Equal(DelegationError.InvalidCertificate, ex.Data["DelegationError"]);

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 namespace AgentIdentity.Tests.Rotation;
 
@@ -73,6 +74,50 @@ public sealed class AgentCredentialTests : IAsyncLifetime
         Assert.Equal(Start + TimeSpan.FromMinutes(90), second.NotAfter);
         Assert.True(first.IsSuperseded);
         Assert.Equal(2, credential.GetStatus().Rotations);
+    }
+
+    [Fact]
+    public async Task CurrentSvid_ConsumerCannotEndIt_OnlyTheCredentialSupersedesAndReleasesIt()
+    {
+        // X509Svid offers consumers (tool code reading AgentCallContext.Current.Svid) no Dispose and no MarkSuperseded: a
+        // `using var svid = credential.GetCurrent()` no longer compiles. Everything public leaves the live key usable.
+        Assert.False(typeof(IDisposable).IsAssignableFrom(typeof(X509Svid)));
+        Assert.DoesNotContain(typeof(X509Svid).GetMethods(), m => m.Name is "Dispose" or "MarkSuperseded");
+        await using var credential = await CreateAsync(o => o.RenewalJitter = 0);
+        var first = credential.GetCurrent();
+        Assert.Same(first, first.GetCurrent());
+        _ = first.GetChain();
+        _ = first.ExportCertificatesPem();
+        _ = first.GetCertificateHash();
+        using (first.ChangeToken.RegisterChangeCallback(_ => { }, null))
+        {
+        }
+
+        using (var key = first.Certificate.GetECDsaPrivateKey()!)
+        {
+            _ = key.SignData([1, 2, 3], System.Security.Cryptography.HashAlgorithmName.SHA256);
+        }
+
+        Assert.Same(first, credential.GetCurrent());
+        Assert.False(first.IsSuperseded);
+        using (var key = credential.GetCurrent().Certificate.GetECDsaPrivateKey()!)
+        {
+            Assert.NotEmpty(key.SignData([1, 2, 3], System.Security.Cryptography.HashAlgorithmName.SHA256));
+        }
+
+        // The owner supersedes on rotation (the key stays usable for connections still on it) and releases on disposal.
+        var rotated = NextRotationAsync(first);
+        _time.Advance(TimeSpan.FromMinutes(30));
+        await rotated;
+        var second = credential.GetCurrent();
+        Assert.True(first.IsSuperseded);
+        Assert.NotEqual(IntPtr.Zero, first.Certificate.Handle);
+        Assert.False(second.IsSuperseded);
+
+        await credential.DisposeAsync();
+
+        Assert.True(second.IsSuperseded);
+        Assert.Equal(IntPtr.Zero, second.Certificate.Handle);
     }
 
     [Fact]

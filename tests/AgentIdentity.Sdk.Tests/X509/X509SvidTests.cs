@@ -11,8 +11,8 @@ public sealed class X509SvidTests : IDisposable
     [Fact]
     public void Constructor_ValidLeaf_ExposesIdValidityAndHash()
     {
-        var leaf = _pki.IssueLeaf();
-        using var svid = new X509Svid(leaf, [_pki.Intermediate]);
+        using var leaf = _pki.IssueLeaf();
+        var svid = new X509Svid(leaf, [_pki.Intermediate]);
 
         Assert.Equal("spiffe://example.org/agent/test/1", svid.Id.ToString());
         Assert.Equal(leaf.NotAfter.ToUniversalTime(), svid.NotAfter.UtcDateTime);
@@ -49,14 +49,46 @@ public sealed class X509SvidTests : IDisposable
     }
 
     [Fact]
-    public void Dispose_FiresChangeToken()
+    public void OwnerMarkSuperseded_FiresChangeTokenAndKeepsKey()
     {
-        var svid = new X509Svid(_pki.IssueLeaf());
+        using var owner = new X509SvidOwner(_pki.IssueLeaf());
+        var svid = owner.Svid;
+        var fired = 0;
+        using var registration = svid.ChangeToken.RegisterChangeCallback(_ => fired++, null);
+
+        owner.MarkSuperseded();
+        owner.MarkSuperseded();
+
+        Assert.Equal(1, fired);
+        Assert.True(svid.IsSuperseded);
+        Assert.True(svid.Certificate.HasPrivateKey);
+    }
+
+    [Fact]
+    public void OwnerDispose_FiresChangeTokenAndReleasesKey()
+    {
+        var owner = new X509SvidOwner(_pki.IssueLeaf());
+        var svid = owner.Svid;
         var fired = false;
         using var registration = svid.ChangeToken.RegisterChangeCallback(_ => fired = true, null);
-        svid.Dispose();
+
+        owner.Dispose();
+        owner.Dispose();
+
         Assert.True(fired);
         Assert.True(svid.IsSuperseded);
+        Assert.Equal(IntPtr.Zero, svid.Certificate.Handle);
+    }
+
+    [Fact]
+    public void Constructor_CallerKeepsCertificate_SnapshotNeverDisposesIt()
+    {
+        using var leaf = _pki.IssueLeaf();
+        var svid = new X509Svid(leaf);
+
+        Assert.False(svid.IsSuperseded);
+        Assert.Same(leaf, svid.Certificate);
+        Assert.NotEqual(IntPtr.Zero, leaf.Handle);
     }
 
     public void Dispose() => _pki.Dispose();

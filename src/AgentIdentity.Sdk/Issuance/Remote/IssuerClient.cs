@@ -56,17 +56,25 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
                 throw new CertificateIssuanceException($"Cannot delegate '{request.Id}': the parent has no valid SVID to authenticate to the issuer with.");
             }
 
-            var body = Body(request, writer =>
-            {
-                writer.WriteString(IssuerProtocol.Policy, Convert.ToBase64String((request.Policy ?? AgentPolicy.Empty).ToDer()));
-                writer.WriteString(IssuerProtocol.ProofSignature, Convert.ToBase64String(proof.GetSignature()));
-            });
+            var body = JsonSerializer.SerializeToUtf8Bytes(
+                new IssuerDelegateRequest
+                {
+                    SpiffeId = request.Id.ToString(),
+                    Csr = request.CertificateSigningRequest.ToArray(),
+                    LifetimeSeconds = LifetimeSeconds(request),
+                    Policy = (request.Policy ?? AgentPolicy.Empty).ToDer(),
+                    ProofSignature = proof.GetSignature(),
+                },
+                IssuerJsonContext.Default.IssuerDelegateRequest);
             return await SendWithCertificateAsync(IssuerProtocol.DelegatePath, body, parent, request.Id, cancellationToken).ConfigureAwait(false);
         }
 
         if (request.AuthenticatingSvid is { } current && current.Id == request.Id && !current.IsExpired(now))
         {
-            return await SendWithCertificateAsync(IssuerProtocol.RenewPath, Body(request, null), current, request.Id, cancellationToken).ConfigureAwait(false);
+            var body = JsonSerializer.SerializeToUtf8Bytes(
+                new IssuerRenewRequest { SpiffeId = request.Id.ToString(), Csr = request.CertificateSigningRequest.ToArray(), LifetimeSeconds = LifetimeSeconds(request) },
+                IssuerJsonContext.Default.IssuerRenewRequest);
+            return await SendWithCertificateAsync(IssuerProtocol.RenewPath, body, current, request.Id, cancellationToken).ConfigureAwait(false);
         }
 
         var token = Interlocked.Exchange(ref _joinToken, null);
@@ -82,7 +90,9 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
                 "Create a join token for this agent and configure IssuerClientOptions.JoinTokenCallback.");
         }
 
-        var enrollBody = Body(request, writer => writer.WriteString(IssuerProtocol.JoinToken, token));
+        var enrollBody = JsonSerializer.SerializeToUtf8Bytes(
+            new IssuerEnrollRequest { SpiffeId = request.Id.ToString(), Csr = request.CertificateSigningRequest.ToArray(), LifetimeSeconds = LifetimeSeconds(request), JoinToken = token },
+            IssuerJsonContext.Default.IssuerEnrollRequest);
         return await SendAsync(_anonymous, IssuerProtocol.IssuePath, enrollBody, request.Id, cancellationToken).ConfigureAwait(false);
     }
 
@@ -109,21 +119,8 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
         }
     }
 
-    private static byte[] Body(X509SvidRequest request, Action<Utf8JsonWriter>? extra)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteString(IssuerProtocol.SpiffeId, request.Id.ToString());
-            writer.WriteString(IssuerProtocol.Csr, Convert.ToBase64String(request.CertificateSigningRequest.Span));
-            writer.WriteNumber(IssuerProtocol.LifetimeSeconds, (long)Math.Ceiling(request.Lifetime.TotalSeconds));
-            extra?.Invoke(writer);
-            writer.WriteEndObject();
-        }
-
-        return buffer.ToArray();
-    }
+    /// <summary>The requested lifetime in whole seconds (rounded up), capped at the wire's 32-bit range; the issuer shortens it to its maximum.</summary>
+    private static int LifetimeSeconds(X509SvidRequest request) => (int)Math.Min(int.MaxValue, Math.Ceiling(request.Lifetime.TotalSeconds));
 
     private async Task<X509SvidIssuance> SendWithCertificateAsync(string path, byte[] body, X509Svid svid, SpiffeId id, CancellationToken cancellationToken)
     {
@@ -135,7 +132,7 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
     private async Task<X509SvidIssuance> SendAsync(HttpClient client, string path, byte[] body, SpiffeId id, CancellationToken cancellationToken)
     {
         using var content = new ByteArrayContent(body);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        content.Headers.ContentType = new MediaTypeHeaderValue(IssuerProtocol.JsonMediaType);
         HttpResponseMessage response;
         try
         {
@@ -171,11 +168,10 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
         var certificates = new List<X509Certificate2>();
         try
         {
-            using var document = JsonDocument.Parse(payload);
-            var root = document.RootElement;
-            foreach (var element in root.GetProperty(IssuerProtocol.Certificates).EnumerateArray())
+            var response = JsonSerializer.Deserialize(payload, IssuerJsonContext.Default.IssuerIssuanceResponse);
+            foreach (var der in response?.Certificates ?? [])
             {
-                certificates.Add(X509CertificateLoader.LoadCertificate(Convert.FromBase64String(element.GetString() ?? string.Empty)));
+                certificates.Add(X509CertificateLoader.LoadCertificate(der ?? throw new FormatException($"'{IssuerProtocol.Certificates}' contains null.")));
             }
 
             if (certificates.Count == 0)
@@ -183,11 +179,12 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
                 throw new CertificateIssuanceException($"The issuer at {Address} returned no certificate for '{id}'.");
             }
 
-            var bundle = TrustBundle.Parse(id.TrustDomain, root.GetProperty(IssuerProtocol.Bundle).GetString() ?? string.Empty);
+            var bundleJson = response!.Bundle ?? throw new FormatException($"'{IssuerProtocol.Bundle}' is missing.");
+            var bundle = TrustBundle.Parse(id.TrustDomain, bundleJson);
             Volatile.Write(ref _latestBundle, bundle);
             return new X509SvidIssuance(certificates[0], certificates[1..], bundle);
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or System.Security.Cryptography.CryptographicException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or System.Security.Cryptography.CryptographicException)
         {
             foreach (var certificate in certificates)
             {
@@ -202,26 +199,14 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
     {
         try
         {
-            using var document = JsonDocument.Parse(payload);
-            if (document.RootElement.ValueKind == JsonValueKind.Object)
-            {
-                if (document.RootElement.TryGetProperty("detail", out var detail) && detail.ValueKind == JsonValueKind.String)
-                {
-                    return detail.GetString()!;
-                }
-
-                if (document.RootElement.TryGetProperty("title", out var title) && title.ValueKind == JsonValueKind.String)
-                {
-                    return title.GetString()!;
-                }
-            }
+            var problem = JsonSerializer.Deserialize(payload, IssuerJsonContext.Default.IssuerProblem);
+            return problem?.Detail ?? problem?.Title ?? "no details";
         }
         catch (JsonException)
         {
             // Not problem details: report the status only.
+            return "no details";
         }
-
-        return "no details";
     }
 
     private static T? FindInner<T>(Exception? ex)

@@ -6,17 +6,15 @@ using Microsoft.Extensions.Logging;
 namespace AgentIdentity;
 
 /// <summary>
-/// The primary handler of an agent's <see cref="HttpClient"/>: forwards each request to the <see cref="SocketsHttpHandler"/> of the current
-/// certificate generation. A new SVID creates a new generation and swaps it in atomically; the old one keeps serving what already started on
-/// it and is disposed once drained. Owned by <see cref="AgentHttpClientHandlers"/>, never by IHttpClientFactory.
+/// The generation handler, the bottom of an agent's <see cref="HttpClient"/>: it owns mTLS. Each request goes to the
+/// <see cref="SocketsHttpHandler"/> of the current certificate generation, which presents exactly one X.509-SVID (never an expired one).
+/// A new SVID creates a new generation and swaps it in atomically; the old one keeps serving what already started on it (requests and
+/// response bodies) and is disposed once drained. It authenticates the server, refuses to send an unsafe-method request twice, and
+/// sends a request whose token is bound to a certificate (<see cref="AgentRequestState.BoundTo"/>) only with that certificate.
+/// Owned by <see cref="AgentHttpClientHandlers"/>, never by IHttpClientFactory.
 /// </summary>
-internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
+internal sealed class GenerationHandler : HttpMessageHandler
 {
-    internal static readonly HttpRequestOptionsKey<X509Svid> PinnedSvidKey = new("AgentIdentity.PinnedSvid");
-
-    /// <summary>Set on an unsafe-method request once sent: what its attempt ended with (a second send is a retry).</summary>
-    internal static readonly HttpRequestOptionsKey<string> UnsafeAttemptKey = new("AgentIdentity.UnsafeAttempt");
-
     private readonly IX509SvidSource _source;
     private readonly ITrustBundleSource? _bundles;
     private readonly AgentHttpClientOptions _options;
@@ -30,7 +28,7 @@ internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
     private long _generations;
     private bool _disposed;
 
-    public RotatingClientCertificateHandler(
+    public GenerationHandler(
         string name,
         IX509SvidSource source,
         ITrustBundleSource? bundles,
@@ -73,20 +71,21 @@ internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
     {
         ArgumentNullException.ThrowIfNull(request);
         var svid = GetCurrentSvid();
-        if (request.Options.TryGetValue(PinnedSvidKey, out var pinned) && !ReferenceEquals(pinned, svid))
+        var state = AgentRequestState.Find(request);
+        if (state?.BoundTo is { } bound && !ReferenceEquals(bound, svid))
         {
             throw new SvidChangedException();
         }
 
-        var guardUnsafe = !_options.AllowUnsafeMethodRetries && IsUnsafe(request.Method);
-        if (guardUnsafe)
+        var unsafeState = !_options.AllowUnsafeMethodRetries && IsUnsafe(request.Method) ? state ?? AgentRequestState.Of(request) : null;
+        if (unsafeState is not null)
         {
-            if (request.Options.TryGetValue(UnsafeAttemptKey, out var firstAttempt))
+            if (unsafeState.FirstUnsafeAttempt is { } firstAttempt)
             {
                 throw new UnsafeRetryRefusedException(request.Method, request.RequestUri, firstAttempt);
             }
 
-            request.Options.Set(UnsafeAttemptKey, "no answer");
+            unsafeState.FirstUnsafeAttempt = "no answer";
         }
 
         var generation = Acquire(svid);
@@ -104,17 +103,17 @@ internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
         catch (Exception ex)
         {
             generation.Release();
-            if (guardUnsafe)
+            if (unsafeState is not null)
             {
-                request.Options.Set(UnsafeAttemptKey, $"{ex.GetType().Name}: {ex.Message}");
+                unsafeState.FirstUnsafeAttempt = $"{ex.GetType().Name}: {ex.Message}";
             }
 
             throw;
         }
 
-        if (guardUnsafe)
+        if (unsafeState is not null)
         {
-            request.Options.Set(UnsafeAttemptKey, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
+            unsafeState.FirstUnsafeAttempt = $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}";
         }
 
         response.Content = new GenerationTrackedContent(response.Content, generation);
@@ -174,7 +173,7 @@ internal sealed class RotatingClientCertificateHandler : HttpMessageHandler
         // The callback only queues the swap: it must never block, because retiring a generation disposes its registration,
         // and disposing a registration waits for a callback that is running — while holding _lock, that was a deadlock.
         next.ChangeRegistration = svid.ChangeToken.RegisterChangeCallback(
-            static state => ThreadPool.UnsafeQueueUserWorkItem(static handler => handler.OnSvidChanged(), (RotatingClientCertificateHandler)state!, preferLocal: false),
+            static state => ThreadPool.UnsafeQueueUserWorkItem(static handler => handler.OnSvidChanged(), (GenerationHandler)state!, preferLocal: false),
             this);
         _logger.GenerationStarted(_name, number, svid.Id, svid.SerialNumber, svid.NotAfter);
         if (previous is not null)

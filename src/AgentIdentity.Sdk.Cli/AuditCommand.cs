@@ -1,0 +1,310 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using AgentIdentity.Audit;
+
+namespace AgentIdentity.Cli;
+
+/// <summary><c>agentid audit verify</c> and <c>agentid audit prove</c>.</summary>
+internal static class AuditCommand
+{
+    /// <summary>Builds the <c>audit</c> group. Without a subcommand it is a usage error that shows the group's help.</summary>
+    /// <returns>The command.</returns>
+    public static Command Create() => new("audit", "Verifies an agent's tamper-evident audit log and prints inclusion proofs.")
+    {
+        CreateVerify(),
+        CreateProve(),
+    };
+
+    private static Command CreateVerify()
+    {
+        var directory = new Argument<string>("dir") { Description = "The audit log directory." };
+        var bundle = new Option<string>("--bundle")
+        {
+            HelpName = "file",
+            Description = "Trust bundle (SPIFFE JSON or PEM roots) that signer certificates must chain to. Its authorities' spiffe:// URI SANs name the trust domain.",
+        };
+        var trustDomain = new Option<TrustDomain?>("--trust-domain")
+        {
+            HelpName = "name",
+            Description = "Trust domain of the bundle; needed when the bundle's authorities name no trust domain, or several. Never taken from the log under verification.",
+            CustomParser = ParseTrustDomain,
+        };
+        var signer = new Option<SpiffeId?>("--signer")
+        {
+            HelpName = "spiffe-id",
+            Description = "The agent expected to have signed the log (same trust domain and agent name).",
+            CustomParser = ParseSigner,
+        };
+        var checkpoint = new Option<string>("--checkpoint")
+        {
+            HelpName = "file",
+            Description = "A signed checkpoint obtained out of band (e.g. from a witness) that the log must contain.",
+        };
+
+        var command = new Command("verify", "Recomputes the Merkle tree of the audit log in <dir>, checks every checkpoint's signature, signer and consistency, and names the first altered, removed or reordered entry.")
+        {
+            directory,
+            bundle,
+            trustDomain,
+            signer,
+            checkpoint,
+        };
+        command.SetAction(parse => Verify(
+            parse.GetRequiredValue(directory),
+            parse.GetValue(bundle),
+            parse.GetValue(trustDomain),
+            parse.GetValue(signer),
+            parse.GetValue(checkpoint),
+            parse.InvocationConfiguration.Output,
+            parse.InvocationConfiguration.Error));
+        return command;
+    }
+
+    private static Command CreateProve()
+    {
+        var directory = new Argument<string>("dir") { Description = "The audit log directory." };
+        var index = new Argument<long>("index")
+        {
+            Description = "The entry index (0-based).",
+            CustomParser = ParseIndex,
+        };
+        var command = new Command("prove", "Prints the inclusion proof of entry <index> in the latest signed checkpoint.")
+        {
+            directory,
+            index,
+        };
+        command.SetAction(parse => Prove(
+            parse.GetRequiredValue(directory),
+            parse.GetValue(index),
+            parse.InvocationConfiguration.Output,
+            parse.InvocationConfiguration.Error));
+        return command;
+    }
+
+    private static TrustDomain? ParseTrustDomain(ArgumentResult result)
+    {
+        var text = result.Tokens[0].Value;
+        if (TrustDomain.TryParse(text, out var domain, out var reason))
+        {
+            return domain;
+        }
+
+        result.AddError($"--trust-domain '{text}' is not a trust domain: {reason}");
+        return null;
+    }
+
+    private static SpiffeId? ParseSigner(ArgumentResult result)
+    {
+        var text = result.Tokens[0].Value;
+        if (SpiffeId.TryParse(text, out var id, out var reason))
+        {
+            return id;
+        }
+
+        result.AddError($"--signer '{text}' is not a SPIFFE ID: {reason}");
+        return null;
+    }
+
+    private static long ParseIndex(ArgumentResult result)
+    {
+        var text = result.Tokens[0].Value;
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+        {
+            return index;
+        }
+
+        result.AddError($"'{text}' is not an entry index (a non-negative integer)");
+        return 0;
+    }
+
+    private static int Verify(string directory, string? bundlePath, TrustDomain? trustDomain, SpiffeId? signer, string? checkpointPath, TextWriter stdout, TextWriter stderr)
+    {
+        if (!Directory.Exists(directory))
+        {
+            stderr.WriteLine($"agentid: audit log directory '{directory}' does not exist.");
+            return AgentIdCommand.InputError;
+        }
+
+        var verification = new AuditLogVerificationOptions { ExpectedSigner = signer };
+        if (checkpointPath is not null)
+        {
+            verification.TrustedCheckpoint = SignedCheckpoint.Parse(File.ReadAllText(checkpointPath, Encoding.UTF8));
+        }
+
+        if (bundlePath is not null)
+        {
+            verification.TrustBundles = LoadBundle(bundlePath, trustDomain);
+        }
+
+        var result = AuditLogVerifier.Verify(directory, verification);
+        if (!result.IsValid)
+        {
+            stdout.WriteLine($"FAILED ({result.Problem}): {result.Message}");
+            if (Location(result) is { } location)
+            {
+                stdout.WriteLine(location);
+            }
+
+            stdout.WriteLine($"entries read before the problem: {result.TreeSize}; checkpoints verified: {result.CheckpointCount}");
+            return AgentIdCommand.VerificationFailed;
+        }
+
+        stdout.WriteLine($"OK: {result.Message}");
+        stdout.WriteLine($"tree size: {result.TreeSize}");
+        stdout.WriteLine($"root hash: {Convert.ToBase64String(result.RootHash)}");
+        if (result.LatestCheckpoint is { } latest)
+        {
+            stdout.WriteLine($"origin: {latest.Checkpoint.Origin}");
+            stdout.WriteLine($"latest checkpoint: size {latest.Checkpoint.TreeSize} at {latest.Time:O}");
+        }
+
+        foreach (var id in result.Signers)
+        {
+            stdout.WriteLine($"signer: {id}");
+        }
+
+        if (!result.SignersValidated && result.CheckpointCount > 0)
+        {
+            stderr.WriteLine("agentid: warning: signer certificates were not checked against a trust bundle; pass --bundle to check that the signer held a valid SVID.");
+        }
+
+        return AgentIdCommand.Ok;
+    }
+
+    /// <summary>
+    /// Names the entries at fault, when entries are: one entry for a damaged, missing, reordered or torn record and the first
+    /// missing entry of a truncated log, a range for a checkpoint that does not match its entries. A checkpoint's own problem
+    /// (signature, signer, origin, time, format) is no entry's fault; the message names the checkpoint.
+    /// </summary>
+    internal static string? Location(AuditLogVerificationResult result) => (result.Problem, result.FirstBadIndex, result.BadRangeEnd) switch
+    {
+        (AuditLogProblem.AlteredEntry or AuditLogProblem.MissingEntry or AuditLogProblem.ReorderedEntry or AuditLogProblem.TornTail, { } first, _) =>
+            $"first bad entry: {first}",
+        (AuditLogProblem.Truncated, { } first, { } end) when end > first =>
+            $"first bad entry: {first} (range {first}–{end - 1})",
+        (AuditLogProblem.CheckpointMismatch, { } first, { } end) when end > first =>
+            $"bad entry range: {first}–{end - 1}",
+        _ => null,
+    };
+
+    /// <summary>
+    /// Reads a SPIFFE JSON or PEM bundle. Its trust domain is <paramref name="requested"/> or the one that its authorities'
+    /// <c>spiffe://</c> URI SANs name, never the log's own claim: the checkpoints are what is under verification.
+    /// </summary>
+    internal static TrustBundle LoadBundle(string path, TrustDomain? requested)
+    {
+        var text = File.ReadAllText(path, Encoding.UTF8);
+        IReadOnlyList<X509Certificate2> authorities;
+        long? sequence = null;
+        TimeSpan? refreshHint = null;
+        if (text.TrimStart().StartsWith('{'))
+        {
+            // The document does not name its trust domain; parse it under the requested one, or a placeholder until the
+            // authorities say which it is.
+            var parsed = TrustBundle.Parse(requested ?? TrustDomain.Parse("unnamed"), text);
+            authorities = parsed.X509Authorities;
+            sequence = parsed.SequenceNumber;
+            refreshHint = parsed.RefreshHint;
+        }
+        else
+        {
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPem(text);
+            if (roots.Count == 0)
+            {
+                throw new FormatException($"'{path}' holds no PEM certificates and is not a SPIFFE JSON bundle.");
+            }
+
+            authorities = [.. roots];
+        }
+
+        var named = authorities.Select(a => (Authority: a, Domains: NamedTrustDomains(a))).ToList();
+        var all = named.SelectMany(n => n.Domains).Distinct().Order(StringComparer.Ordinal).ToList();
+        TrustDomain domain;
+        if (requested is { } given)
+        {
+            domain = given;
+        }
+        else if (all.Count == 1)
+        {
+            domain = TrustDomain.Parse(all[0]);
+        }
+        else if (all.Count == 0)
+        {
+            throw new UsageException($"the bundle '{path}' does not name its trust domain (no authority carries a spiffe:// URI SAN); pass --trust-domain.");
+        }
+        else
+        {
+            throw new UsageException($"the bundle '{path}' holds authorities of several trust domains ({string.Join(", ", all)}); pass --trust-domain to say which one the log's signer belongs to.");
+        }
+
+        // Authorities that name another trust domain are that domain's, not this one's: bundles are never merged.
+        var selected = named.Where(n => n.Domains.Count == 0 || n.Domains.Contains(domain.Name)).Select(n => n.Authority).ToList();
+        if (selected.Count == 0)
+        {
+            throw new ArgumentException(all.Count == 0
+                ? $"the bundle '{path}' holds no X.509 authority."
+                : $"the bundle '{path}' holds no authority of trust domain '{domain}'; its authorities are of {string.Join(", ", all)}.");
+        }
+
+        return new TrustBundle(domain, selected, sequence, refreshHint);
+    }
+
+    /// <summary>The trust domains that a CA certificate's <c>spiffe://</c> URI SANs name (SPIFFE X509-SVID §3: at most one, without a path).</summary>
+    private static List<string> NamedTrustDomains(X509Certificate2 authority)
+    {
+        const string Scheme = "spiffe://";
+        var domains = new List<string>();
+        foreach (var uri in InspectCommand.SpiffeUris(authority))
+        {
+            if (!uri.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var rest = uri.AsSpan(Scheme.Length);
+            var slash = rest.IndexOf('/');
+            if (TrustDomain.TryParse(slash < 0 ? rest : rest[..slash], out var domain) && !domains.Contains(domain.Name))
+            {
+                domains.Add(domain.Name);
+            }
+        }
+
+        return domains;
+    }
+
+    private static int Prove(string directory, long index, TextWriter stdout, TextWriter stderr)
+    {
+        if (!Directory.Exists(directory))
+        {
+            stderr.WriteLine($"agentid: audit log directory '{directory}' does not exist.");
+            return AgentIdCommand.InputError;
+        }
+
+        var proof = AuditLogVerifier.CreateInclusionProof(directory, index);
+        if (!proof.Verify() || !proof.Checkpoint.TryVerifySignature(out _))
+        {
+            stdout.WriteLine($"FAILED: the proof of entry {index} does not verify against the latest checkpoint; run 'agentid audit verify'.");
+            return AgentIdCommand.VerificationFailed;
+        }
+
+        var checkpoint = proof.Checkpoint.Checkpoint;
+        stdout.WriteLine($"index: {proof.Index}");
+        stdout.WriteLine($"tree size: {checkpoint.TreeSize}");
+        stdout.WriteLine($"leaf hash: {Convert.ToHexStringLower(proof.LeafHash)}");
+        stdout.WriteLine($"root hash: {Convert.ToBase64String(checkpoint.RootHash)}");
+        stdout.WriteLine("proof:");
+        foreach (var node in proof.Proof)
+        {
+            stdout.WriteLine($"  {Convert.ToHexStringLower(node)}");
+        }
+
+        stdout.WriteLine($"entry: {Encoding.UTF8.GetString(proof.Entry)}");
+        stdout.WriteLine("checkpoint:");
+        stdout.Write(proof.Checkpoint.Note.ToString());
+        return AgentIdCommand.Ok;
+    }
+}

@@ -1,0 +1,35 @@
+using AgentIdentity;
+using AgentIdentity.Issuer;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Microsoft.AspNetCore.Builder;
+
+/// <summary>Maps the endpoints of the embedded AgentIdentity issuer service.</summary>
+public static class AgentIdentityIssuerEndpointRouteBuilderExtensions
+{
+    /// <summary>Maps the issuer endpoints under <paramref name="prefix"/>: <c>POST v1/issue</c> (CSR + join token),
+    /// <c>POST v1/renew</c> (mTLS with the current SVID), <c>POST v1/delegate</c> (mTLS with the parent SVID + child policy),
+    /// <c>GET v1/bundle</c> (SPIFFE bundle) and <c>POST v1/join-tokens</c> (admin API key).</summary>
+    /// <param name="endpoints">The endpoint builder (the app).</param>
+    /// <param name="prefix">The path prefix.</param>
+    /// <returns>A convention builder for all issuer endpoints.</returns>
+    /// <exception cref="InvalidOperationException"><c>services.AddAgentIdentityIssuer()</c> was not called.</exception>
+    /// <remarks>Serve them over HTTPS that asks for (but does not require) a client certificate, for example with
+    /// <see cref="AgentIdentityIssuerListenOptionsExtensions.UseAgentIdentityIssuerHttps"/>.</remarks>
+    public static IEndpointConventionBuilder MapAgentIdentityIssuer(this IEndpointRouteBuilder endpoints, string prefix = "/agent-identity")
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(prefix);
+        var handlers = endpoints.ServiceProvider.GetService<IssuerEndpoints>()
+            ?? throw new InvalidOperationException("The AgentIdentity issuer is not registered: call services.AddAgentIdentityIssuer(...) before MapAgentIdentityIssuer().");
+        var group = endpoints.MapGroup(prefix);
+        group.MapPost(IssuerProtocol.IssuePath, handlers.IssueAsync);
+        group.MapPost(IssuerProtocol.RenewPath, handlers.RenewAsync);
+        group.MapPost(IssuerProtocol.DelegatePath, handlers.DelegateAsync);
+        group.MapGet(IssuerProtocol.BundlePath, handlers.BundleAsync);
+        group.MapPost(IssuerProtocol.JoinTokensPath, handlers.CreateJoinTokenAsync);
+        return group;
+    }
+}
