@@ -163,14 +163,14 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
         }
 
         var der = writer.Encode();
-        request.CertificateExtensions.Add(new X509Extension(AgentIdCommand.PolicyArc + ".1", der, critical: false));
+        request.CertificateExtensions.Add(new X509Extension(AgentPolicyExtension.ArcOid + ".1", der, critical: false));
         using var certificate = request.CreateSelfSigned(_time.GetUtcNow(), _time.GetUtcNow().AddHours(1));
         var pem = Write("policy.pem", certificate.ExportCertificatePem());
 
         var (code, stdout, _) = Run("inspect", pem);
 
         Assert.Equal(AgentIdCommand.Ok, code);
-        Assert.Contains($"agent policy ({AgentIdCommand.PolicyArc}.1)", stdout, StringComparison.Ordinal);
+        Assert.Contains($"agent policy ({AgentPolicyExtension.ArcOid}.1)", stdout, StringComparison.Ordinal);
         Assert.Contains($"DER: {Convert.ToHexStringLower(der)}", stdout, StringComparison.Ordinal);
         Assert.Contains("INVALID:", stdout, StringComparison.Ordinal); // not a valid AgentIdentity policy encoding
     }
@@ -181,7 +181,7 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
         var policy = new AgentPolicy(services: ["spiffe://corp.example/svc/erp"], actions: ["invoices:read"], tools: ["Erp.GetInvoice"], maxDelegationDepth: 1, delegationTargets: ["spiffe://corp.example/agent/planner/*"]);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=policy-test", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509Extension(AgentIdCommand.PolicyArc + ".1", policy.ToDer(), critical: false));
+        request.CertificateExtensions.Add(new X509Extension(AgentPolicyExtension.ArcOid + ".1", policy.ToDer(), critical: false));
         using var certificate = request.CreateSelfSigned(_time.GetUtcNow(), _time.GetUtcNow().AddHours(1));
         var pem = Write("real-policy.pem", certificate.ExportCertificatePem());
 

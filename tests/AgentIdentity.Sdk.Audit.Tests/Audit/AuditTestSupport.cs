@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Security.Cryptography;
 using AgentIdentity.Audit;
 using Microsoft.Extensions.Time.Testing;
@@ -63,10 +64,9 @@ internal sealed class AuditFixture : IDisposable
     /// <summary>Issues an SVID from the fixture's CA; the fixture owns it and releases it when disposed.</summary>
     public X509Svid IssueSvid(SpiffeId id, TimeSpan? lifetime = null)
     {
-        var key = (ECDsa)SvidKeys.Generate(KeyAlgorithm.EcdsaP256);
-        var csr = SvidKeys.CreateSigningRequest(id, key);
-        var issued = Ca.Issue(new X509SvidRequest(id, csr, lifetime ?? TimeSpan.FromHours(1)));
-        var owner = new X509SvidOwner(SvidKeys.AttachKey(issued.Certificate, key), issued.Intermediates);
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var issued = Ca.Issue(new X509SvidRequest(id, CreateSigningRequest(id, new CertificateRequest(string.Empty, key, HashAlgorithmName.SHA256)), lifetime ?? TimeSpan.FromHours(1)));
+        var owner = new X509SvidOwner(issued.Certificate.CopyWithPrivateKey(key), issued.Intermediates);
         _owned.Add(owner);
         return owner.Svid;
     }
@@ -109,5 +109,14 @@ internal sealed class AuditFixture : IDisposable
         {
             // Best effort.
         }
+    }
+
+    /// <summary>A PKCS#10 request for <paramref name="id"/> (its URI SAN) over the request's key, built with public APIs only.</summary>
+    public static byte[] CreateSigningRequest(SpiffeId id, CertificateRequest request)
+    {
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri(id.ToString()));
+        request.CertificateExtensions.Add(san.Build(critical: true));
+        return request.CreateSigningRequest();
     }
 }

@@ -139,9 +139,9 @@ public sealed class SignedNoteTests
     {
         using var fixture = new AuditFixture();
         var id = SpiffeId.ForAgent(AuditFixture.Domain, "legacy", "i-1");
-        using var key = (RSA)SvidKeys.Generate(KeyAlgorithm.Rsa2048);
-        var issued = fixture.Ca.Issue(new X509SvidRequest(id, SvidKeys.CreateSigningRequest(id, key), TimeSpan.FromHours(1)));
-        using var certificate = SvidKeys.AttachKey(issued.Certificate, key);
+        using var key = RSA.Create(2048);
+        var issued = fixture.Ca.Issue(new X509SvidRequest(id, AuditFixture.CreateSigningRequest(id, new CertificateRequest(string.Empty, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)), TimeSpan.FromHours(1)));
+        using var certificate = issued.Certificate.CopyWithPrivateKey(key);
         var svid = new X509Svid(certificate, issued.Intermediates);
 
         var ex = Assert.Throws<ArgumentException>(() => SignedCheckpoint.Sign("o", 0, MerkleTree.GetEmptyRootHash(), fixture.Time.GetUtcNow(), svid));
