@@ -49,3 +49,16 @@ internal sealed class SpiffePathSegmentAttribute : ValidationAttribute
             ? new ValidationResult($"{validationContext.DisplayName} '{TrustDomain.Truncate(text)}' is invalid: {error}.", validationContext.MemberName is { } member ? [member] : null)
             : ValidationResult.Success;
 }
+
+/// <summary>Validates that a <see cref="TimeSpan"/> is positive (or, with <see cref="AllowZero"/>, not negative).</summary>
+[AttributeUsage(AttributeTargets.Property)]
+internal sealed class PositiveTimeSpanAttribute : ValidationAttribute
+{
+    /// <summary>Gets or sets a value indicating whether zero is accepted.</summary>
+    public bool AllowZero { get; set; }
+
+    protected override ValidationResult? IsValid(object? value, ValidationContext validationContext) =>
+        value is TimeSpan span && (AllowZero ? span < TimeSpan.Zero : span <= TimeSpan.Zero)
+            ? new ValidationResult($"{validationContext.DisplayName} must be {(AllowZero ? "zero or positive" : "positive")}; it is {span}.", validationContext.MemberName is { } member ? [member] : null)
+            : ValidationResult.Success;
+}
