@@ -44,19 +44,22 @@ Console.WriteLine();
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = Environments.Development, Args = args });
 builder.Logging.SetMinimumLevel(LogLevel.Warning); // keep the screen for the identities; the dev-CA warning still shows
 
+// Both agents are declared in DI, each with its own options. The policy travels inside each certificate: the planner may read
+// invoices; the researcher may only read the clock. The host creates both credentials and waits for their first SVIDs at start.
 builder.Services
     .AddAgentIdentity(options =>
     {
         options.TrustDomain = "quickstart.example";
         options.Credential.Lifetime = TimeSpan.FromSeconds(6); // short, so that rotation happens on screen (default: 1 hour)
     })
-    .UseDevelopmentCertificateAuthority();
+    .UseDevelopmentCertificateAuthority()
+    .AddAgent("planner", o => o.Policy = new AgentPolicy(
+        services: ["spiffe://quickstart.example/svc/*"], actions: ["invoices:read"], tools: ["Erp.GetInvoice", "Clock.*"]))
+    .AddAgent("researcher", o => o.Policy = new AgentPolicy(tools: ["Clock.*"]));
 
 // Each agent's HttpClient "erp-<agent>" presents that agent's SVID over mTLS and sends the tool-call attribution headers.
-var identities = new System.Collections.Concurrent.ConcurrentDictionary<string, IX509SvidSource>();
 foreach (var agent in new[] { "planner", "researcher" })
 {
-    builder.Services.AddKeyedSingleton<IX509SvidSource>(agent, (_, key) => identities[(string)key!]);
     builder.Services.AddHttpClient($"erp-{agent}", c => c.BaseAddress = ErpService.Address)
         .AddAgentIdentity(o =>
         {
@@ -66,15 +69,10 @@ foreach (var agent in new[] { "planner", "researcher" })
 }
 
 using var host = builder.Build();
-await host.StartAsync();
+await host.StartAsync(); // returns once both agents hold their first SVID
 
-var factory = host.Services.GetRequiredService<IAgentCredentialFactory>();
-// The policy travels inside each certificate: the planner may read invoices; the researcher may only read the clock.
-await using var planner = await factory.CreateAsync("planner", o => o.Policy = new AgentPolicy(
-    services: ["spiffe://quickstart.example/svc/*"], actions: ["invoices:read"], tools: ["Erp.GetInvoice", "Clock.*"]));
-await using var researcher = await factory.CreateAsync("researcher", o => o.Policy = new AgentPolicy(tools: ["Clock.*"]));
-identities["planner"] = planner;
-identities["researcher"] = researcher;
+var planner = host.Services.GetRequiredKeyedService<AgentCredential>("planner");
+var researcher = host.Services.GetRequiredKeyedService<AgentCredential>("researcher");
 
 const int RotationsToShow = 2;
 var done = new[] { Watch(planner, "planner"), Watch(researcher, "researcher") };

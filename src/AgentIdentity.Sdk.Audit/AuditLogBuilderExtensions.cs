@@ -1,17 +1,17 @@
+using AgentIdentity;
 using AgentIdentity.Audit;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace AgentIdentity;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers the tamper-evident audit log.</summary>
 public static class AuditLogBuilderExtensions
 {
     /// <summary>
-    /// Registers an <see cref="AuditLog"/> signed by the agent <paramref name="agentName"/> (added with
-    /// <see cref="AgentIdentityBuilderExtensions.AddAgent"/> if needed) and an <see cref="IAuditSink"/> that writes to it and
+    /// Registers an <see cref="AuditLog"/> signed by the agent <paramref name="agentName"/> (declared with
+    /// <see cref="AgentIdentityBuilderExtensions.AddAgent"/>, or else created with the default credential options) and an <see cref="IAuditSink"/> that writes to it and
     /// mirrors every event to <see cref="ILogger"/> and OpenTelemetry (<see cref="LoggingAuditSink"/>).
     /// </summary>
     /// <param name="builder">The builder.</param>
@@ -24,7 +24,7 @@ public static class AuditLogBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
-        builder.AddAgent(agentName);
+        AgentIdentityBuilderExtensions.AddAgentServices(builder.Services, agentName, isDeclaration: false);
         builder.Services.AddOptions<AuditLogOptions>().Configure(configure);
         builder.Services.TryAddSingleton(sp => AuditLog.Open(
             sp.GetRequiredService<IOptions<AuditLogOptions>>().Value,

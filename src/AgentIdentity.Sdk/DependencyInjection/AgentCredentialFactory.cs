@@ -7,7 +7,7 @@ namespace AgentIdentity;
 internal sealed class AgentCredentialFactory : IAgentCredentialFactory, IAsyncDisposable
 {
     private readonly IX509SvidIssuer _issuer;
-    private readonly AgentIdentityOptions _options;
+    private readonly IOptionsMonitor<AgentCredentialOptions> _credentialOptions;
     private readonly TimeProvider _time;
     private readonly ILogger<AgentCredential> _logger;
     private readonly AgentIdentityMetrics _metrics;
@@ -15,14 +15,14 @@ internal sealed class AgentCredentialFactory : IAgentCredentialFactory, IAsyncDi
     private readonly ConcurrentDictionary<string, Lazy<AgentCredential>> _named = new(StringComparer.Ordinal);
     private int _disposed;
 
-    public AgentCredentialFactory(IX509SvidIssuer issuer, IOptions<AgentIdentityOptions> options, TimeProvider time, ILogger<AgentCredential> logger, AgentIdentityMetrics metrics)
+    public AgentCredentialFactory(IX509SvidIssuer issuer, IOptions<AgentIdentityOptions> options, IOptionsMonitor<AgentCredentialOptions> credentialOptions, TimeProvider time, ILogger<AgentCredential> logger, AgentIdentityMetrics metrics)
     {
         _issuer = issuer;
-        _options = options.Value;
+        _credentialOptions = credentialOptions;
         _time = time;
         _logger = logger;
         _metrics = metrics;
-        TrustDomain = AgentIdentity.TrustDomain.Parse(_options.TrustDomain ?? string.Empty);
+        TrustDomain = AgentIdentity.TrustDomain.Parse(options.Value.TrustDomain ?? string.Empty);
     }
 
     public TrustDomain TrustDomain { get; }
@@ -50,7 +50,8 @@ internal sealed class AgentCredentialFactory : IAgentCredentialFactory, IAsyncDi
         ArgumentNullException.ThrowIfNull(agentName);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var id = SpiffeId.NewAgentInstance(TrustDomain, agentName);
-        var options = _options.Credential.Clone();
+        // The agent's named options: AgentIdentityOptions.Credential, adjusted by AddAgent(agentName, configure) when declared.
+        var options = _credentialOptions.Get(agentName).Clone();
         configure?.Invoke(options);
         var credential = AgentCredential.CreateStarted(id, _issuer, options, _time, _logger, _metrics);
         credential.OnDisposed = c => _credentials.TryRemove(c, out _);

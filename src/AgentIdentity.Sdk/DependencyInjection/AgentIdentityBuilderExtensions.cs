@@ -1,10 +1,10 @@
-using Microsoft.Extensions.DependencyInjection;
+using AgentIdentity;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace AgentIdentity;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Configuration methods of <see cref="IAgentIdentityBuilder"/>.</summary>
 public static class AgentIdentityBuilderExtensions
@@ -46,37 +46,44 @@ public static class AgentIdentityBuilderExtensions
         return builder;
     }
 
-    /// <summary>Registers a named agent: a keyed <see cref="AgentCredential"/> (and <see cref="IX509SvidSource"/>) with key
-    /// <paramref name="agentName"/>, for one new instance of that agent, ready before the host starts.</summary>
+    /// <summary>Declares a named agent: a keyed <see cref="AgentCredential"/> (and <see cref="IX509SvidSource"/>) with key
+    /// <paramref name="agentName"/> for one new instance of that agent, with its own options (policy, lifetime, key type), whose first SVID
+    /// the host waits for before the application starts.</summary>
     /// <param name="builder">The builder.</param>
     /// <param name="agentName">The agent's name: a SPIFFE path segment such as <c>researcher</c>.</param>
+    /// <param name="configure">Adjusts this agent's options, which start from <see cref="AgentIdentityOptions.Credential"/>; for example
+    /// <c>o =&gt; o.Policy = new AgentPolicy(tools: ["Clock.*"])</c>. May be <see langword="null"/>.</param>
     /// <returns>The builder.</returns>
     /// <exception cref="FormatException">The name is not a valid path segment.</exception>
-    /// <remarks>Safe to call more than once with the same name.</remarks>
-    public static IAgentIdentityBuilder AddAgent(this IAgentIdentityBuilder builder, string agentName)
+    /// <remarks>Resolve the credential with <c>GetRequiredKeyedService&lt;AgentCredential&gt;(agentName)</c> or
+    /// <c>[FromKeyedServices(agentName)]</c>; <see cref="AgentHttpClientOptions.AgentName"/> selects it for an HttpClient. Declare each agent
+    /// once: a second <c>AddAgent</c> with the same name fails options validation at start-up. The options are validated at start-up too.
+    /// For agents created at run time use <see cref="IAgentCredentialFactory"/>.</remarks>
+    public static IAgentIdentityBuilder AddAgent(this IAgentIdentityBuilder builder, string agentName, Action<AgentCredentialOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        AddAgentServices(builder.Services, agentName, isDeclaration: true);
+        var options = builder.Services.AddOptions<AgentCredentialOptions>(agentName).ValidateOnStart();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        return builder;
+    }
+
+    /// <summary>Registers the keyed credential of <paramref name="agentName"/> and a marker that makes the host wait for it.</summary>
+    /// <exception cref="FormatException">The name is not a valid path segment.</exception>
+    internal static void AddAgentServices(IServiceCollection services, string agentName, bool isDeclaration)
+    {
         ArgumentNullException.ThrowIfNull(agentName);
         if (SpiffeIdRules.ValidateSegment(agentName) is { } error)
         {
             throw new FormatException($"Agent name '{agentName}' is invalid: {error}.");
         }
 
-        var registrations = (AgentIdentityRegistrations?)builder.Services
-            .FirstOrDefault(d => d.ServiceType == typeof(AgentIdentityRegistrations) && d.ImplementationInstance is not null)?.ImplementationInstance;
-        if (registrations is null)
-        {
-            registrations = new AgentIdentityRegistrations();
-            builder.Services.RemoveAll<AgentIdentityRegistrations>();
-            builder.Services.AddSingleton(registrations);
-        }
-
-        if (registrations.KeyedAgents.Add(agentName))
-        {
-            builder.Services.AddKeyedSingleton(agentName, static (sp, key) => sp.GetRequiredService<AgentCredentialFactory>().GetOrCreateNamed((string)key!));
-            builder.Services.AddKeyedSingleton<IX509SvidSource>(agentName, static (sp, key) => sp.GetRequiredKeyedService<AgentCredential>(key));
-        }
-
-        return builder;
+        services.AddSingleton(new AgentRegistration(agentName, isDeclaration));
+        services.TryAddKeyedSingleton(agentName, static (sp, key) => sp.GetRequiredService<AgentCredentialFactory>().GetOrCreateNamed((string)key!));
+        services.TryAddKeyedSingleton<IX509SvidSource>(agentName, static (sp, key) => sp.GetRequiredKeyedService<AgentCredential>(key));
     }
 }

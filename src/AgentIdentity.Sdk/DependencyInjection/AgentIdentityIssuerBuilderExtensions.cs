@@ -1,7 +1,7 @@
-using Microsoft.Extensions.DependencyInjection;
+using AgentIdentity;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
-namespace AgentIdentity;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Configures <see cref="IAgentIdentityBuilder"/> to obtain SVIDs from the AgentIdentity issuer service.</summary>
 public static class AgentIdentityIssuerBuilderExtensions

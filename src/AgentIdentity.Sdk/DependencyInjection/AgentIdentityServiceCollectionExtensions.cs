@@ -1,4 +1,5 @@
 using AgentIdentity;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -20,19 +21,46 @@ public static class AgentIdentityServiceCollectionExtensions
     public static IAgentIdentityBuilder AddAgentIdentity(this IServiceCollection services, Action<AgentIdentityOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<AgentIdentityOptions>().ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentIdentityOptions>, AgentIdentityOptionsValidator>());
         if (configure is not null)
         {
             services.Configure(configure);
         }
 
+        return AddCore(services);
+    }
+
+    /// <summary>Adds the agent identity services (see <see cref="AddAgentIdentity(IServiceCollection, Action{AgentIdentityOptions}?)"/>)
+    /// with options bound from <paramref name="configuration"/>, for example the <c>AgentIdentity</c> section of appsettings.json:
+    /// <c>{ "TrustDomain": "example.org", "AgentName": "planner", "Credential": { "Lifetime": "00:30:00" } }</c>.</summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configuration">The configuration section to bind <see cref="AgentIdentityOptions"/> from.</param>
+    /// <returns>A builder to choose the issuer and add agents.</returns>
+    /// <remarks>Binding is source-generated (AOT-safe). A key that is not an option, or a value that does not convert (the message
+    /// names the key), and a value that breaks a rule (the message names the option) fail when the options are first read, at the
+    /// latest at start-up. Safe to call more than once; configurations accumulate in call order.</remarks>
+    public static IAgentIdentityBuilder AddAgentIdentity(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.Configure<AgentIdentityOptions>(options => configuration.Bind(options, static binder => binder.ErrorOnUnknownConfiguration = true));
+        return AddCore(services);
+    }
+
+    private static AgentIdentityBuilder AddCore(IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<AgentIdentityOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentIdentityOptions>, AgentIdentityOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentIdentityOptions>, AgentIdentityOptionsRules>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<AgentCredentialOptions>, AgentCredentialDefaults>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentCredentialOptions>, AgentCredentialOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentCredentialOptions>, AgentCredentialOptionsRules>());
         services.TryAddSingleton(sp => new AgentIdentityMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<AgentCredentialFactory>(sp => new AgentCredentialFactory(
             sp.GetService<IX509SvidIssuer>() ?? throw new InvalidOperationException(
                 "AgentIdentity has no issuer. Call services.AddAgentIdentity().UseDevelopmentCertificateAuthority() for development, or configure an issuer service or the SPIFFE Workload API."),
             sp.GetRequiredService<IOptions<AgentIdentityOptions>>(),
+            sp.GetRequiredService<IOptionsMonitor<AgentCredentialOptions>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<AgentCredential>>(),
             sp.GetRequiredService<AgentIdentityMetrics>()));
@@ -40,11 +68,10 @@ public static class AgentIdentityServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var name = sp.GetRequiredService<IOptions<AgentIdentityOptions>>().Value.AgentName
-                ?? throw new InvalidOperationException("No default agent is configured: set AgentIdentityOptions.AgentName, or resolve a keyed AgentCredential registered with AddAgent(name).");
+                ?? throw new InvalidOperationException("No default agent is configured: set AgentIdentityOptions.AgentName, or resolve a keyed AgentCredential declared with AddAgent(name).");
             return sp.GetRequiredService<AgentCredentialFactory>().GetOrCreateNamed(name);
         });
         services.TryAddSingleton<IX509SvidSource>(sp => sp.GetRequiredService<AgentCredential>());
-        services.TryAddSingleton<AgentIdentityRegistrations>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, AgentIdentityStartupService>());
         services.TryAddSingleton<AgentIdentityHealthCheck>();
         return new AgentIdentityBuilder(services);
@@ -63,51 +90,37 @@ internal sealed class AgentIdentityBuilder(IServiceCollection services) : IAgent
     public IServiceCollection Services { get; } = services;
 }
 
-/// <summary>Names of agents registered with <see cref="AgentIdentityBuilderExtensions.AddAgent"/>.</summary>
-internal sealed class AgentIdentityRegistrations
+/// <summary>A marker service for an agent whose keyed credential the host creates and waits for at start-up: one per
+/// <c>AddAgent(name)</c> call (a declaration), or a reference from another registration (<c>AddAuditLog</c>) that needs the agent.
+/// Declaring one name twice fails options validation.</summary>
+internal sealed class AgentRegistration(string agentName, bool isDeclaration)
 {
-    public HashSet<string> KeyedAgents { get; } = new(StringComparer.Ordinal);
+    public string AgentName { get; } = agentName;
+
+    public bool IsDeclaration { get; } = isDeclaration;
 }
 
-internal sealed class AgentIdentityOptionsValidator : IValidateOptions<AgentIdentityOptions>
+/// <summary>Every agent's credential options start from <see cref="AgentIdentityOptions.Credential"/>; <c>AddAgent(name, configure)</c>
+/// then adjusts the agent's named options.</summary>
+internal sealed class AgentCredentialDefaults(IOptions<AgentIdentityOptions> identity) : IConfigureNamedOptions<AgentCredentialOptions>
 {
-    public ValidateOptionsResult Validate(string? name, AgentIdentityOptions options)
-    {
-        var failures = new List<string>();
-        if (string.IsNullOrEmpty(options.TrustDomain))
-        {
-            failures.Add("AgentIdentity:TrustDomain is required, for example 'example.org'.");
-        }
-        else if (!TrustDomain.TryParse(options.TrustDomain, out _, out var error))
-        {
-            failures.Add($"AgentIdentity:TrustDomain '{options.TrustDomain}' is invalid: {error}.");
-        }
+    public void Configure(string? name, AgentCredentialOptions options) => identity.Value.Credential.CopyTo(options);
 
-        if (options.AgentName is not null && SpiffeIdRules.ValidateSegment(options.AgentName) is { } nameError)
-        {
-            failures.Add($"AgentIdentity:AgentName '{options.AgentName}' is invalid: {nameError}.");
-        }
-
-        if (options.Credential.Validate() is { } credentialError)
-        {
-            failures.Add($"AgentIdentity:Credential: {credentialError}");
-        }
-
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
+    public void Configure(AgentCredentialOptions options) => Configure(Microsoft.Extensions.Options.Options.DefaultName, options);
 }
 
-internal sealed class AgentIdentityStartupService(IServiceProvider services, IOptions<AgentIdentityOptions> options, AgentIdentityRegistrations registrations) : IHostedService
+internal sealed class AgentIdentityStartupService(IServiceProvider services, IOptions<AgentIdentityOptions> options, IEnumerable<AgentRegistration> registrations) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // Every credential was started when it was created (no blocking); the host waits here, asynchronously, for each first SVID.
         var pending = new List<Task>();
         if (options.Value.AgentName is not null)
         {
             pending.Add(services.GetRequiredService<AgentCredential>().WhenReadyAsync(cancellationToken));
         }
 
-        foreach (var name in registrations.KeyedAgents)
+        foreach (var name in registrations.Select(r => r.AgentName).Distinct(StringComparer.Ordinal))
         {
             pending.Add(services.GetRequiredKeyedService<AgentCredential>(name).WhenReadyAsync(cancellationToken));
         }

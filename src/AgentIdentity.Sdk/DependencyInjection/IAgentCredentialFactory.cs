@@ -1,7 +1,8 @@
 namespace AgentIdentity;
 
 /// <summary>Creates the credentials of agent instances: one distinct, self-rotating identity per instance.</summary>
-/// <remarks>Thread-safe. Credentials it creates are disposed with it (with the service provider).</remarks>
+/// <remarks>For agents that come and go at run time. Agents known when the host is built are declared with <c>AddAgent(name, configure)</c>
+/// and resolved as keyed services instead. Thread-safe. Credentials it creates are disposed with it (with the service provider).</remarks>
 public interface IAgentCredentialFactory
 {
     /// <summary>Gets the trust domain new agent instances belong to.</summary>
@@ -12,7 +13,8 @@ public interface IAgentCredentialFactory
 
     /// <summary>Creates the credential of a new instance of <paramref name="agentName"/> and waits for its first SVID.</summary>
     /// <param name="agentName">The agent's name: a SPIFFE path segment such as <c>planner</c>.</param>
-    /// <param name="configure">Adjusts this instance's options; <see langword="null"/> to use the configured ones.</param>
+    /// <param name="configure">Adjusts this instance's options; <see langword="null"/> to use the agent's: <see cref="AgentIdentityOptions.Credential"/>,
+    /// adjusted by <c>AddAgent(agentName, configure)</c> when the agent is declared.</param>
     /// <param name="cancellationToken">Stops waiting for the first SVID.</param>
     /// <returns>A ready credential for <c>spiffe://&lt;td&gt;/agent/&lt;agentName&gt;/&lt;random instance&gt;</c>.</returns>
     /// <exception cref="FormatException">The name is not a valid path segment.</exception>
@@ -20,7 +22,7 @@ public interface IAgentCredentialFactory
 
     /// <summary>Creates the credential of a new instance of <paramref name="agentName"/> and starts obtaining its first SVID without waiting.</summary>
     /// <param name="agentName">The agent's name.</param>
-    /// <param name="configure">Adjusts this instance's options.</param>
+    /// <param name="configure">Adjusts this instance's options (as for <see cref="CreateAsync"/>).</param>
     /// <returns>A credential that becomes ready when <see cref="AgentCredential.WhenReadyAsync"/> completes.</returns>
     AgentCredential Create(string agentName, Action<AgentCredentialOptions>? configure = null);
 }

@@ -29,32 +29,32 @@ public sealed class AgentIdentityHealthCheck : IHealthCheck
         {
             var status = credential.GetStatus();
             count++;
-            if (worstStatus is null || status.Health > worstStatus.Health)
+            if (worstStatus is null || status.Health < worstStatus.Health) // HealthStatus orders Unhealthy (0) < Degraded < Healthy
             {
                 worstStatus = status;
             }
 
-            if (status.Health != CredentialHealth.Healthy)
+            if (status.Health != HealthStatus.Healthy)
             {
                 data[status.Id.ToString()] = status.Health.ToString();
             }
         }
 
-        var worst = worstStatus?.Health ?? CredentialHealth.Healthy;
+        var worst = worstStatus?.Health ?? HealthStatus.Healthy;
         data["credentials"] = count;
         var description = worstStatus is null
             ? "No agent credentials."
             : worst switch
             {
-                CredentialHealth.Healthy => $"{count} agent credential(s) valid.",
-                CredentialHealth.Degraded => $"'{worstStatus.Id}' has {worstStatus.RemainingLifetime} left and renewal is failing: {worstStatus.LastError}",
+                HealthStatus.Healthy => $"{count} agent credential(s) valid.",
+                HealthStatus.Degraded => $"'{worstStatus.Id}' has {worstStatus.RemainingLifetime} left and renewal is failing: {worstStatus.LastError}",
                 _ => $"'{worstStatus.Id}' has no valid SVID: {worstStatus.LastError ?? "not issued yet or expired"}",
             };
 
         var result = worst switch
         {
-            CredentialHealth.Healthy => HealthCheckResult.Healthy(description, data),
-            CredentialHealth.Degraded => HealthCheckResult.Degraded(description, data: data),
+            HealthStatus.Healthy => HealthCheckResult.Healthy(description, data),
+            HealthStatus.Degraded => HealthCheckResult.Degraded(description, data: data),
             _ => new HealthCheckResult(context?.Registration?.FailureStatus ?? HealthStatus.Unhealthy, description, data: data),
         };
         return Task.FromResult(result);

@@ -29,10 +29,9 @@ public static class AgentHttpClient
         configure?.Invoke(options);
         options.AgentName = null;
         var name = credential is AgentCredential c ? c.Id.ToString() : nameof(AgentHttpClient);
-        var validation = new AgentHttpClientOptionsValidator().Validate(name, options);
-        if (validation.Failed)
+        if (AgentHttpClientOptionsRules.ValidateAll(name, options) is { } error)
         {
-            throw new ArgumentException(validation.FailureMessage, nameof(configure));
+            throw new ArgumentException(error, nameof(configure));
         }
 
         var state = AgentHttpClientHandlers.CreateState(name, options, credential, options.TrustBundleSource, timeProvider ?? TimeProvider.System, loggerFactory ?? NullLoggerFactory.Instance);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net.Http;
 using Microsoft.Extensions.Options;
 
@@ -9,6 +10,7 @@ public sealed class AgentHttpClientOptions
 {
     /// <summary>Gets or sets the name of the agent (registered with <c>AddAgent(name)</c>) whose credential the client presents.</summary>
     /// <value>The default is <see langword="null"/>: the default agent (<see cref="IX509SvidSource"/>).</value>
+    [SpiffePathSegment]
     public string? AgentName { get; set; }
 
     /// <summary>Gets or sets the authorizer that decides which server SPIFFE IDs the client may talk to, after the server's chain has been
@@ -37,11 +39,13 @@ public sealed class AgentHttpClientOptions
     /// <summary>Gets or sets the longest time a pooled connection is reused. Each certificate generation further bounds it by the
     /// certificate's remaining lifetime.</summary>
     /// <value>The default is 5 minutes.</value>
+    [PositiveTimeSpan]
     public TimeSpan PooledConnectionLifetime { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Gets or sets how long a superseded certificate generation may keep serving requests and response streams that started
     /// on it before it is disposed anyway. It is disposed earlier, as soon as none is in flight.</summary>
     /// <value>The default is 2 minutes.</value>
+    [PositiveTimeSpan(AllowZero = true)]
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>Gets or sets a callback that adjusts each generation's <see cref="SocketsHttpHandler"/> (proxy, timeouts, HTTP version
@@ -60,50 +64,37 @@ public sealed class AgentHttpClientOptions
 
     /// <summary>Gets the RFC 8705 certificate-bound access token settings. Tokens are used only when <see cref="BoundTokenOptions.Authority"/>
     /// or <see cref="BoundTokenOptions.TokenEndpoint"/> is set.</summary>
+    [ValidateObjectMembers(typeof(BoundTokenOptionsValidator))]
     public BoundTokenOptions Token { get; } = new();
 
     internal PeerAuthorizer? GetServerAuthorizer(TrustDomain agentTrustDomain) =>
         ServerAuthorizer ?? (ServerId is { } pattern ? PeerAuthorizers.Pattern(pattern) : PeerAuthorizers.MemberOf(agentTrustDomain));
 }
 
-internal sealed class AgentHttpClientOptionsValidator : IValidateOptions<AgentHttpClientOptions>
+/// <summary>The attribute rules of <see cref="AgentHttpClientOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class AgentHttpClientOptionsValidator : IValidateOptions<AgentHttpClientOptions>;
+
+/// <summary>The rules of <see cref="AgentHttpClientOptions"/> that attributes cannot express: the server pattern (only used without an
+/// authorizer) and the token rules.</summary>
+internal sealed class AgentHttpClientOptionsRules : IValidateOptions<AgentHttpClientOptions>
 {
+    public static AgentHttpClientOptionsRules Instance { get; } = new();
+
     public ValidateOptionsResult Validate(string? name, AgentHttpClientOptions options)
     {
-        var failures = new List<string>();
-        var prefix = $"AgentHttpClientOptions for HttpClient '{name}'";
-        if (options.ServerId is { } serverId && options.ServerAuthorizer is null)
+        var displayName = OptionsValidation.DisplayName(name, nameof(AgentHttpClientOptions));
+        var builder = new ValidateOptionsResultBuilder();
+        if (BoundTokenOptionsRules.ServerIdError(options.ServerId, options.ServerAuthorizer) is { } serverIdError)
         {
-            try
-            {
-                _ = PeerAuthorizers.Pattern(serverId);
-            }
-            catch (FormatException ex)
-            {
-                failures.Add($"{prefix}: ServerId: {ex.Message}");
-            }
+            builder.AddError($"{displayName}.ServerId: {serverIdError}", nameof(AgentHttpClientOptions.ServerId));
         }
 
-        if (options.PooledConnectionLifetime <= TimeSpan.Zero)
-        {
-            failures.Add($"{prefix}: PooledConnectionLifetime must be positive, for example 00:05:00.");
-        }
-
-        if (options.DrainTimeout < TimeSpan.Zero)
-        {
-            failures.Add($"{prefix}: DrainTimeout must not be negative.");
-        }
-
-        if (options.AgentName is not null && SpiffeIdRules.ValidateSegment(options.AgentName) is { } error)
-        {
-            failures.Add($"{prefix}: AgentName '{options.AgentName}' is invalid: {error}.");
-        }
-
-        if (options.Token.Validate() is { } tokenError)
-        {
-            failures.Add($"{prefix}: Token: {tokenError}");
-        }
-
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        builder.AddResult(BoundTokenOptionsRules.Instance.Validate($"{displayName}.Token", options.Token));
+        return builder.Build();
     }
+
+    /// <summary>Runs every rule outside of dependency injection.</summary>
+    public static string? ValidateAll(string name, AgentHttpClientOptions options) =>
+        OptionsValidation.Validate(name, options, new AgentHttpClientOptionsValidator(), Instance);
 }

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace AgentIdentity;
 
 /// <summary>How the client authenticates at the token endpoint with its certificate (RFC 8705 §2).</summary>
@@ -62,25 +64,61 @@ public sealed class BoundTokenOptions
 
     /// <summary>Gets or sets how long before the first try to reach the authorization server gives up.</summary>
     /// <value>The default is 30 seconds.</value>
+    [PositiveTimeSpan]
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     internal bool IsEnabled => Authority is not null || TokenEndpoint is not null;
+}
 
-    internal string? Validate()
+/// <summary>The attribute rules of <see cref="BoundTokenOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class BoundTokenOptionsValidator : IValidateOptions<BoundTokenOptions>;
+
+/// <summary>The rules of <see cref="BoundTokenOptions"/> that depend on whether tokens are enabled and relate several options.</summary>
+internal sealed class BoundTokenOptionsRules : IValidateOptions<BoundTokenOptions>
+{
+    public static BoundTokenOptionsRules Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, BoundTokenOptions options)
     {
-        if (!IsEnabled)
+        var error = Check(options);
+        return error is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(BoundTokenOptions))}: {error}");
+    }
+
+    /// <summary>The problem with a configuration-friendly server pattern, used only when no authorizer is set.</summary>
+    internal static string? ServerIdError(string? serverId, PeerAuthorizer? authorizer)
+    {
+        if (serverId is null || authorizer is not null)
         {
-            return ClientId is not null || Scope is not null || Audience is not null
+            return null;
+        }
+
+        try
+        {
+            _ = PeerAuthorizers.Pattern(serverId);
+            return null;
+        }
+        catch (FormatException ex)
+        {
+            return ex.Message;
+        }
+    }
+
+    private static string? Check(BoundTokenOptions options)
+    {
+        if (!options.IsEnabled)
+        {
+            return options.ClientId is not null || options.Scope is not null || options.Audience is not null
                 ? "ClientId, Scope or Audience is set but neither Authority nor TokenEndpoint is; set one of them to use bound tokens."
                 : null;
         }
 
-        if (string.IsNullOrEmpty(ClientId))
+        if (string.IsNullOrEmpty(options.ClientId))
         {
             return "ClientId is required when bound tokens are enabled.";
         }
 
-        foreach (var uri in (Uri?[])[Authority, TokenEndpoint])
+        foreach (var uri in (Uri?[])[options.Authority, options.TokenEndpoint])
         {
             if (uri is not null && (!uri.IsAbsoluteUri || uri.Scheme != Uri.UriSchemeHttps))
             {
@@ -88,23 +126,13 @@ public sealed class BoundTokenOptions
             }
         }
 
-        if (ServerId is not null && ServerAuthorizer is null)
+        if (ServerIdError(options.ServerId, options.ServerAuthorizer) is { } serverIdError)
         {
-            try
-            {
-                _ = PeerAuthorizers.Pattern(ServerId);
-            }
-            catch (FormatException ex)
-            {
-                return $"ServerId: {ex.Message}";
-            }
+            return $"ServerId: {serverIdError}";
         }
 
-        if (SubjectTokenSource is not null && string.IsNullOrEmpty(SubjectTokenType))
-        {
-            return "SubjectTokenType is required with SubjectTokenSource, for example urn:ietf:params:oauth:token-type:access_token.";
-        }
-
-        return RequestTimeout <= TimeSpan.Zero ? "RequestTimeout must be positive." : null;
+        return options.SubjectTokenSource is not null && string.IsNullOrEmpty(options.SubjectTokenType)
+            ? "SubjectTokenType is required with SubjectTokenSource, for example urn:ietf:params:oauth:token-type:access_token."
+            : null;
     }
 }

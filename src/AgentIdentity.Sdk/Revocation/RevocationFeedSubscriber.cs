@@ -1,7 +1,9 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Net.Http.Headers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace AgentIdentity;
 
@@ -10,6 +12,7 @@ public sealed class RevocationFeedSubscriberOptions
 {
     /// <summary>Gets or sets the first reconnect delay after the feed drops; it doubles up to <see cref="MaxReconnectDelay"/>.</summary>
     /// <value>The default value is 100 milliseconds.</value>
+    [PositiveTimeSpan]
     public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Gets or sets the longest reconnect delay.</summary>
@@ -19,13 +22,25 @@ public sealed class RevocationFeedSubscriberOptions
     /// <summary>Gets or sets how long the feed may stay silent (no entry, no heartbeat) before the connection is treated as dead and reopened.
     /// Keep it above the server's heartbeat interval.</summary>
     /// <value>The default value is 30 seconds.</value>
+    [PositiveTimeSpan]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    internal string? Validate() =>
-        ReconnectDelay <= TimeSpan.Zero ? "ReconnectDelay must be positive"
-        : MaxReconnectDelay < ReconnectDelay ? "MaxReconnectDelay must be at least ReconnectDelay"
-        : IdleTimeout <= TimeSpan.Zero ? "IdleTimeout must be positive"
-        : null;
+    internal string? Validate() => OptionsValidation.Validate(null, this, new RevocationFeedSubscriberOptionsValidator(), RevocationFeedSubscriberOptionsRules.Instance);
+}
+
+/// <summary>The attribute rules of <see cref="RevocationFeedSubscriberOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class RevocationFeedSubscriberOptionsValidator : IValidateOptions<RevocationFeedSubscriberOptions>;
+
+/// <summary>The rule of <see cref="RevocationFeedSubscriberOptions"/> that relates the two reconnect delays.</summary>
+internal sealed class RevocationFeedSubscriberOptionsRules : IValidateOptions<RevocationFeedSubscriberOptions>
+{
+    public static RevocationFeedSubscriberOptionsRules Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, RevocationFeedSubscriberOptions options) =>
+        options.MaxReconnectDelay < options.ReconnectDelay
+            ? ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(RevocationFeedSubscriberOptions))}.MaxReconnectDelay ({options.MaxReconnectDelay}) must be at least ReconnectDelay ({options.ReconnectDelay}).")
+            : ValidateOptionsResult.Success;
 }
 
 /// <summary>
@@ -77,7 +92,7 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
         _options = options ?? new RevocationFeedSubscriberOptions();
         if (_options.Validate() is { } error)
         {
-            throw new ArgumentException($"Invalid revocation feed options: {error}.", nameof(options));
+            throw new ArgumentException($"Invalid revocation feed options: {error}", nameof(options));
         }
 
         _http = http;

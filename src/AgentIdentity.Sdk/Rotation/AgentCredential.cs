@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Primitives;
@@ -162,12 +163,12 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         if (current is null || current.IsExpired(now) || Volatile.Read(ref _disposed) != 0 || revokedBy is not null)
         {
             var error = revokedBy is null ? _lastError : $"revoked: {revokedBy}";
-            return new(Id, CredentialHealth.Unhealthy, current?.NotAfter, TimeSpan.Zero, current is null ? null : _nextRenewal, _consecutiveFailures, error, Interlocked.Read(ref _rotations));
+            return new(Id, HealthStatus.Unhealthy, current?.NotAfter, TimeSpan.Zero, current is null ? null : _nextRenewal, _consecutiveFailures, error, Interlocked.Read(ref _rotations));
         }
 
         var remaining = current.NotAfter - now;
         var lifetime = current.NotAfter - current.NotBefore;
-        var health = remaining < lifetime * _options.DegradedThreshold ? CredentialHealth.Degraded : CredentialHealth.Healthy;
+        var health = remaining < lifetime * _options.DegradedThreshold ? HealthStatus.Degraded : HealthStatus.Healthy;
         return new(Id, health, current.NotAfter, remaining, _nextRenewal, _consecutiveFailures, _lastError, Interlocked.Read(ref _rotations));
     }
 

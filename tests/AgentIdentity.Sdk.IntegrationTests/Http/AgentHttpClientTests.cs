@@ -303,7 +303,7 @@ public sealed class AgentHttpClientTests
 
         var ex = Assert.Throws<InvalidOperationException>(() => services.GetRequiredService<IOptionsMonitor<AgentHttpClientOptions>>().Get(AgentClient.Name));
 
-        Assert.Contains("'Erp:ServerIdd' is not an AgentHttpClientOptions setting", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("not found on the instance of AgentIdentity.AgentHttpClientOptions: 'ServerIdd'", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -332,6 +332,63 @@ public sealed class AgentHttpClientTests
 
         var ex = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptionsMonitor<AgentHttpClientOptions>>().Get(AgentClient.Name));
 
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddAgentIdentity_ConfigurationSection_BindsTokenAndTimeSettings()
+    {
+        using var pki = new TestPki();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Erp:AgentName"] = "planner",
+            ["Erp:PooledConnectionLifetime"] = "00:01:30",
+            ["Erp:DrainTimeout"] = "00:00:00",
+            ["Erp:SendAttributionHeaders"] = "false",
+            ["Erp:UseWebPkiServerValidation"] = "true",
+            ["Erp:Token:Authority"] = "https://as.example/",
+            ["Erp:Token:ClientId"] = "planner",
+            ["Erp:Token:Scope"] = "invoices:read",
+            ["Erp:Token:Audience"] = "spiffe://example.org/svc/erp",
+            ["Erp:Token:ServerId"] = "spiffe://example.org/svc/*",
+            ["Erp:Token:AuthenticationMethod"] = "SelfSignedTlsClientAuth",
+            ["Erp:Token:AcceptOpaqueTokensFromBindingServers"] = "false",
+            ["Erp:Token:RequestTimeout"] = "00:00:05",
+        }).Build();
+        await using var services = AgentClient.Build(pki, new Uri("https://127.0.0.1:1"), b => b.AddAgentIdentity(configuration.GetSection("Erp")));
+
+        var options = services.GetRequiredService<IOptionsMonitor<AgentHttpClientOptions>>().Get(AgentClient.Name);
+
+        Assert.Equal("planner", options.AgentName);
+        Assert.Equal(TimeSpan.FromSeconds(90), options.PooledConnectionLifetime);
+        Assert.Equal(TimeSpan.Zero, options.DrainTimeout);
+        Assert.False(options.SendAttributionHeaders);
+        Assert.True(options.UseWebPkiServerValidation);
+        Assert.Equal(new Uri("https://as.example/"), options.Token.Authority);
+        Assert.Equal("planner", options.Token.ClientId);
+        Assert.Equal("invoices:read", options.Token.Scope);
+        Assert.Equal("spiffe://example.org/svc/erp", options.Token.Audience);
+        Assert.Equal("spiffe://example.org/svc/*", options.Token.ServerId);
+        Assert.Equal(TlsClientAuthenticationMethod.SelfSignedTlsClientAuth, options.Token.AuthenticationMethod);
+        Assert.False(options.Token.AcceptOpaqueTokensFromBindingServers);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.Token.RequestTimeout);
+    }
+
+    [Theory]
+    [InlineData("Erp:Token:RequestTimeout", "soon", typeof(InvalidOperationException), "'soon' at 'Erp:Token:RequestTimeout'")]
+    [InlineData("Erp:AllowTlsResume", "maybe", typeof(InvalidOperationException), "'maybe' at 'Erp:AllowTlsResume'")]
+    [InlineData("Erp:PooledConnectionLifetime", "00:00:00", typeof(OptionsValidationException), "erp.PooledConnectionLifetime must be positive; it is 00:00:00.")]
+    [InlineData("Erp:DrainTimeout", "-00:00:01", typeof(OptionsValidationException), "erp.DrainTimeout must be zero or positive; it is -00:00:01.")]
+    [InlineData("Erp:AgentName", "bad/name", typeof(OptionsValidationException), "erp.AgentName 'bad/name' is invalid")]
+    public async Task AddAgentIdentity_ConfigurationWithBadValue_FailsNamingTheKeyOrOption(string key, string value, Type exceptionType, string expected)
+    {
+        using var pki = new TestPki();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
+        await using var services = AgentClient.Build(pki, new Uri("https://127.0.0.1:1"), b => b.AddAgentIdentity(configuration.GetSection("Erp")));
+
+        var ex = Assert.ThrowsAny<Exception>(() => services.GetRequiredService<IOptionsMonitor<AgentHttpClientOptions>>().Get(AgentClient.Name));
+
+        Assert.IsType(exceptionType, ex);
         Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
     }
 

@@ -49,7 +49,6 @@ public sealed class AddAgentIdentityTests
         builder.Services.AddAgentIdentity(o => o.TrustDomain = "example.org")
             .UseDevelopmentCertificateAuthority()
             .AddAgent("researcher")
-            .AddAgent("writer")
             .AddAgent("writer");
         using var host = builder.Build();
         await host.StartAsync();
@@ -100,9 +99,9 @@ public sealed class AddAgentIdentityTests
     }
 
     [Theory]
-    [InlineData(null, null, "AgentIdentity:TrustDomain is required")]
-    [InlineData("Example.org", null, "AgentIdentity:TrustDomain 'Example.org' is invalid: trust domain characters are limited")]
-    [InlineData("example.org", "bad/name", "AgentIdentity:AgentName 'bad/name' is invalid")]
+    [InlineData(null, null, "AgentIdentityOptions.TrustDomain is required, for example 'example.org'.")]
+    [InlineData("Example.org", null, "AgentIdentityOptions.TrustDomain 'Example.org' is invalid: trust domain characters are limited")]
+    [InlineData("example.org", "bad/name", "AgentIdentityOptions.AgentName 'bad/name' is invalid")]
     public async Task StartAsync_InvalidOptions_FailsAtStartupNamingTheSetting(string? trustDomain, string? agentName, string message)
     {
         var builder = CreateBuilder();
@@ -129,7 +128,7 @@ public sealed class AddAgentIdentityTests
         using var host = builder.Build();
 
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        Assert.Contains("Lifetime must be between", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("AgentIdentityOptions.Credential.Lifetime must be between 00:00:05 and 7.00:00:00", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -14,8 +14,8 @@ namespace AgentIdentity.Tests.Http;
 internal sealed class RotatingTestSource : IX509SvidSource, IDisposable
 {
     private readonly TimeProvider _time;
-    private readonly List<X509Svid> _all = [];
-    private X509Svid _current;
+    private readonly List<X509SvidOwner> _all = [];
+    private X509SvidOwner _current;
 
     public RotatingTestSource(TimeProvider time)
     {
@@ -23,16 +23,16 @@ internal sealed class RotatingTestSource : IX509SvidSource, IDisposable
         _current = Create();
     }
 
-    public X509Svid GetCurrent() => Volatile.Read(ref _current);
+    public X509Svid GetCurrent() => Volatile.Read(ref _current).Svid;
 
     public X509Svid Rotate()
     {
         var next = Create();
         Interlocked.Exchange(ref _current, next).MarkSuperseded();
-        return next;
+        return next.Svid;
     }
 
-    private X509Svid Create()
+    private X509SvidOwner Create()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(string.Empty, key, HashAlgorithmName.SHA256);
@@ -42,7 +42,7 @@ internal sealed class RotatingTestSource : IX509SvidSource, IDisposable
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
         var now = _time.GetUtcNow();
-        var svid = new X509Svid(request.CreateSelfSigned(now.AddMinutes(-1), now.AddHours(1)));
+        var svid = new X509SvidOwner(request.CreateSelfSigned(now.AddMinutes(-1), now.AddHours(1)));
         lock (_all)
         {
             _all.Add(svid);

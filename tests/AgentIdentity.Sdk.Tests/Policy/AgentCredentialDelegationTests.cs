@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Time.Testing;
 
 namespace AgentIdentity.Tests.Policy;
@@ -213,7 +214,7 @@ public sealed class AgentCredentialDelegationTests : IAsyncLifetime
         var task = await _planner.DelegateAsync("t1", TaskPolicy);
         await _planner.DisposeAsync();
         Assert.Throws<ObjectDisposedException>(() => task.GetCurrent());
-        Assert.Equal(CredentialHealth.Unhealthy, task.GetStatus().Health);
+        Assert.Equal(HealthStatus.Unhealthy, task.GetStatus().Health);
     }
 }
 

@@ -58,7 +58,7 @@ public sealed class KillSwitchTests : IAsyncLifetime
         Assert.IsAssignableFrom<AgentIdentityException>(ex);
         Assert.False(_planner.TryGetCurrent(out _));
         var status = _planner.GetStatus();
-        Assert.Equal(CredentialHealth.Unhealthy, status.Health);
+        Assert.Equal(HealthStatus.Unhealthy, status.Health);
         Assert.Contains("revoked", status.LastError, StringComparison.Ordinal);
     }
 

@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 namespace AgentIdentity.Tests.Rotation;
 
@@ -50,7 +51,7 @@ public sealed class AgentCredentialTests : IAsyncLifetime
         Assert.Equal(Start + TimeSpan.FromHours(1), svid.NotAfter);
         Assert.Equal(Start - TimeSpan.FromSeconds(30), svid.NotBefore);
         Assert.Same(svid, credential.GetCurrent());
-        Assert.Equal(CredentialHealth.Healthy, credential.GetStatus().Health);
+        Assert.Equal(HealthStatus.Healthy, credential.GetStatus().Health);
         Assert.True(X509SvidValidator.Validate(svid.Certificate, svid.Intermediates, credential.Bundle, Start).IsValid);
     }
 
@@ -164,7 +165,7 @@ public sealed class AgentCredentialTests : IAsyncLifetime
         var status = credential.GetStatus();
         Assert.Equal(11, status.ConsecutiveFailures);
         Assert.Contains("CA unreachable", status.LastError, StringComparison.Ordinal);
-        Assert.Equal(CredentialHealth.Healthy, status.Health); // still 29 minutes of 60 left
+        Assert.Equal(HealthStatus.Healthy, status.Health); // still 29 minutes of 60 left
     }
 
     [Fact]
@@ -186,7 +187,7 @@ public sealed class AgentCredentialTests : IAsyncLifetime
         Assert.NotEqual(first.SerialNumber, credential.GetCurrent().SerialNumber);
         Assert.Equal(0, status.ConsecutiveFailures);
         Assert.Null(status.LastError);
-        Assert.Equal(CredentialHealth.Healthy, status.Health);
+        Assert.Equal(HealthStatus.Healthy, status.Health);
     }
 
     [Fact]
@@ -207,7 +208,7 @@ public sealed class AgentCredentialTests : IAsyncLifetime
             _time.Advance(await _time.NextTimerAsync());
         }
 
-        Assert.Equal(CredentialHealth.Degraded, credential.GetStatus().Health);
+        Assert.Equal(HealthStatus.Degraded, credential.GetStatus().Health);
         Assert.Same(first, credential.GetCurrent());
 
         while (_time.GetUtcNow() < first.NotAfter)
@@ -215,7 +216,7 @@ public sealed class AgentCredentialTests : IAsyncLifetime
             _time.Advance(await _time.NextTimerAsync());
         }
 
-        Assert.Equal(CredentialHealth.Unhealthy, credential.GetStatus().Health);
+        Assert.Equal(HealthStatus.Unhealthy, credential.GetStatus().Health);
         var ex = Assert.Throws<IdentityUnavailableException>(() => credential.GetCurrent());
         Assert.Contains("expired", ex.Message, StringComparison.Ordinal);
         Assert.Contains("CA unreachable", ex.Message, StringComparison.Ordinal);
@@ -232,7 +233,7 @@ public sealed class AgentCredentialTests : IAsyncLifetime
         // The machine sleeps for three hours: the wall clock jumps past NotAfter in one step.
         _time.Advance(TimeSpan.FromHours(3));
         Assert.Throws<IdentityUnavailableException>(() => credential.GetCurrent());
-        Assert.Equal(CredentialHealth.Unhealthy, credential.GetStatus().Health);
+        Assert.Equal(HealthStatus.Unhealthy, credential.GetStatus().Health);
 
         // The failed attempt has scheduled its retry before the issuer comes back, so the retry (not the renewal wait after it) is advanced.
         var retry = await _time.NextTimerAsync();
@@ -244,7 +245,7 @@ public sealed class AgentCredentialTests : IAsyncLifetime
         var recovered = credential.GetCurrent();
         Assert.False(recovered.IsExpired(_time.GetUtcNow()));
         Assert.InRange(recovered.NotAfter - _time.GetUtcNow(), TimeSpan.FromMinutes(59), TimeSpan.FromHours(1));
-        Assert.Equal(CredentialHealth.Healthy, credential.GetStatus().Health);
+        Assert.Equal(HealthStatus.Healthy, credential.GetStatus().Health);
     }
 
     [Fact]
@@ -419,6 +420,6 @@ public sealed class AgentCredentialTests : IAsyncLifetime
         var attempts = _issuer.Attempts;
         _time.Advance(TimeSpan.FromHours(2));
         Assert.Equal(attempts, _issuer.Attempts);
-        Assert.Equal(CredentialHealth.Unhealthy, credential.GetStatus().Health);
+        Assert.Equal(HealthStatus.Unhealthy, credential.GetStatus().Health);
     }
 }

@@ -1,9 +1,13 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace AgentIdentity;
 
 /// <summary>Options for <see cref="IssuerClient"/>: where the issuer service is, how to enroll, and how to trust its server certificate.</summary>
 public sealed class IssuerClientOptions
 {
     /// <summary>Gets or sets the issuer's base address, for example <c>https://issuer.internal:8443/</c>. Required; must be HTTPS.</summary>
+    [Required(ErrorMessage = "{0} is required (the issuer's https:// base address).")]
     public Uri? Address { get; set; }
 
     /// <summary>Gets or sets the one-time join token for the first enrollment. It is used once and then forgotten.</summary>
@@ -26,34 +30,40 @@ public sealed class IssuerClientOptions
 
     /// <summary>Gets or sets the timeout of one request to the issuer.</summary>
     /// <value>The default value is 30 seconds.</value>
+    [PositiveTimeSpan]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets a callback that adjusts every <see cref="System.Net.Http.SocketsHttpHandler"/> the client creates
     /// (proxy, connect callback). Do not replace its <c>SslOptions</c>.</summary>
     public Action<System.Net.Http.SocketsHttpHandler>? ConfigureHandler { get; set; }
 
-    internal string? Validate()
+    internal string? Validate() => OptionsValidation.Validate(null, this, new IssuerClientOptionsValidator(), IssuerClientOptionsRules.Instance);
+}
+
+/// <summary>The attribute rules of <see cref="IssuerClientOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class IssuerClientOptionsValidator : IValidateOptions<IssuerClientOptions>;
+
+/// <summary>The rules of <see cref="IssuerClientOptions"/> that relate several options.</summary>
+internal sealed class IssuerClientOptionsRules : IValidateOptions<IssuerClientOptions>
+{
+    public static IssuerClientOptionsRules Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, IssuerClientOptions options)
     {
-        if (Address is null)
+        var prefix = OptionsValidation.DisplayName(name, nameof(IssuerClientOptions));
+        if (options.Address is { } address && (!address.IsAbsoluteUri || address.Scheme != Uri.UriSchemeHttps))
         {
-            return "IssuerClientOptions.Address is required (the issuer's https:// base address).";
+            return ValidateOptionsResult.Fail($"{prefix}.Address '{address}' must be an absolute https:// URI.");
         }
 
-        if (!Address.IsAbsoluteUri || Address.Scheme != Uri.UriSchemeHttps)
+        if (options.ServerId is { } id && options.ServerTrustBundle is null)
         {
-            return $"IssuerClientOptions.Address '{Address}' must be an absolute https:// URI.";
+            return ValidateOptionsResult.Fail($"{prefix}.ServerTrustBundle is required to validate the issuer's SVID '{id}'.");
         }
 
-        if (ServerId is { } id && ServerTrustBundle is null)
-        {
-            return $"IssuerClientOptions.ServerTrustBundle is required to validate the issuer's SVID '{id}'.";
-        }
-
-        if (ServerTrustBundle is { } bundle && ServerId is { } serverId && !serverId.IsMemberOf(bundle.TrustDomain))
-        {
-            return $"IssuerClientOptions.ServerTrustBundle is for trust domain '{bundle.TrustDomain}' but the issuer's ID '{serverId}' is not.";
-        }
-
-        return Timeout <= TimeSpan.Zero ? "IssuerClientOptions.Timeout must be positive." : null;
+        return options.ServerTrustBundle is { } bundle && options.ServerId is { } serverId && !serverId.IsMemberOf(bundle.TrustDomain)
+            ? ValidateOptionsResult.Fail($"{prefix}.ServerTrustBundle is for trust domain '{bundle.TrustDomain}' but the issuer's ID '{serverId}' is not.")
+            : ValidateOptionsResult.Success;
     }
 }
