@@ -24,7 +24,7 @@ public static class AuditLogBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
-        AgentIdentityBuilderExtensions.AddAgentServices(builder.Services, agentName, isDeclaration: false);
+        builder.AddAgentReference(agentName);
         builder.Services.AddOptions<AuditLogOptions>().Configure(configure);
         builder.Services.TryAddSingleton(sp => AuditLog.Open(
             sp.GetRequiredService<IOptions<AuditLogOptions>>().Value,

@@ -72,6 +72,22 @@ public static class AgentIdentityBuilderExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Makes the keyed credential of <paramref name="agentName"/> available to another component (the audit log's checkpoint signer,
+    /// for example) without declaring the agent: an agent declared with <see cref="AddAgent"/> keeps its options, any other gets the
+    /// default credential options. The host waits for its first SVID at start-up, as for a declared agent.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="agentName">The agent name (one SPIFFE path segment).</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="FormatException">The name is not a valid path segment.</exception>
+    public static IAgentIdentityBuilder AddAgentReference(this IAgentIdentityBuilder builder, string agentName)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        AddAgentServices(builder.Services, agentName, isDeclaration: false);
+        return builder;
+    }
+
     /// <summary>Registers the keyed credential of <paramref name="agentName"/> and a marker that makes the host wait for it.</summary>
     /// <exception cref="FormatException">The name is not a valid path segment.</exception>
     internal static void AddAgentServices(IServiceCollection services, string agentName, bool isDeclaration)
