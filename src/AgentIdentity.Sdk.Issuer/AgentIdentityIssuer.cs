@@ -305,9 +305,7 @@ public sealed class AgentIdentityIssuer : IDisposable
 
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
-            var san = new SubjectAlternativeNameBuilder();
-            san.AddUri(ServerId.ToUri());
-            request.CertificateExtensions.Add(san.Build(critical: true));
+            request.CertificateExtensions.Add(CertificateExtensions.BuildUriSan(ServerId, critical: true));
             var state = State;
             var issuance = state.Signer.Issue(new X509SvidRequest(ServerId, request.CreateSigningRequest(), _options.MaxSvidLifetime) { DnsNames = [.. _options.ServerDnsNames] });
             X509Certificate2 leaf;

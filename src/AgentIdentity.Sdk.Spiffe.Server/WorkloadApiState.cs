@@ -223,9 +223,7 @@ internal sealed class WorkloadApiState : IDisposable
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(entry.Id.ToUri());
-        request.CertificateExtensions.Add(san.Build(critical: true));
+        request.CertificateExtensions.Add(CertificateExtensions.BuildUriSan(entry.Id, critical: true));
         var csr = request.CreateSigningRequest();
         var issuance = await _issuer.IssueAsync(new X509SvidRequest(entry.Id, csr, _options.SvidLifetime) { DnsNames = entry.DnsNames }, cancellationToken).ConfigureAwait(false);
         using var leaf = issuance.Certificate;

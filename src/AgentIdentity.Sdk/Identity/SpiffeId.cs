@@ -14,6 +14,8 @@ namespace AgentIdentity;
 /// see <see cref="ForAgent(TrustDomain, string, string)"/> and <see cref="NewAgentInstance(TrustDomain, string)"/>.</para>
 /// <para>Equality is ordinal on the canonical string. The default value is empty.</para>
 /// </remarks>
+[System.Text.Json.Serialization.JsonConverter(typeof(SpiffeIdJsonConverter))]
+[System.ComponentModel.TypeConverter(typeof(SpiffeIdTypeConverter))]
 public readonly struct SpiffeId : IEquatable<SpiffeId>, ISpanParsable<SpiffeId>
 {
     /// <summary>The first path segment of agent identities.</summary>
@@ -223,8 +225,10 @@ public readonly struct SpiffeId : IEquatable<SpiffeId>, ISpanParsable<SpiffeId>
     internal static SpiffeId FromTrustDomain(TrustDomain trustDomain) =>
         trustDomain.IsEmpty ? default : new SpiffeId(SpiffeIdRules.Scheme + trustDomain.Name, SpiffeIdRules.Scheme.Length + trustDomain.Name.Length);
 
-    /// <summary>Returns the ID as a URI for use in certificate extensions.</summary>
+    /// <summary>Returns the ID as a <see cref="Uri"/>.</summary>
     /// <returns>The URI.</returns>
+    /// <remarks><see cref="Uri"/> normalizes a trust-domain ID (<c>spiffe://td</c>) to <c>spiffe://td/</c>, which is not a valid SPIFFE
+    /// ID: to write an ID into a certificate or a message, use <see cref="ToString"/>, as the SDK itself does.</remarks>
     /// <exception cref="InvalidOperationException">This is the default (empty) value.</exception>
     public Uri ToUri() => _value is null ? throw new InvalidOperationException("The SPIFFE ID is empty.") : new Uri(_value, UriKind.Absolute);
 

@@ -9,6 +9,8 @@ namespace AgentIdentity;
 /// Values are validated on construction (SPIFFE-ID.md §2): lowercase letters, digits, '.', '-' and '_', at most 255 bytes.
 /// Equality is ordinal. The default value is empty and equals no parsed trust domain.
 /// </remarks>
+[System.Text.Json.Serialization.JsonConverter(typeof(TrustDomainJsonConverter))]
+[System.ComponentModel.TypeConverter(typeof(TrustDomainTypeConverter))]
 public readonly struct TrustDomain : IEquatable<TrustDomain>, ISpanParsable<TrustDomain>
 {
     private readonly string? _name;

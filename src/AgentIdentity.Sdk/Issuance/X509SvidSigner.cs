@@ -216,9 +216,7 @@ public sealed class X509SvidSigner : IDisposable
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, pathLength, critical: true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.DigitalSignature, critical: true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(trustDomain.Id.ToUri());
-        request.CertificateExtensions.Add(san.Build(critical: false));
+        request.CertificateExtensions.Add(CertificateExtensions.BuildUriSan(trustDomain.Id, critical: false));
         request.CertificateExtensions.Add(CertificateExtensions.BuildUriNameConstraints(trustDomain));
         return request;
     }

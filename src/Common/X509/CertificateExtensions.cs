@@ -63,6 +63,26 @@ internal static class CertificateExtensions
         }
     }
 
+    /// <summary>
+    /// Builds a subject-alternative-name extension holding exactly one URI: <paramref name="id"/>'s own string. Never through
+    /// <see cref="Uri"/>, which turns the trust-domain ID <c>spiffe://td</c> into the invalid <c>spiffe://td/</c>.
+    /// </summary>
+    public static X509Extension BuildUriSan(SpiffeId id, bool critical)
+    {
+        if (id.IsEmpty)
+        {
+            throw new ArgumentException("The SPIFFE ID is empty.", nameof(id));
+        }
+
+        var writer = new AsnWriter(AsnEncodingRules.DER);
+        using (writer.PushSequence())
+        {
+            writer.WriteCharacterString(UniversalTagNumber.IA5String, id.ToString(), UriTag);
+        }
+
+        return new X509Extension(Oids.SubjectAltName, writer.Encode(), critical);
+    }
+
     /// <summary>Builds a critical name-constraints extension that permits URIs whose host is exactly <paramref name="trustDomain"/>.</summary>
     public static X509Extension BuildUriNameConstraints(TrustDomain trustDomain)
     {

@@ -28,6 +28,24 @@ public sealed class DevelopmentCertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    public void CaCertificates_UriSan_IsTheTrustDomainIdWithoutTrailingSlash()
+    {
+        // The SPIFFE ID of a trust domain is spiffe://example.org: System.Uri would write spiffe://example.org/, which the SDK's
+        // own parser (and the spec) rejects.
+        using var rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var root = X509SvidSigner.CreateRootCertificate(_ca.TrustDomain, "CN=root", rootKey, Start, Start.AddDays(1));
+        using var intermediate = X509SvidSigner.CreateIntermediateCertificate(_ca.TrustDomain, "CN=intermediate", intermediateKey, root, Start, Start.AddDays(1));
+
+        foreach (var certificate in new[] { _ca.RootCertificate, _ca.IntermediateCertificate, root, intermediate })
+        {
+            var uri = Assert.Single(CertificateExtensions.ReadUriSans(certificate, out _)!);
+            Assert.Equal("spiffe://example.org", uri);
+            Assert.True(SpiffeId.TryParse(uri, out var id) && id.IsTrustDomainId, uri);
+        }
+    }
+
+    [Fact]
     public void Issue_FromCsr_ProducesValidSvidWithSpiffeProfile()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
