@@ -1,4 +1,6 @@
 using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using BenchmarkDotNet.Diagnosers;
 using AgentIdentity.Benchmarks;
 using BenchmarkDotNet.Running;
@@ -30,6 +32,18 @@ if (args.Length > 0 && args[0] == "http-keepalive-percentiles")
     return await AgentIdentity.Benchmarks.Http.HttpKeepAlivePercentiles.RunAsync(Arg(1, 20_000), Arg(2, 5), Arg(3, 100));
 }
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly)
-    .Run(args, ManualConfig.Create(DefaultConfig.Instance).AddDiagnoser(MemoryDiagnoser.Default));
+// BenchmarkDotNet's default toolchain builds a separate project per run and gives up after two minutes, which a 2-core machine
+// does not meet ("failed to build the auto-generated boilerplate code"). So the default job runs in process (InProcessEmit:
+// same JIT and GC settings as the host process, no separate build); --outOfProcess restores the separate-process toolchain,
+// with a build timeout that fits a small machine. Types with their own [Config] keep it.
+var outOfProcess = args.Contains("--outOfProcess");
+var config = ManualConfig.Create(DefaultConfig.Instance)
+    .AddDiagnoser(MemoryDiagnoser.Default)
+    .WithBuildTimeout(TimeSpan.FromMinutes(15));
+if (!outOfProcess)
+{
+    config = config.AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).AsDefault());
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run([.. args.Where(a => a != "--outOfProcess")], config);
 return 0;
