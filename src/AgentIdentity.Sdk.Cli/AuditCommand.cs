@@ -84,27 +84,24 @@ internal static class AuditCommand
         return command;
     }
 
-    private static TrustDomain? ParseTrustDomain(ArgumentResult result)
+    private static TrustDomain? ParseTrustDomain(ArgumentResult result) =>
+        Parse(result, "--trust-domain", "a trust domain", static (string text, out TrustDomain value, out string? reason) => TrustDomain.TryParse(text, out value, out reason));
+
+    private static SpiffeId? ParseSigner(ArgumentResult result) =>
+        Parse(result, "--signer", "a SPIFFE ID", static (string text, out SpiffeId value, out string? reason) => SpiffeId.TryParse(text, out value, out reason));
+
+    private delegate bool TryParseWithReason<T>(string text, out T value, out string? reason);
+
+    private static T? Parse<T>(ArgumentResult result, string option, string what, TryParseWithReason<T> tryParse)
+        where T : struct
     {
         var text = result.Tokens[0].Value;
-        if (TrustDomain.TryParse(text, out var domain, out var reason))
+        if (tryParse(text, out var value, out var reason))
         {
-            return domain;
+            return value;
         }
 
-        result.AddError($"--trust-domain '{text}' is not a trust domain: {reason}");
-        return null;
-    }
-
-    private static SpiffeId? ParseSigner(ArgumentResult result)
-    {
-        var text = result.Tokens[0].Value;
-        if (SpiffeId.TryParse(text, out var id, out var reason))
-        {
-            return id;
-        }
-
-        result.AddError($"--signer '{text}' is not a SPIFFE ID: {reason}");
+        result.AddError($"{option} '{text}' is not {what}: {reason}");
         return null;
     }
 
