@@ -126,9 +126,14 @@ public static class MerkleTree
     {
         ArgumentNullException.ThrowIfNull(leafHashes);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(newSize, leafHashes.Count);
-        if (oldSize < 1 || oldSize > newSize)
+        if (oldSize < 0 || oldSize > newSize)
         {
-            throw new ArgumentOutOfRangeException(nameof(oldSize), oldSize, $"The earlier size must be in [1, {newSize}]; a proof from the empty tree is meaningless.");
+            throw new ArgumentOutOfRangeException(nameof(oldSize), oldSize, $"The earlier size must be in [0, {newSize}].");
+        }
+
+        if (oldSize == 0)
+        {
+            return []; // every tree extends the empty tree: the proof is empty (RFC 9162 verifiers, transparency-dev)
         }
 
         var proof = new List<byte[]>();
@@ -195,16 +200,23 @@ public static class MerkleTree
     }
 
     /// <summary>Verifies a consistency proof (RFC 9162 §2.1.4.2).</summary>
-    /// <param name="oldSize">The earlier tree size (at least 1).</param>
+    /// <param name="oldSize">The earlier tree size; 0 for the empty tree, which every tree extends (with an empty proof).</param>
     /// <param name="newSize">The later tree size.</param>
     /// <param name="proof">The proof nodes.</param>
     /// <param name="oldRoot">The root hash of the earlier tree.</param>
     /// <param name="newRoot">The root hash of the later tree.</param>
     /// <returns><see langword="true"/> when the later tree extends the earlier one.</returns>
+    /// <remarks>From size 0 this accepts exactly an empty proof, whatever the later root, as RFC 9162 verifiers such as
+    /// transparency-dev's do (two empty trees must still have equal roots).</remarks>
     public static bool VerifyConsistency(long oldSize, long newSize, IReadOnlyList<byte[]> proof, ReadOnlySpan<byte> oldRoot, ReadOnlySpan<byte> newRoot)
     {
         ArgumentNullException.ThrowIfNull(proof);
-        if (oldSize < 1 || newSize < oldSize || oldRoot.Length != HashSize || newRoot.Length != HashSize)
+        if (oldSize == 0 && newSize > 0)
+        {
+            return proof.Count == 0;
+        }
+
+        if (oldSize < 0 || newSize < oldSize || oldRoot.Length != HashSize || newRoot.Length != HashSize)
         {
             return false;
         }

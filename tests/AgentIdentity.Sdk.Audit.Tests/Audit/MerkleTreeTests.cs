@@ -163,11 +163,18 @@ public sealed class MerkleTreeTests
     }
 
     [Fact]
-    public void VerifyConsistency_FromEmptyTree_IsRejected()
+    public void VerifyConsistency_FromEmptyTree_AcceptsExactlyTheEmptyProof()
     {
-        var root = MerkleTree.HashLeaf([]);
-        Assert.False(MerkleTree.VerifyConsistency(0, 1, [], MerkleTree.GetEmptyRootHash(), root));
-        Assert.Throws<ArgumentOutOfRangeException>(() => MerkleTree.CreateConsistencyProof([root], 0, 1));
+        // As RFC 9162 verifiers do (transparency-dev's proof.VerifyConsistency): every tree extends the empty tree.
+        var leaf = MerkleTree.HashLeaf([]);
+        var empty = MerkleTree.GetEmptyRootHash();
+        Assert.Empty(MerkleTree.CreateConsistencyProof([leaf], 0, 1));
+        Assert.True(MerkleTree.VerifyConsistency(0, 1, [], empty, leaf));
+        Assert.False(MerkleTree.VerifyConsistency(0, 1, [leaf], empty, leaf));
+        Assert.True(MerkleTree.VerifyConsistency(0, 0, [], empty, empty));
+        Assert.False(MerkleTree.VerifyConsistency(0, 0, [], empty, leaf));
+        Assert.False(MerkleTree.VerifyConsistency(-1, 1, [], empty, leaf));
+        Assert.Throws<ArgumentOutOfRangeException>(() => MerkleTree.CreateConsistencyProof([leaf], -1, 1));
     }
 
     [Fact]
