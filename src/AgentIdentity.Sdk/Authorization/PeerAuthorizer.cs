@@ -23,7 +23,8 @@ public readonly record struct PeerAuthorizationResult(bool IsAllowed, string? Re
     public static PeerAuthorizationResult Denied(string reason) => new(false, reason);
 }
 
-/// <summary>Small combinators for <see cref="PeerAuthorizer"/> (the go-spiffe <c>tlsconfig</c> authorizers).</summary>
+/// <summary>Small combinators for <see cref="PeerAuthorizer"/> (the go-spiffe <c>tlsconfig</c> authorizers), each a SPIFFE-ID
+/// matcher with the reason a peer it does not match is denied.</summary>
 public static class PeerAuthorizers
 {
     private static readonly PeerAuthorizer AnyAuthorizer = static (_, _) => PeerAuthorizationResult.Allowed;
@@ -43,9 +44,7 @@ public static class PeerAuthorizers
             throw new ArgumentException("The expected SPIFFE ID is empty.", nameof(expected));
         }
 
-        return (peer, _) => peer == expected
-            ? PeerAuthorizationResult.Allowed
-            : PeerAuthorizationResult.Denied($"peer '{peer}' is not the expected '{expected}'");
+        return Matching(SpiffeIdMatchers.Id(expected), peer => $"peer '{peer}' is not the expected '{expected}'");
     }
 
     /// <summary>Allows any of a set of SPIFFE IDs.</summary>
@@ -62,9 +61,7 @@ public static class PeerAuthorizers
         }
 
         var list = string.Join(", ", set.Select(id => $"'{id}'"));
-        return (peer, _) => set.Contains(peer)
-            ? PeerAuthorizationResult.Allowed
-            : PeerAuthorizationResult.Denied($"peer '{peer}' is not one of {list}");
+        return Matching(SpiffeIdMatchers.OneOf(set), peer => $"peer '{peer}' is not one of {list}");
     }
 
     /// <summary>Allows any member of a trust domain.</summary>
@@ -78,9 +75,7 @@ public static class PeerAuthorizers
             throw new ArgumentException("The trust domain is empty.", nameof(trustDomain));
         }
 
-        return (peer, _) => peer.IsMemberOf(trustDomain)
-            ? PeerAuthorizationResult.Allowed
-            : PeerAuthorizationResult.Denied($"peer '{peer}' is not a member of trust domain '{trustDomain}'");
+        return Matching(SpiffeIdMatchers.MemberOf(trustDomain), peer => $"peer '{peer}' is not a member of trust domain '{trustDomain}'");
     }
 
     /// <summary>Allows the SPIFFE IDs matching a pattern: an exact ID, or an ID ending in <c>/*</c> for any strict descendant path.</summary>
@@ -90,20 +85,16 @@ public static class PeerAuthorizers
     public static PeerAuthorizer Pattern(string pattern)
     {
         ArgumentNullException.ThrowIfNull(pattern);
-        var wildcard = pattern.EndsWith("/*", StringComparison.Ordinal);
-        var idText = wildcard ? pattern[..^2] : pattern;
-        if (!SpiffeId.TryParse(idText, out var id, out var error))
+        if (!SpiffeIdMatchers.TryParsePattern(pattern, out var id, out var isSubtree, out var error))
         {
             throw new FormatException($"Peer pattern '{pattern}' is invalid: {error}. Use a SPIFFE ID, optionally ending in '/*' for any descendant.");
         }
 
-        if (!wildcard)
-        {
-            return Id(id);
-        }
-
-        return (peer, _) => id.IsAncestorOf(peer)
-            ? PeerAuthorizationResult.Allowed
-            : PeerAuthorizationResult.Denied($"peer '{peer}' does not match '{pattern}'");
+        return isSubtree
+            ? Matching(SpiffeIdMatchers.Pattern(pattern), peer => $"peer '{peer}' does not match '{pattern}'")
+            : Id(id);
     }
+
+    private static PeerAuthorizer Matching(SpiffeIdMatcher matcher, Func<SpiffeId, string> denial) =>
+        (peer, _) => matcher(peer) ? PeerAuthorizationResult.Allowed : PeerAuthorizationResult.Denied(denial(peer));
 }
