@@ -53,16 +53,15 @@ internal sealed class AgentIdentityAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
-        Span<byte> hash = stackalloc byte[32];
         var bundles = options.TrustBundleSource!;
         var now = TimeProvider.GetUtcNow();
         var cache = options.Cache;
         AgentCaller? caller = null;
-        var hashed = false;
-        var cacheHit = cache is not null && cache.TryGet(certificate, hash, now, options.ClockSkew, bundles, out caller, out hashed);
+        var cacheHit = cache is not null && cache.TryGet(certificate, now, options.ClockSkew, bundles, out caller);
         if (caller is null)
         {
-            if (!hashed && (!certificate.TryGetCertHash(HashAlgorithmName.SHA256, hash, out var written) || written != 32))
+            Span<byte> hash = stackalloc byte[32];
+            if (!certificate.TryGetCertHash(HashAlgorithmName.SHA256, hash, out var written) || written != 32)
             {
                 return Fail(AuthenticationFailureKind.Certificate, "The client certificate could not be hashed.");
             }
