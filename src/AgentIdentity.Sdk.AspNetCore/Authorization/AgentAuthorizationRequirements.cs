@@ -224,18 +224,17 @@ public sealed class AgentActionRequirement : AuthorizationHandler<AgentActionReq
 
         var evaluator = feature is AgentCallerFeature concrete ? concrete.PolicyEvaluator : AgentCertificatePolicyEvaluatorDefault.Instance;
         var decision = evaluator.Evaluate(caller, requirement.Action);
-        switch (decision.Kind)
+        if (decision is { IsAllowed: true } || (decision is null && tokenGrants))
         {
-            case AgentPolicyDecisionKind.Allowed:
-            case AgentPolicyDecisionKind.NoPolicy when tokenGrants:
-                context.Succeed(requirement);
-                break;
-            case AgentPolicyDecisionKind.NoPolicy:
-                AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), $"nothing grants '{requirement.Action}': the certificate carries no agent policy and no access token was presented");
-                break;
-            default:
-                AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), decision.Reason ?? $"the certificate policy denies '{requirement.Action}'");
-                break;
+            context.Succeed(requirement);
+        }
+        else if (decision is null)
+        {
+            AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), $"nothing grants '{requirement.Action}': the certificate carries no agent policy and no access token was presented");
+        }
+        else
+        {
+            AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), decision.Value.Reason ?? $"the certificate policy denies '{requirement.Action}'");
         }
 
         return Task.CompletedTask;

@@ -5,29 +5,15 @@ namespace AgentIdentity;
 /// <summary>Decides whether an authenticated peer (its chain already verified against the trust bundle) may be talked to.</summary>
 /// <param name="peer">The peer's SPIFFE ID, taken from its verified X.509-SVID.</param>
 /// <param name="verifiedChain">The verified chain, leaf first, ending at an authority of the peer's trust domain.</param>
-/// <returns><see cref="PeerAuthorizationResult.Allowed"/>, or a denial with a reason.</returns>
+/// <returns><see cref="AuthorizationDecision.Allowed"/>, or a denial with a reason.</returns>
 /// <remarks>Authorizers run during the TLS handshake and must be fast, pure and thread-safe. Build them with <see cref="PeerAuthorizers"/>.</remarks>
-public delegate PeerAuthorizationResult PeerAuthorizer(SpiffeId peer, IReadOnlyList<X509Certificate2> verifiedChain);
-
-/// <summary>The outcome of a <see cref="PeerAuthorizer"/>: an expected result, not an exception.</summary>
-/// <param name="IsAllowed">Whether the peer is allowed.</param>
-/// <param name="Reason">Why it was denied; <see langword="null"/> when allowed.</param>
-public readonly record struct PeerAuthorizationResult(bool IsAllowed, string? Reason)
-{
-    /// <summary>Gets the result that allows the peer.</summary>
-    public static PeerAuthorizationResult Allowed { get; } = new(true, null);
-
-    /// <summary>Creates a denial.</summary>
-    /// <param name="reason">Why the peer is denied; shown in errors and logs.</param>
-    /// <returns>The denial.</returns>
-    public static PeerAuthorizationResult Denied(string reason) => new(false, reason);
-}
+public delegate AuthorizationDecision PeerAuthorizer(SpiffeId peer, IReadOnlyList<X509Certificate2> verifiedChain);
 
 /// <summary>Small combinators for <see cref="PeerAuthorizer"/> (the go-spiffe <c>tlsconfig</c> authorizers), each a SPIFFE-ID
 /// matcher with the reason a peer it does not match is denied.</summary>
 public static class PeerAuthorizers
 {
-    private static readonly PeerAuthorizer AnyAuthorizer = static (_, _) => PeerAuthorizationResult.Allowed;
+    private static readonly PeerAuthorizer AnyAuthorizer = static (_, _) => AuthorizationDecision.Allowed;
 
     /// <summary>Allows any peer whose chain verifies against the trust bundle of its own trust domain.</summary>
     /// <returns>The authorizer.</returns>
@@ -96,5 +82,5 @@ public static class PeerAuthorizers
     }
 
     private static PeerAuthorizer Matching(SpiffeIdMatcher matcher, Func<SpiffeId, string> denial) =>
-        (peer, _) => matcher(peer) ? PeerAuthorizationResult.Allowed : PeerAuthorizationResult.Denied(denial(peer));
+        (peer, _) => matcher(peer) ? AuthorizationDecision.Allowed : AuthorizationDecision.Denied(denial(peer));
 }
