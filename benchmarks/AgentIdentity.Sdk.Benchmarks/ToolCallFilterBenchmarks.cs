@@ -37,7 +37,7 @@ public class ToolCallFilterBenchmarks
         {
             o.AuditSink = new LatestEventSink();
             o.ToolActions["Erp.GetInvoice"] = "invoices:read";
-            o.LocalPolicy = static (_, _) => ToolCallAuthorizationResult.Allowed;
+            o.LocalPolicy = static (_, _) => AuthorizationDecision.Allowed;
         });
         _guardedFunction = _guarded.Plugins.GetFunction("Erp", "GetInvoice");
         _arguments = new KernelArguments { ["id"] = "42" };

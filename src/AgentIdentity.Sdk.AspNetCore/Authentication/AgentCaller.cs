@@ -62,6 +62,9 @@ public sealed class AgentCaller
     /// <summary>Gets the agent instance id when the SPIFFE ID has the agent shape; otherwise <see langword="null"/>.</summary>
     public string? InstanceId { get; }
 
+    /// <summary>Gets the DER of the caller's leaf certificate (the key of <see cref="AgentCallerCache"/>).</summary>
+    internal ReadOnlySpan<byte> RawData => _leafDer;
+
     /// <summary>Gets the caller's leaf certificate (public part).</summary>
     /// <remarks>Decoded on first access from the DER kept with the validation; the hot path never needs it.</remarks>
     public X509Certificate2 Certificate =>

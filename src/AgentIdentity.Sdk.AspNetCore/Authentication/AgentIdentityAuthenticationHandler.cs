@@ -53,16 +53,15 @@ internal sealed class AgentIdentityAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
-        Span<byte> hash = stackalloc byte[32];
         var bundles = options.TrustBundleSource!;
         var now = TimeProvider.GetUtcNow();
         var cache = options.Cache;
         AgentCaller? caller = null;
-        var hashed = false;
-        var cacheHit = cache is not null && cache.TryGet(certificate, hash, now, options.ClockSkew, bundles, out caller, out hashed);
+        var cacheHit = cache is not null && cache.TryGet(certificate, now, options.ClockSkew, bundles, out caller);
         if (caller is null)
         {
-            if (!hashed && (!certificate.TryGetCertHash(HashAlgorithmName.SHA256, hash, out var written) || written != 32))
+            Span<byte> hash = stackalloc byte[32];
+            if (!certificate.TryGetCertHash(HashAlgorithmName.SHA256, hash, out var written) || written != 32)
             {
                 return Fail(AuthenticationFailureKind.Certificate, "The client certificate could not be hashed.");
             }
@@ -163,7 +162,7 @@ internal sealed class AgentIdentityAuthenticationHandler(
                 return (null, Fail(AuthenticationFailureKind.Token, Unbound));
             }
         }
-        else if (!ThumbprintMatches(result.ConfirmationThumbprint, caller.GetCertificateHash()))
+        else if (!CertificateBinding.Matches(result.ConfirmationThumbprint, caller.GetCertificateHash()))
         {
             const string Mismatch = "The access token is bound to a different certificate than the one presented on this connection (cnf.x5t#S256 mismatch).";
             Logger.AccessTokenRejected(caller.Id, remote, Mismatch);
@@ -171,20 +170,6 @@ internal sealed class AgentIdentityAuthenticationHandler(
         }
 
         return (result, null);
-    }
-
-    /// <summary>Compares a base64url <c>x5t#S256</c> with the certificate hash in constant time.</summary>
-    internal static bool ThumbprintMatches(string thumbprint, ReadOnlySpan<byte> certificateHash)
-    {
-        Span<byte> decoded = stackalloc byte[48];
-        if (thumbprint.Length != 43 ||
-            System.Buffers.Text.Base64Url.DecodeFromChars(thumbprint, decoded, out var consumed, out var written) != System.Buffers.OperationStatus.Done ||
-            consumed != thumbprint.Length || written != 32)
-        {
-            return false;
-        }
-
-        return CryptographicOperations.FixedTimeEquals(decoded[..32], certificateHash);
     }
 
     private static ClaimsPrincipal CreatePrincipal(AgentCaller caller, AccessTokenValidationResult? token)

@@ -46,8 +46,7 @@ internal static class AgentAuthorizationHandler
 /// by <c>/*</c> for any descendant path (<c>spiffe://corp.example/agent/planner/*</c>).</summary>
 public sealed class AgentIdRequirement : AuthorizationHandler<AgentIdRequirement>, IAuthorizationRequirement
 {
-    private readonly string[] _exact;
-    private readonly string[] _prefixes;
+    private readonly string[] _patterns;
 
     /// <summary>Initializes a new instance of the <see cref="AgentIdRequirement"/> class.</summary>
     /// <param name="patterns">The patterns.</param>
@@ -55,36 +54,25 @@ public sealed class AgentIdRequirement : AuthorizationHandler<AgentIdRequirement
     public AgentIdRequirement(IEnumerable<string> patterns)
     {
         ArgumentNullException.ThrowIfNull(patterns);
-        var exact = new List<string>();
-        var prefixes = new List<string>();
+        var valid = new List<string>();
         foreach (var pattern in patterns)
         {
             ArgumentNullException.ThrowIfNull(pattern, nameof(patterns));
-            var wildcard = pattern.EndsWith("/*", StringComparison.Ordinal);
-            var id = wildcard ? pattern[..^2] : pattern;
-            if (!SpiffeId.TryParse(id, out var parsed, out var error))
+            if (!SpiffeIdMatchers.TryParsePattern(pattern, out _, out _, out var error))
             {
                 throw new ArgumentException($"Agent pattern '{pattern}' is not a SPIFFE ID, optionally followed by '/*': {error}", nameof(patterns));
             }
 
-            if (wildcard)
-            {
-                prefixes.Add(parsed + "/");
-            }
-            else
-            {
-                exact.Add(parsed.ToString());
-            }
+            valid.Add(pattern);
         }
 
-        if (exact.Count + prefixes.Count == 0)
+        if (valid.Count == 0)
         {
             throw new ArgumentException("At least one agent pattern is required.", nameof(patterns));
         }
 
-        _exact = [.. exact];
-        _prefixes = [.. prefixes];
-        Patterns = [.. patterns];
+        _patterns = [.. valid];
+        Patterns = [.. valid];
     }
 
     /// <summary>Gets the patterns.</summary>
@@ -96,17 +84,9 @@ public sealed class AgentIdRequirement : AuthorizationHandler<AgentIdRequirement
     public bool IsMatch(string spiffeId)
     {
         ArgumentNullException.ThrowIfNull(spiffeId);
-        foreach (var exact in _exact)
+        foreach (var pattern in _patterns)
         {
-            if (string.Equals(exact, spiffeId, StringComparison.Ordinal))
-            {
-                return true;
-            }
-        }
-
-        foreach (var prefix in _prefixes)
-        {
-            if (spiffeId.Length > prefix.Length && spiffeId.StartsWith(prefix, StringComparison.Ordinal))
+            if (SpiffeIdMatchers.PatternMatches(pattern, spiffeId))
             {
                 return true;
             }
@@ -140,6 +120,8 @@ public sealed class AgentIdRequirement : AuthorizationHandler<AgentIdRequirement
 /// <summary>Requires the caller to belong to one of a set of trust domains.</summary>
 public sealed class AgentTrustDomainRequirement : AuthorizationHandler<AgentTrustDomainRequirement>, IAuthorizationRequirement
 {
+    private readonly SpiffeIdMatcher _matcher;
+
     /// <summary>Initializes a new instance of the <see cref="AgentTrustDomainRequirement"/> class.</summary>
     /// <param name="trustDomains">The trust domains, e.g. <c>corp.example</c>.</param>
     /// <exception cref="ArgumentException">None is given, or one is not a valid trust domain name.</exception>
@@ -164,6 +146,7 @@ public sealed class AgentTrustDomainRequirement : AuthorizationHandler<AgentTrus
         }
 
         TrustDomains = parsed;
+        _matcher = SpiffeIdMatchers.AnyOf([.. parsed.Select(SpiffeIdMatchers.MemberOf)]);
     }
 
     /// <summary>Gets the trust domains.</summary>
@@ -175,7 +158,7 @@ public sealed class AgentTrustDomainRequirement : AuthorizationHandler<AgentTrus
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(requirement);
         var id = AgentAuthorizationHandler.GetSpiffeId(context.User);
-        if (id is not null && SpiffeId.TryParse(id, out var parsed) && requirement.TrustDomains.Contains(parsed.TrustDomain))
+        if (id is not null && SpiffeId.TryParse(id, out var parsed) && requirement._matcher(parsed))
         {
             context.Succeed(requirement);
         }
@@ -241,18 +224,17 @@ public sealed class AgentActionRequirement : AuthorizationHandler<AgentActionReq
 
         var evaluator = feature is AgentCallerFeature concrete ? concrete.PolicyEvaluator : AgentCertificatePolicyEvaluatorDefault.Instance;
         var decision = evaluator.Evaluate(caller, requirement.Action);
-        switch (decision.Kind)
+        if (decision is { IsAllowed: true } || (decision is null && tokenGrants))
         {
-            case AgentPolicyDecisionKind.Allowed:
-            case AgentPolicyDecisionKind.NoPolicy when tokenGrants:
-                context.Succeed(requirement);
-                break;
-            case AgentPolicyDecisionKind.NoPolicy:
-                AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), $"nothing grants '{requirement.Action}': the certificate carries no agent policy and no access token was presented");
-                break;
-            default:
-                AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), decision.Reason ?? $"the certificate policy denies '{requirement.Action}'");
-                break;
+            context.Succeed(requirement);
+        }
+        else if (decision is null)
+        {
+            AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), $"nothing grants '{requirement.Action}': the certificate carries no agent policy and no access token was presented");
+        }
+        else
+        {
+            AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), decision.Value.Reason ?? $"the certificate policy denies '{requirement.Action}'");
         }
 
         return Task.CompletedTask;

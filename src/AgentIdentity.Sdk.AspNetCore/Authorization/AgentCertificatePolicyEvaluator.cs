@@ -16,13 +16,13 @@ public sealed class AgentCertificatePolicyEvaluator : IAgentCertificatePolicyEva
     public AgentCertificatePolicyEvaluator(CertificatePolicyCache? cache = null) => _cache = cache ?? new CertificatePolicyCache();
 
     /// <inheritdoc/>
-    public AgentPolicyDecision Evaluate(AgentCaller caller, string action)
+    public AuthorizationDecision? Evaluate(AgentCaller caller, string action)
     {
         ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(action);
         if (caller.PolicyExtension is null && caller.DelegationChainExtension is null)
         {
-            return AgentPolicyDecision.NoPolicy;
+            return null;
         }
 
         CertificatePolicy content;
@@ -32,17 +32,17 @@ public sealed class AgentCertificatePolicyEvaluator : IAgentCertificatePolicyEva
         }
         catch (PolicyFormatException ex)
         {
-            return AgentPolicyDecision.Denied($"the agent policy of '{caller.Id}' cannot be decoded ({ex.Message}); denying '{action}' (fail-closed)");
+            return AuthorizationDecision.Denied($"the agent policy of '{caller.Id}' cannot be decoded ({ex.Message}); denying '{action}' (fail-closed)");
         }
 
         if (content.EffectivePolicy is not { } effective)
         {
-            return AgentPolicyDecision.Denied($"the certificate of '{caller.Id}' carries a delegation chain without a policy; denying '{action}' (fail-closed)");
+            return AuthorizationDecision.Denied($"the certificate of '{caller.Id}' carries a delegation chain without a policy; denying '{action}' (fail-closed)");
         }
 
         return effective.AllowsAction(action)
-            ? AgentPolicyDecision.Allowed
-            : AgentPolicyDecision.Denied($"the effective policy of '{caller.Id}' does not allow action '{action}'");
+            ? AuthorizationDecision.Allowed
+            : AuthorizationDecision.Denied($"the effective policy of '{caller.Id}' does not allow action '{action}'");
     }
 }
 

@@ -137,15 +137,9 @@ public sealed class JwtAccessTokenValidator : IAccessTokenValidator
             }
         }
 
-        string? thumbprint = null;
-        if (root.TryGetProperty("cnf", out var cnf))
+        if (!CertificateBinding.TryReadConfirmation(root, out var thumbprint))
         {
-            if (cnf.ValueKind != JsonValueKind.Object || !cnf.TryGetProperty("x5t#S256", out var x5t) || x5t.ValueKind != JsonValueKind.String)
-            {
-                return AccessTokenValidationResult.Failure("The access token's cnf claim has no x5t#S256 string; only RFC 8705 certificate binding is supported.");
-            }
-
-            thumbprint = x5t.GetString();
+            return AccessTokenValidationResult.Failure("The access token's cnf claim has no x5t#S256 string; only RFC 8705 certificate binding is supported.");
         }
 
         var subject = root.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String ? sub.GetString() : null;

@@ -5,28 +5,15 @@ namespace AgentIdentity;
 /// <summary>Decides whether an authenticated peer (its chain already verified against the trust bundle) may be talked to.</summary>
 /// <param name="peer">The peer's SPIFFE ID, taken from its verified X.509-SVID.</param>
 /// <param name="verifiedChain">The verified chain, leaf first, ending at an authority of the peer's trust domain.</param>
-/// <returns><see cref="PeerAuthorizationResult.Allowed"/>, or a denial with a reason.</returns>
+/// <returns><see cref="AuthorizationDecision.Allowed"/>, or a denial with a reason.</returns>
 /// <remarks>Authorizers run during the TLS handshake and must be fast, pure and thread-safe. Build them with <see cref="PeerAuthorizers"/>.</remarks>
-public delegate PeerAuthorizationResult PeerAuthorizer(SpiffeId peer, IReadOnlyList<X509Certificate2> verifiedChain);
+public delegate AuthorizationDecision PeerAuthorizer(SpiffeId peer, IReadOnlyList<X509Certificate2> verifiedChain);
 
-/// <summary>The outcome of a <see cref="PeerAuthorizer"/>: an expected result, not an exception.</summary>
-/// <param name="IsAllowed">Whether the peer is allowed.</param>
-/// <param name="Reason">Why it was denied; <see langword="null"/> when allowed.</param>
-public readonly record struct PeerAuthorizationResult(bool IsAllowed, string? Reason)
-{
-    /// <summary>Gets the result that allows the peer.</summary>
-    public static PeerAuthorizationResult Allowed { get; } = new(true, null);
-
-    /// <summary>Creates a denial.</summary>
-    /// <param name="reason">Why the peer is denied; shown in errors and logs.</param>
-    /// <returns>The denial.</returns>
-    public static PeerAuthorizationResult Denied(string reason) => new(false, reason);
-}
-
-/// <summary>Small combinators for <see cref="PeerAuthorizer"/> (the go-spiffe <c>tlsconfig</c> authorizers).</summary>
+/// <summary>Small combinators for <see cref="PeerAuthorizer"/> (the go-spiffe <c>tlsconfig</c> authorizers), each a SPIFFE-ID
+/// matcher with the reason a peer it does not match is denied.</summary>
 public static class PeerAuthorizers
 {
-    private static readonly PeerAuthorizer AnyAuthorizer = static (_, _) => PeerAuthorizationResult.Allowed;
+    private static readonly PeerAuthorizer AnyAuthorizer = static (_, _) => AuthorizationDecision.Allowed;
 
     /// <summary>Allows any peer whose chain verifies against the trust bundle of its own trust domain.</summary>
     /// <returns>The authorizer.</returns>
@@ -43,9 +30,7 @@ public static class PeerAuthorizers
             throw new ArgumentException("The expected SPIFFE ID is empty.", nameof(expected));
         }
 
-        return (peer, _) => peer == expected
-            ? PeerAuthorizationResult.Allowed
-            : PeerAuthorizationResult.Denied($"peer '{peer}' is not the expected '{expected}'");
+        return Matching(SpiffeIdMatchers.Id(expected), peer => $"peer '{peer}' is not the expected '{expected}'");
     }
 
     /// <summary>Allows any of a set of SPIFFE IDs.</summary>
@@ -62,9 +47,7 @@ public static class PeerAuthorizers
         }
 
         var list = string.Join(", ", set.Select(id => $"'{id}'"));
-        return (peer, _) => set.Contains(peer)
-            ? PeerAuthorizationResult.Allowed
-            : PeerAuthorizationResult.Denied($"peer '{peer}' is not one of {list}");
+        return Matching(SpiffeIdMatchers.OneOf(set), peer => $"peer '{peer}' is not one of {list}");
     }
 
     /// <summary>Allows any member of a trust domain.</summary>
@@ -78,9 +61,7 @@ public static class PeerAuthorizers
             throw new ArgumentException("The trust domain is empty.", nameof(trustDomain));
         }
 
-        return (peer, _) => peer.IsMemberOf(trustDomain)
-            ? PeerAuthorizationResult.Allowed
-            : PeerAuthorizationResult.Denied($"peer '{peer}' is not a member of trust domain '{trustDomain}'");
+        return Matching(SpiffeIdMatchers.MemberOf(trustDomain), peer => $"peer '{peer}' is not a member of trust domain '{trustDomain}'");
     }
 
     /// <summary>Allows the SPIFFE IDs matching a pattern: an exact ID, or an ID ending in <c>/*</c> for any strict descendant path.</summary>
@@ -90,20 +71,16 @@ public static class PeerAuthorizers
     public static PeerAuthorizer Pattern(string pattern)
     {
         ArgumentNullException.ThrowIfNull(pattern);
-        var wildcard = pattern.EndsWith("/*", StringComparison.Ordinal);
-        var idText = wildcard ? pattern[..^2] : pattern;
-        if (!SpiffeId.TryParse(idText, out var id, out var error))
+        if (!SpiffeIdMatchers.TryParsePattern(pattern, out var id, out var isSubtree, out var error))
         {
             throw new FormatException($"Peer pattern '{pattern}' is invalid: {error}. Use a SPIFFE ID, optionally ending in '/*' for any descendant.");
         }
 
-        if (!wildcard)
-        {
-            return Id(id);
-        }
-
-        return (peer, _) => id.IsAncestorOf(peer)
-            ? PeerAuthorizationResult.Allowed
-            : PeerAuthorizationResult.Denied($"peer '{peer}' does not match '{pattern}'");
+        return isSubtree
+            ? Matching(SpiffeIdMatchers.Pattern(pattern), peer => $"peer '{peer}' does not match '{pattern}'")
+            : Id(id);
     }
+
+    private static PeerAuthorizer Matching(SpiffeIdMatcher matcher, Func<SpiffeId, string> denial) =>
+        (peer, _) => matcher(peer) ? AuthorizationDecision.Allowed : AuthorizationDecision.Denied(denial(peer));
 }

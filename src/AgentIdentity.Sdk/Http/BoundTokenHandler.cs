@@ -14,12 +14,6 @@ namespace AgentIdentity;
 /// </summary>
 internal sealed class BoundTokenHandler : DelegatingHandler
 {
-    internal const string AgentIdHeader = "X-Agent-Id";
-    internal const string ToolNameHeader = "X-Agent-Tool";
-    internal const string ToolCallIdHeader = "X-Agent-Tool-Call-Id";
-    internal const string TaskIdHeader = "X-Agent-Task-Id";
-    internal const string ConversationIdHeader = "X-Agent-Conversation-Id";
-
     /// <summary>How many times a rotation may restart one request (or one token look-up) before the error is reported.</summary>
     private const int MaxRotationRetries = 3;
 
@@ -148,11 +142,11 @@ internal sealed class BoundTokenHandler : DelegatingHandler
 
     private static void AddAttribution(HttpRequestMessage request, AgentCallContext context)
     {
-        Set(request, AgentIdHeader, context.AgentId.IsEmpty ? null : context.AgentId.ToString());
-        Set(request, ToolNameHeader, context.ToolName);
-        Set(request, ToolCallIdHeader, context.ToolCallId);
-        Set(request, TaskIdHeader, context.TaskId);
-        Set(request, ConversationIdHeader, context.ConversationId);
+        Set(request, AttributionHeaders.AgentId, context.AgentId.IsEmpty ? null : context.AgentId.ToString());
+        Set(request, AttributionHeaders.ToolName, context.ToolName);
+        Set(request, AttributionHeaders.ToolCallId, context.ToolCallId);
+        Set(request, AttributionHeaders.TaskId, context.TaskId);
+        Set(request, AttributionHeaders.ConversationId, context.ConversationId);
     }
 
     private static void Set(HttpRequestMessage request, string name, string? value)

@@ -388,7 +388,7 @@ public sealed class AgentPolicy : IEquatable<AgentPolicy>
     {
         foreach (var pattern in patterns)
         {
-            if (PolicyPatterns.SpiffeMatches(pattern, id))
+            if (SpiffeIdMatchers.PatternMatches(pattern, id))
             {
                 return true;
             }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography.X509Certificates;
 
 namespace AgentIdentity;
@@ -38,19 +37,18 @@ public sealed class CertificatePolicy
 /// <remarks>
 /// <para>It decodes only; validate the certificate (chain to the bundle, and <see cref="DelegationChainVerifier"/> for task
 /// identities) before trusting what it returns. Malformed extensions are not cached: each lookup throws again.</para>
-/// <para>Thread-safe. When the content map reaches its capacity it is cleared (entries are cheap to rebuild).</para>
+/// <para>Thread-safe. When it holds <c>capacity</c> certificates, adding one first drops a tenth of them (entries are cheap to rebuild).</para>
 /// </remarks>
 public sealed class CertificatePolicyCache
 {
-    private readonly ConcurrentDictionary<byte[], CertificatePolicy> _byContent = new(RawDataComparer.Instance);
-    private readonly int _capacity;
+    private readonly CertificateKeyedCache<CertificatePolicy> _byContent;
 
     /// <summary>Initializes a new instance of the <see cref="CertificatePolicyCache"/> class.</summary>
-    /// <param name="capacity">How many certificates to keep by content before the map is cleared.</param>
+    /// <param name="capacity">How many certificates to keep.</param>
     public CertificatePolicyCache(int capacity = 4096)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
-        _capacity = capacity;
+        _byContent = new CertificateKeyedCache<CertificatePolicy>(capacity);
     }
 
     /// <summary>Gets the policy content of <paramref name="certificate"/>, decoding it on first sight.</summary>
@@ -61,40 +59,12 @@ public sealed class CertificatePolicyCache
     {
         ArgumentNullException.ThrowIfNull(certificate);
         var raw = certificate.RawDataMemory.Span;
-        var byContent = _byContent.GetAlternateLookup<ReadOnlySpan<byte>>();
-        if (!byContent.TryGetValue(raw, out var entry))
+        if (!_byContent.TryGetValue(raw, out var entry))
         {
             entry = CertificatePolicy.Read(certificate);
-            if (_byContent.Count >= _capacity)
-            {
-                _byContent.Clear();
-            }
-
-            byContent[raw] = entry;
+            _byContent.Set(raw, entry);
         }
 
         return entry;
-    }
-
-    private sealed class RawDataComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
-    {
-        public static readonly RawDataComparer Instance = new();
-
-        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
-
-        public int GetHashCode(byte[] obj) => Hash(obj);
-
-        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
-
-        public int GetHashCode(ReadOnlySpan<byte> alternate) => Hash(alternate);
-
-        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
-
-        private static int Hash(ReadOnlySpan<byte> data)
-        {
-            var hash = default(HashCode); // randomly seeded per process
-            hash.AddBytes(data);
-            return hash.ToHashCode();
-        }
     }
 }

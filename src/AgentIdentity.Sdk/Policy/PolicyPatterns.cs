@@ -2,13 +2,13 @@ namespace AgentIdentity;
 
 /// <summary>
 /// The two pattern languages of <see cref="AgentPolicy"/>: SPIFFE ID patterns (exact, or a trailing <c>/*</c> for any
-/// descendant) and segmented name patterns (actions split on <c>:</c>, tools on <c>.</c>; a <c>*</c> segment matches exactly
-/// one segment). Both have the property that a pattern is covered by a set of patterns only when one member covers it, so
-/// subset and intersection are decided pairwise and a normalised list is a canonical form.
+/// descendant; matched by <see cref="SpiffeIdMatchers"/>, the one SPIFFE-ID matcher) and segmented name patterns (actions
+/// split on <c>:</c>, tools on <c>.</c>; a <c>*</c> segment matches exactly one segment). Both have the property that a pattern
+/// is covered by a set of patterns only when one member covers it, so subset and intersection are decided pairwise and a
+/// normalised list is a canonical form.
 /// </summary>
 internal static class PolicyPatterns
 {
-    public const string SubtreeSuffix = "/*";
     public const string Wildcard = "*";
 
     // ---- SPIFFE ID patterns ----
@@ -26,13 +26,13 @@ internal static class PolicyPatterns
             return $"it is longer than {AgentPolicy.MaxSpiffePatternLength} characters";
         }
 
-        var baseId = pattern.EndsWith(SubtreeSuffix, StringComparison.Ordinal) ? pattern[..^SubtreeSuffix.Length] : pattern;
-        if (!SpiffeId.TryParse(baseId, out var id, out var error))
+        if (!SpiffeIdMatchers.TryParsePattern(pattern, out var id, out var isSubtree, out var error))
         {
+            var baseId = isSubtree ? pattern[..^SpiffeIdMatchers.SubtreeSuffix.Length] : pattern;
             return $"'{baseId}' is not a SPIFFE ID ({error}); use an exact ID or an ID followed by '/*'";
         }
 
-        if (ReferenceEquals(baseId, pattern) && id.IsTrustDomainId)
+        if (!isSubtree && id.IsTrustDomainId)
         {
             return "an exact pattern must name a workload (an ID with a path); use 'spiffe://<trust-domain>/*' for the whole trust domain";
         }
@@ -40,32 +40,17 @@ internal static class PolicyPatterns
         return null;
     }
 
-    public static bool IsSubtree(string pattern) => pattern.EndsWith(SubtreeSuffix, StringComparison.Ordinal);
-
-    /// <summary>Does the SPIFFE pattern match the (valid) ID string?</summary>
-    public static bool SpiffeMatches(string pattern, string id)
-    {
-        if (!IsSubtree(pattern))
-        {
-            return string.Equals(pattern, id, StringComparison.Ordinal);
-        }
-
-        // "base/*" matches "base/<anything>": compare base + '/' as a prefix; valid IDs have no trailing slash.
-        var prefixLength = pattern.Length - 1;
-        return id.Length > prefixLength && id.AsSpan().StartsWith(pattern.AsSpan(0, prefixLength), StringComparison.Ordinal);
-    }
-
     /// <summary>Is every ID matched by <paramref name="inner"/> matched by <paramref name="outer"/>?</summary>
     public static bool SpiffeCovers(string outer, string inner)
     {
-        if (!IsSubtree(outer))
+        if (!SpiffeIdMatchers.IsSubtreePattern(outer))
         {
             return string.Equals(outer, inner, StringComparison.Ordinal);
         }
 
-        if (!IsSubtree(inner))
+        if (!SpiffeIdMatchers.IsSubtreePattern(inner))
         {
-            return SpiffeMatches(outer, inner);
+            return SpiffeIdMatchers.PatternMatches(outer, inner);
         }
 
         // subtree(A) ⊆ subtree(B) iff A == B or A is below B.

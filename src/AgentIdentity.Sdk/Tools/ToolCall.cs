@@ -50,23 +50,9 @@ public sealed class ToolCall
 /// <summary>An application's own rule for tool calls, intersected with the certificate's policy: both must allow a call.</summary>
 /// <param name="svid">The SVID the agent acts with (already checked: unexpired, not revoked, allowed by its certificate policy).</param>
 /// <param name="call">The call.</param>
-/// <returns><see cref="ToolCallAuthorizationResult.Allowed"/>, or a denial whose reason the model and the audit log see.</returns>
+/// <returns><see cref="AuthorizationDecision.Allowed"/>, or a denial whose reason the model and the audit log see.</returns>
 /// <remarks>Runs before every call: keep it fast, pure and thread-safe. An exception it throws denies the call.</remarks>
-public delegate ToolCallAuthorizationResult ToolCallAuthorizer(X509Svid svid, ToolCall call);
-
-/// <summary>The outcome of a <see cref="ToolCallAuthorizer"/>: an expected result, not an exception.</summary>
-/// <param name="IsAllowed">Whether the call may run.</param>
-/// <param name="Reason">Why it was denied; <see langword="null"/> when allowed.</param>
-public readonly record struct ToolCallAuthorizationResult(bool IsAllowed, string? Reason)
-{
-    /// <summary>Gets the result that allows the call.</summary>
-    public static ToolCallAuthorizationResult Allowed { get; } = new(true, null);
-
-    /// <summary>Creates a denial.</summary>
-    /// <param name="reason">Why; shown to the model and recorded in the audit log.</param>
-    /// <returns>The denial.</returns>
-    public static ToolCallAuthorizationResult Denied(string reason) => new(false, reason);
-}
+public delegate AuthorizationDecision ToolCallAuthorizer(X509Svid svid, ToolCall call);
 
 /// <summary>Why <see cref="ToolCallGuard"/> refused a call.</summary>
 public enum ToolCallDenialKind

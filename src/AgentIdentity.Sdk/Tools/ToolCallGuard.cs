@@ -242,14 +242,14 @@ public sealed class ToolCallGuard
 
         if (_options.LocalPolicy is { } local)
         {
-            ToolCallAuthorizationResult result;
+            AuthorizationDecision result;
             try
             {
                 result = local(svid, call);
             }
             catch (Exception ex)
             {
-                result = ToolCallAuthorizationResult.Denied($"the local policy failed ({ex.GetType().Name})");
+                result = AuthorizationDecision.Denied($"the local policy failed ({ex.GetType().Name})");
             }
 
             if (!result.IsAllowed)

@@ -10,14 +10,30 @@ namespace AgentIdentity;
 internal static class CertificateBinding
 {
     /// <summary>Reads <c>cnf.x5t#S256</c> from a token's claims.</summary>
-    public static bool TryGetThumbprint(JsonElement claims, [NotNullWhen(true)] out string? thumbprint)
+    /// <returns><see langword="true"/> when the token is certificate-bound.</returns>
+    public static bool TryGetThumbprint(JsonElement claims, [NotNullWhen(true)] out string? thumbprint) =>
+        TryReadConfirmation(claims, out thumbprint) && thumbprint is not null;
+
+    /// <summary>Reads a token's RFC 7800 <c>cnf</c> claim, which must carry the RFC 8705 <c>x5t#S256</c> member when present.</summary>
+    /// <param name="claims">The token's claims (a JWT payload or an introspection response).</param>
+    /// <param name="thumbprint">The <c>x5t#S256</c> value; <see langword="null"/> when the token has no <c>cnf</c> claim.</param>
+    /// <returns><see langword="false"/> when a <c>cnf</c> claim is present but has no <c>x5t#S256</c> string (another
+    /// confirmation method, or a malformed one).</returns>
+    public static bool TryReadConfirmation(JsonElement claims, out string? thumbprint)
     {
-        thumbprint = claims.ValueKind == JsonValueKind.Object &&
-            claims.TryGetProperty("cnf", out var cnf) && cnf.ValueKind == JsonValueKind.Object &&
-            cnf.TryGetProperty("x5t#S256", out var x5t) && x5t.ValueKind == JsonValueKind.String
-                ? x5t.GetString()
-                : null;
-        return thumbprint is not null;
+        thumbprint = null;
+        if (claims.ValueKind != JsonValueKind.Object || !claims.TryGetProperty("cnf", out var cnf))
+        {
+            return true;
+        }
+
+        if (cnf.ValueKind != JsonValueKind.Object || !cnf.TryGetProperty("x5t#S256", out var x5t) || x5t.ValueKind != JsonValueKind.String)
+        {
+            return false;
+        }
+
+        thumbprint = x5t.GetString();
+        return true;
     }
 
     /// <summary>Whether <paramref name="thumbprint"/> is exactly the base64url encoding of <paramref name="certificateHash"/>, compared in constant time.</summary>

@@ -187,9 +187,9 @@ public sealed class AgentAuthorizationTests : IDisposable
     /// <summary>A stand-in for the real policy codec: the test "policy" is the UTF-8 list of allowed actions.</summary>
     private sealed class ReadOnlyInvoicesEvaluator : IAgentCertificatePolicyEvaluator
     {
-        public AgentPolicyDecision Evaluate(AgentCaller caller, string action) =>
-            caller.PolicyExtension is not { } policy ? AgentPolicyDecision.NoPolicy
-            : System.Text.Encoding.UTF8.GetString(policy.Span).Split(' ').Contains(action) ? AgentPolicyDecision.Allowed
-            : AgentPolicyDecision.Denied($"policy does not allow '{action}'");
+        public AuthorizationDecision? Evaluate(AgentCaller caller, string action) =>
+            caller.PolicyExtension is not { } policy ? null
+            : System.Text.Encoding.UTF8.GetString(policy.Span).Split(' ').Contains(action) ? AuthorizationDecision.Allowed
+            : AuthorizationDecision.Denied($"policy does not allow '{action}'");
     }
 }

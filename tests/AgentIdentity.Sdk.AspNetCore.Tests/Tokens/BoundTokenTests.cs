@@ -153,16 +153,4 @@ public sealed class BoundTokenTests : IAsyncLifetime, IDisposable
         AssertInvalidToken(mismatch, "cnf.x5t#S256 mismatch");
         AssertInvalidToken(inactive, "not active");
     }
-
-    [Fact]
-    public void ThumbprintMatches_ComparesDecodedHash()
-    {
-        var hash = System.Security.Cryptography.SHA256.HashData("certificate"u8);
-        var encoded = System.Buffers.Text.Base64Url.EncodeToString(hash);
-
-        Assert.True(AgentIdentityAuthenticationHandler.ThumbprintMatches(encoded, hash));
-        Assert.False(AgentIdentityAuthenticationHandler.ThumbprintMatches(encoded[..^1] + (encoded[^1] == 'A' ? 'B' : 'A'), hash));
-        Assert.False(AgentIdentityAuthenticationHandler.ThumbprintMatches(encoded + "=", hash));
-        Assert.False(AgentIdentityAuthenticationHandler.ThumbprintMatches(Convert.ToHexString(hash), hash));
-    }
 }

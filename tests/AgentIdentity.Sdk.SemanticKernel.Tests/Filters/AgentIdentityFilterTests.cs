@@ -107,8 +107,8 @@ public sealed class AgentIdentityFilterTests : IAsyncLifetime
     {
         var kernel = BuildKernel(_planner, configure: o => o.LocalPolicy = (svid, call) =>
             call.Arguments!.Any(a => a.Key == "id" && (a.Value as string) == "13")
-                ? ToolCallAuthorizationResult.Denied("invoice 13 is under legal hold")
-                : ToolCallAuthorizationResult.Allowed);
+                ? AuthorizationDecision.Denied("invoice 13 is under legal hold")
+                : AuthorizationDecision.Allowed);
 
         var allowed = await kernel.InvokeAsync("Erp", "GetInvoice", new() { ["id"] = "42" });
         var denied = await kernel.InvokeAsync("Erp", "GetInvoice", new() { ["id"] = "13" });

@@ -53,9 +53,9 @@ internal sealed class ErpService : IAsyncDisposable
         {
             var seen = new SeenRequest(
                 context.User.FindFirst(AgentIdentityClaimTypes.SpiffeId)?.Value,
-                context.Request.Headers["X-Agent-Id"].ToString(),
-                context.Request.Headers["X-Agent-Tool"].ToString(),
-                context.Request.Headers["X-Agent-Tool-Call-Id"].ToString(),
+                context.Request.Headers[AttributionHeaders.AgentId].ToString(),
+                context.Request.Headers[AttributionHeaders.ToolName].ToString(),
+                context.Request.Headers[AttributionHeaders.ToolCallId].ToString(),
                 id);
             service!.Seen.Enqueue(seen);
             return Results.Json(seen);

@@ -104,8 +104,8 @@ internal sealed class McpInvoiceServer : IAsyncDisposable
                 id,
                 context.User.FindFirst(AgentIdentityClaimTypes.SpiffeId)?.Value,
                 certificate is null ? null : Convert.ToHexStringLower(SHA256.HashData(certificate.RawData)),
-                context.Request.Headers["X-Agent-Tool"].ToString(),
-                context.Request.Headers["X-Agent-Tool-Call-Id"].ToString()));
+                context.Request.Headers[AttributionHeaders.ToolName].ToString(),
+                context.Request.Headers[AttributionHeaders.ToolCallId].ToString()));
         }
     }
 }

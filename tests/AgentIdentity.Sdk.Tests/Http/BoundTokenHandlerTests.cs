@@ -117,8 +117,8 @@ public sealed class BoundTokenHandlerTests : IDisposable
         }
 
         var headers = _resource.Sent[0].Headers;
-        Assert.Equal("spiffe://example.org/agent/planner/1", headers.GetValues(BoundTokenHandler.AgentIdHeader).Single());
-        Assert.Equal(Uri.EscapeDataString("Erp.Get\r\nX: y"), headers.GetValues(BoundTokenHandler.ToolNameHeader).Single());
+        Assert.Equal("spiffe://example.org/agent/planner/1", headers.GetValues(AttributionHeaders.AgentId).Single());
+        Assert.Equal(Uri.EscapeDataString("Erp.Get\r\nX: y"), headers.GetValues(AttributionHeaders.ToolName).Single());
     }
 
     [Fact]
