@@ -50,6 +50,7 @@ public sealed class TestPki : IDisposable
     private readonly Lazy<X509Certificate2> _unknownRoot;
     private readonly List<X509SvidOwner> _issued = [];
     private TrustBundleSet? _bundles;
+    private TrustBundle? _bundle;
 
     /// <param name="trustDomain">The trust domain of the CA and of the crafted chain.</param>
     /// <param name="time">The clock of the CA and of every validity period; the system clock by default.</param>
@@ -105,7 +106,7 @@ public sealed class TestPki : IDisposable
     public X509Certificate2 Intermediate => _chain.Value.Intermediate;
 
     /// <summary>The bundle of the crafted chain: its root only.</summary>
-    public TrustBundle Bundle => new(TrustDomain, [Public(Root)]);
+    public TrustBundle Bundle => _bundle ??= new(TrustDomain, [Public(Root)]);
 
     public X509Certificate2 CraftedRoot => _craftedRoot.Value;
 
