@@ -22,15 +22,18 @@ public sealed class TestHost : IAsyncDisposable
     private TestHost(WebApplication app)
     {
         App = app;
-        Address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        BoundAddress = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
     }
 
     public WebApplication App { get; }
 
     public IServiceProvider Services => App.Services;
 
-    /// <summary>The address Kestrel bound, e.g. https://127.0.0.1:41234 (no trailing slash in the authority form Kestrel reports).</summary>
-    public Uri Address { get; }
+    /// <summary>The address as Kestrel reports it, e.g. https://127.0.0.1:41234 or http://unix:/tmp/agent.sock.</summary>
+    public string BoundAddress { get; }
+
+    /// <summary>The TCP address Kestrel bound, e.g. https://127.0.0.1:41234/.</summary>
+    public Uri Address => new(BoundAddress);
 
     public int Port => Address.Port;
 
