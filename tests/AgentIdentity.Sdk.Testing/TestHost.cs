@@ -1,4 +1,5 @@
 using System.Net;
+using AgentIdentity.AspNetCore;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -48,6 +49,24 @@ public sealed class TestHost : IAsyncDisposable
     {
         var builder = CreateSlimBuilder(development);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, endpoint => listen?.Invoke(endpoint)));
+        return builder;
+    }
+
+    /// <summary>
+    /// A builder for a service that authenticates agents: TLS with <paramref name="serverSvid"/> (SPIFFE client-certificate validation
+    /// by <c>UseAgentIdentityHttps</c>, unless <paramref name="listen"/> configures the endpoint), the agent trust bundles from
+    /// <paramref name="trust"/> (read when first needed), the AgentIdentity authentication handler and authorization. Development environment.
+    /// </summary>
+    public static WebApplicationBuilder CreateAgentServiceBuilder(
+        X509Svid serverSvid,
+        Func<ITrustBundleSource> trust,
+        Action<AgentIdentityAuthenticationOptions>? configure = null,
+        Action<ListenOptions>? listen = null)
+    {
+        var builder = CreateBuilder(listen ?? (endpoint => endpoint.UseAgentIdentityHttps(serverSvid)), development: true);
+        builder.Services.AddSingleton(_ => trust());
+        builder.Services.AddAuthentication(AgentIdentityAuthenticationDefaults.AuthenticationScheme).AddAgentIdentity(configure);
+        builder.Services.AddAuthorization();
         return builder;
     }
 

@@ -41,23 +41,9 @@ internal sealed class AgentTestServer : IAsyncDisposable
         Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions, X509Svid>? listen = null)
     {
         var serverSvid = pki.IssueSvid(pki.Ca, ServerId, dnsNames: ["localhost"]);
-        var builder = TestHost.CreateBuilder(
-            lo =>
-            {
-                if (listen is not null)
-                {
-                    listen(lo, serverSvid);
-                }
-                else
-                {
-                    lo.UseAgentIdentityHttps(serverSvid);
-                }
-            },
-            development: true);
+        var builder = TestHost.CreateAgentServiceBuilder(serverSvid, () => pki.Bundles, configure, listen is null ? null : lo => listen(lo, serverSvid));
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
         builder.Logging.AddFakeLogging();
-        builder.Services.AddSingleton<ITrustBundleSource>(_ => pki.Bundles);
-        builder.Services.AddAuthentication(AgentIdentityAuthenticationDefaults.AuthenticationScheme).AddAgentIdentity(configure);
         builder.Services.AddAuthorization(o =>
         {
             o.AddAgentPolicy("Planners", p => p.RequireAgent("spiffe://corp.example/agent/planner/*"));

@@ -36,10 +36,7 @@ internal sealed class ErpService : IAsyncDisposable
     public static async Task<ErpService> StartAsync(TestAgents agents)
     {
         var svid = agents.IssueOwnedSvid(ServerId, TimeSpan.FromHours(1), dnsNames: ["localhost"]);
-        var builder = TestHost.CreateBuilder(lo => lo.UseAgentIdentityHttps(svid.Svid), development: true);
-        builder.Services.AddSingleton<ITrustBundleSource>(agents.Ca);
-        builder.Services.AddAuthentication(AgentIdentityAuthenticationDefaults.AuthenticationScheme).AddAgentIdentity();
-        builder.Services.AddAuthorization();
+        var builder = TestHost.CreateAgentServiceBuilder(svid.Svid, () => agents.Ca);
         var app = builder.Build();
         ErpService? service = null;
         app.UseAuthentication();

@@ -46,10 +46,7 @@ internal sealed class McpInvoiceServer : IAsyncDisposable
     public static async Task<McpInvoiceServer> StartAsync(TestAgents agents)
     {
         var svid = agents.IssueOwnedSvid(ServerId, TimeSpan.FromHours(1), dnsNames: ["localhost"]);
-        var builder = TestHost.CreateBuilder(lo => lo.UseAgentIdentityHttps(svid.Svid), development: true);
-        builder.Services.AddSingleton<ITrustBundleSource>(agents.Ca);
-        builder.Services.AddAuthentication(AgentIdentityAuthenticationDefaults.AuthenticationScheme).AddAgentIdentity();
-        builder.Services.AddAuthorization();
+        var builder = TestHost.CreateAgentServiceBuilder(svid.Svid, () => agents.Ca);
         var accessor = new HttpContextAccessor();
         builder.Services.AddSingleton<IHttpContextAccessor>(accessor);
         var tools = new InvoiceTools(accessor);
