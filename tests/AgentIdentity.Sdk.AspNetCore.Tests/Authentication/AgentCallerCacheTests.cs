@@ -10,7 +10,7 @@ public sealed class AgentCallerCacheTests : IDisposable
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
     private readonly TestPki _pki;
 
-    public AgentCallerCacheTests() => _pki = new TestPki(_time);
+    public AgentCallerCacheTests() => _pki = TestPki.ForCorp(_time);
 
     public void Dispose() => _pki.Dispose();
 

@@ -10,7 +10,7 @@ namespace AgentIdentity.AspNetCore.Tests.Authorization;
 
 public sealed class AgentAuthorizationTests : IDisposable
 {
-    private readonly TestPki _pki = new();
+    private readonly TestPki _pki = TestPki.ForCorp();
 
     public void Dispose() => _pki.Dispose();
 

@@ -8,7 +8,7 @@ namespace AgentIdentity.AspNetCore.Tests.Hosting;
 
 public sealed class AgentIdentityKestrelExtensionsTests : IDisposable
 {
-    private readonly TestPki _pki = new();
+    private readonly TestPki _pki = TestPki.ForCorp();
 
     public void Dispose() => _pki.Dispose();
 

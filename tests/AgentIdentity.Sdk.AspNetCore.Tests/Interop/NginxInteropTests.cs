@@ -15,7 +15,7 @@ namespace AgentIdentity.AspNetCore.Tests.Interop;
 public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
 {
     private const string NginxId = "spiffe://corp.example/svc/nginx";
-    private readonly TestPki _pki = new();
+    private readonly TestPki _pki = TestPki.ForCorp();
     private X509Svid _nginxSvid = null!;
     private X509Svid _revoked = null!;
     private NginxServer _nginx = null!;

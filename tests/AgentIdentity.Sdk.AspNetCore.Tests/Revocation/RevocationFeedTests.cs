@@ -15,7 +15,7 @@ namespace AgentIdentity.AspNetCore.Tests.Revocation;
 public sealed class RevocationFeedTests : IAsyncLifetime, IDisposable
 {
     private static readonly TimeSpan Safety = TimeSpan.FromSeconds(30);
-    private readonly TestPki _pki = new();
+    private readonly TestPki _pki = TestPki.ForCorp();
     private readonly HttpClient _http = new() { Timeout = Timeout.InfiniteTimeSpan };
     private RevocationIssuerServer _issuer = null!;
 
@@ -102,10 +102,7 @@ public sealed class RevocationFeedTests : IAsyncLifetime, IDisposable
         var tampered = genuine.GetEncoded();
         tampered[^5] ^= 0x01; // inside the signature
         var served = 0;
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        await using var app = builder.Build();
+        var app = TestHost.CreateBuilder().Build();
         app.MapGet("/feed", async context =>
         {
             context.Response.ContentType = "text/event-stream";
@@ -114,8 +111,8 @@ public sealed class RevocationFeedTests : IAsyncLifetime, IDisposable
             await context.Response.Body.FlushAsync();
             await Task.Delay(Timeout.Infinite, context.RequestAborted).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         });
-        await app.StartAsync();
-        await using var subscriber = Subscribe(new Uri(new Uri(app.Urls.Single()), "/feed"));
+        await using var host = await TestHost.StartAsync(app);
+        await using var subscriber = Subscribe(new Uri(host.Address, "/feed"));
 
         subscriber.Start();
 

@@ -11,7 +11,7 @@ namespace AgentIdentity.AspNetCore.Tests.Revocation;
 public sealed class RevocationInteropTests : IAsyncLifetime, IDisposable
 {
     private const string NginxId = "spiffe://corp.example/svc/nginx";
-    private readonly TestPki _pki = new();
+    private readonly TestPki _pki = TestPki.ForCorp();
     private readonly HttpClient _http = new();
     private readonly string _dir = Directory.CreateTempSubdirectory("agentidentity-ocsp-").FullName;
     private RevocationIssuerServer _issuer = null!;

@@ -18,7 +18,7 @@ public sealed class RevocationPropagationTests : IAsyncLifetime, IDisposable
         services: ["spiffe://corp.example/svc/erp"], actions: ["invoices:read"], tools: ["Erp.GetInvoice"], maxDelegationDepth: 1,
         delegationTargets: ["spiffe://corp.example/agent/planner/a/task/*"]);
 
-    private readonly TestPki _pki = new();
+    private readonly TestPki _pki = TestPki.ForCorp();
     private readonly List<AgentTestServer> _services = [];
     private readonly List<(AgentCredential Credential, RevocationFeedSubscriber Subscriber, AgentRevocationMonitor Monitor, HttpClient Http)> _agents = [];
     private RevocationIssuerServer _issuer = null!;

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Security;
 using System.Security.Claims;
 using System.Security.Cryptography.X509Certificates;
@@ -8,7 +7,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 
@@ -19,22 +17,21 @@ internal sealed class AgentTestServer : IAsyncDisposable
 {
     public const string ServerId = "spiffe://corp.example/svc/erp";
 
-    private readonly WebApplication _app;
+    private readonly TestHost _host;
 
-    private AgentTestServer(WebApplication app, Uri baseAddress, X509Svid serverSvid)
+    private AgentTestServer(TestHost host, X509Svid serverSvid)
     {
-        _app = app;
-        BaseAddress = baseAddress;
+        _host = host;
         ServerSvid = serverSvid;
     }
 
-    public Uri BaseAddress { get; }
+    public Uri BaseAddress => _host.LocalhostAddress;
 
     public X509Svid ServerSvid { get; }
 
-    public IServiceProvider Services => _app.Services;
+    public IServiceProvider Services => _host.Services;
 
-    public FakeLogCollector Logs => _app.Services.GetFakeLogCollector();
+    public FakeLogCollector Logs => _host.Services.GetFakeLogCollector();
 
     public static async Task<AgentTestServer> StartAsync(
         TestPki pki,
@@ -44,23 +41,9 @@ internal sealed class AgentTestServer : IAsyncDisposable
         Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions, X509Svid>? listen = null)
     {
         var serverSvid = pki.IssueSvid(pki.Ca, ServerId, dnsNames: ["localhost"]);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
-        builder.Logging.ClearProviders();
+        var builder = TestHost.CreateAgentServiceBuilder(serverSvid, () => pki.Bundles, configure, listen is null ? null : lo => listen(lo, serverSvid));
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
         builder.Logging.AddFakeLogging();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, lo =>
-        {
-            if (listen is not null)
-            {
-                listen(lo, serverSvid);
-            }
-            else
-            {
-                lo.UseAgentIdentityHttps(serverSvid);
-            }
-        }));
-        builder.Services.AddSingleton<ITrustBundleSource>(_ => pki.Bundles);
-        builder.Services.AddAuthentication(AgentIdentityAuthenticationDefaults.AuthenticationScheme).AddAgentIdentity(configure);
         builder.Services.AddAuthorization(o =>
         {
             o.AddAgentPolicy("Planners", p => p.RequireAgent("spiffe://corp.example/agent/planner/*"));
@@ -94,9 +77,7 @@ internal sealed class AgentTestServer : IAsyncDisposable
         app.MapGet("/invoices", () => "invoices").RequireAuthorization(p => p.RequireAction("invoices:read"));
         app.MapGet("/invoices-attr", [Authorize(Policy = "InvoiceReaders")] () => "invoices");
         endpoints?.Invoke(app);
-        await app.StartAsync();
-        var address = app.Urls.Single().Replace("127.0.0.1", "localhost", StringComparison.Ordinal);
-        return new AgentTestServer(app, new Uri(address), serverSvid);
+        return new AgentTestServer(await TestHost.StartAsync(app), serverSvid);
     }
 
     /// <summary>An HttpClient presenting <paramref name="certificate"/> (with key) and <paramref name="intermediates"/>,
@@ -128,9 +109,5 @@ internal sealed class AgentTestServer : IAsyncDisposable
 
     public HttpClient CreateClient(X509Svid svid, ITrustBundleSource serverTrust) => CreateClient(svid.Certificate, svid.Intermediates, serverTrust);
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _host.DisposeAsync();
 }

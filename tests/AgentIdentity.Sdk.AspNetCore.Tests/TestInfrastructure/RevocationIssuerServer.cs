@@ -1,26 +1,21 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace AgentIdentity.AspNetCore.Tests.TestInfrastructure;
 
 /// <summary>A real Kestrel on 127.0.0.1:0 (plain HTTP, as CRL and OCSP usually are) publishing a registry's feed, CRL and OCSP.</summary>
 internal sealed class RevocationIssuerServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private readonly TestHost _host;
 
-    private RevocationIssuerServer(WebApplication app, Uri baseAddress, InMemoryRevocationRegistry registry, RevocationSigner signer)
+    private RevocationIssuerServer(TestHost host, InMemoryRevocationRegistry registry, RevocationSigner signer)
     {
-        _app = app;
-        BaseAddress = baseAddress;
+        _host = host;
         Registry = registry;
         Signer = signer;
     }
 
-    public Uri BaseAddress { get; }
+    public Uri BaseAddress => _host.Address;
 
     public Uri FeedUri => new(BaseAddress, "/revocation/feed");
 
@@ -32,20 +27,13 @@ internal sealed class RevocationIssuerServer : IAsyncDisposable
     {
         var signer = ca.CreateRevocationSigner();
         var registry = new InMemoryRevocationRegistry(signer);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
+        var builder = TestHost.CreateBuilder(development: true, port: port);
         builder.Services.AddSingleton<IRevocationRegistry>(registry);
         builder.Services.AddSingleton(new OcspResponder(registry, signer));
         var app = builder.Build();
         app.MapAgentIdentityRevocation(configure: o => o.HeartbeatInterval = heartbeat ?? TimeSpan.FromSeconds(5));
-        await app.StartAsync();
-        return new RevocationIssuerServer(app, new Uri(app.Urls.Single()), registry, signer);
+        return new RevocationIssuerServer(await TestHost.StartAsync(app), registry, signer);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _host.DisposeAsync();
 }

@@ -7,7 +7,7 @@ namespace AgentIdentity.AspNetCore.Tests.Tokens;
 
 public sealed class BoundTokenTests : IAsyncLifetime, IDisposable
 {
-    private readonly TestPki _pki = new();
+    private readonly TestPki _pki = TestPki.ForCorp();
     private TestAuthorizationServer _as = null!;
 
     public async Task InitializeAsync() => _as = await TestAuthorizationServer.StartAsync(_pki);

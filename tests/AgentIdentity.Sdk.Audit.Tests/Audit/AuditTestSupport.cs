@@ -1,21 +1,20 @@
 using System.Security.Cryptography.X509Certificates;
-using System.Security.Cryptography;
 using AgentIdentity.Audit;
 using Microsoft.Extensions.Time.Testing;
 
 namespace AgentIdentity.Tests.Audit;
 
-/// <summary>A development CA, an agent SVID and a temp directory for audit-log tests.</summary>
+/// <summary>The test PKI's development CA, an agent SVID and a temp directory for audit-log tests.</summary>
 internal sealed class AuditFixture : IDisposable
 {
     public static readonly TrustDomain Domain = TrustDomain.Parse("example.org");
 
-    private readonly List<X509SvidOwner> _owned = [];
+    private readonly TestPki _pki;
 
     public AuditFixture(string agentName = "planner", DateTimeOffset? start = null)
     {
         Time = new FakeTimeProvider(start ?? new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        Ca = DevelopmentCertificateAuthority.Create(Domain, null, Time);
+        _pki = new TestPki(Domain.Name, Time);
         Svid = IssueSvid(SpiffeId.ForAgent(Domain, agentName, "i-1"));
         Directory = Path.Combine(Path.GetTempPath(), "agentid-audit-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(Directory);
@@ -23,7 +22,7 @@ internal sealed class AuditFixture : IDisposable
 
     public FakeTimeProvider Time { get; }
 
-    public DevelopmentCertificateAuthority Ca { get; }
+    public DevelopmentCertificateAuthority Ca => _pki.Ca;
 
     public X509Svid Svid { get; }
 
@@ -62,14 +61,7 @@ internal sealed class AuditFixture : IDisposable
     public string Segment(int number = 1) => Path.Combine(Directory, $"audit-{number:D8}.log");
 
     /// <summary>Issues an SVID from the fixture's CA; the fixture owns it and releases it when disposed.</summary>
-    public X509Svid IssueSvid(SpiffeId id, TimeSpan? lifetime = null)
-    {
-        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var issued = Ca.Issue(new X509SvidRequest(id, CreateSigningRequest(id, new CertificateRequest(string.Empty, key, HashAlgorithmName.SHA256)), lifetime ?? TimeSpan.FromHours(1)));
-        var owner = new X509SvidOwner(issued.Certificate.CopyWithPrivateKey(key), issued.Intermediates);
-        _owned.Add(owner);
-        return owner.Svid;
-    }
+    public X509Svid IssueSvid(SpiffeId id, TimeSpan? lifetime = null) => _pki.IssueSvid(id.ToString(), lifetime);
 
     /// <summary>Reads the records of a segment as (offset, length, type, index) from the raw bytes.</summary>
     public static List<(int Offset, int Length, byte Type, long Index)> Records(byte[] segment)
@@ -95,12 +87,7 @@ internal sealed class AuditFixture : IDisposable
 
     public void Dispose()
     {
-        foreach (var owner in _owned)
-        {
-            owner.Dispose();
-        }
-
-        Ca.Dispose();
+        _pki.Dispose();
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);

@@ -20,7 +20,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task GetAsync_TrustedServer_PresentsCurrentAgentSvid()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki);
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.ServerId = EchoId));
         var credential = await AgentClient.ReadyAsync(services);
@@ -34,7 +34,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task GetAsync_ResponseContentHeaders_KeptThroughGenerationTracking()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki, configureApp: app => app.MapGet("/typed", (HttpContext context) =>
         {
             context.Response.Headers.ContentLanguage = "de-CH";
@@ -57,7 +57,7 @@ public sealed class AgentHttpClientTests
     [InlineData("2.0")] // one multiplexed connection per generation: rotation must move new streams to a new connection
     public async Task GetAsync_RotationUnderConcurrentLoad_NoFailureAndNewCertificateFromNextRequestOn(string httpVersion)
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki);
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b
             .ConfigureHttpClient(c =>
@@ -146,7 +146,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task GetAsync_ServerHasOtherSpiffeId_ThrowsPeerRejectedAndSendsNothing()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki, serverPath: "/svc/impostor");
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.ServerId = EchoId));
         await AgentClient.ReadyAsync(services);
@@ -162,8 +162,8 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task GetAsync_ServerFromUntrustedCa_ThrowsPeerRejected()
     {
-        using var pki = new TestPki();
-        using var otherPki = new TestPki(time: pki.Time);
+        using var pki = TestPki.OnFakeClock();
+        using var otherPki = TestPki.OnFakeClock(time: pki.Clock);
         await using var server = await MtlsTestServer.StartAsync(otherPki, validateClient: (_, _) => true);
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.ServerId = EchoId));
         await AgentClient.ReadyAsync(services);
@@ -179,8 +179,8 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task GetAsync_DefaultAuthorizer_RejectsServerOfOtherTrustDomain()
     {
-        using var pki = new TestPki();
-        using var otherPki = new TestPki("other.example", pki.Time);
+        using var pki = TestPki.OnFakeClock();
+        using var otherPki = TestPki.OnFakeClock("other.example", pki.Clock);
         await using var server = await MtlsTestServer.StartAsync(otherPki, validateClient: (_, _) => true);
         var bundles = new TrustBundleSet([pki.Ca.Bundle, otherPki.Ca.Bundle]);
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.TrustBundleSource = bundles));
@@ -195,7 +195,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task GetAsync_SvidExpiredAndIssuerDown_ThrowsIdentityUnavailableAndNeverPresentsIt()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki);
         var issuer = new SwitchableIssuer(pki.Ca);
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.ServerId = EchoId), issuer);
@@ -204,7 +204,7 @@ public sealed class AgentHttpClientTests
         Assert.Equal(credential.GetCurrent().Thumbprint, await client.GetStringAsync("/whoami"));
 
         issuer.Fail = true;
-        pki.Time.Advance(TimeSpan.FromMinutes(61));
+        pki.Clock.Advance(TimeSpan.FromMinutes(61));
 
         var ex = await Assert.ThrowsAsync<IdentityUnavailableException>(() => client.GetAsync("/whoami"));
         Assert.Contains("expired", ex.Message, StringComparison.Ordinal);
@@ -214,7 +214,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task HandlerRecycling_FactoryDisposesOldChain_GenerationAndItsConnectionSurvive()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki);
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.ServerId = EchoId));
         await AgentClient.ReadyAsync(services);
@@ -247,7 +247,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task GetAsync_WithCallContextAndActivity_SendsAttributionAndTraceparent()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki);
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.ServerId = EchoId));
         var credential = await AgentClient.ReadyAsync(services);
@@ -274,7 +274,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task AddAgentIdentity_ConfigurationSection_BindsServerId()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki);
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -297,7 +297,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task AddAgentIdentity_ConfigurationWithUnknownKey_FailsNamingTheKey()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Erp:ServerIdd"] = EchoId }).Build();
         await using var services = AgentClient.Build(pki, new Uri("https://127.0.0.1:1"), b => b.AddAgentIdentity(configuration.GetSection("Erp")));
 
@@ -309,7 +309,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task AddAgentIdentity_InvalidServerId_FailsValidationWithReason()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var services = AgentClient.Build(pki, new Uri("https://127.0.0.1:1"), b => b.AddAgentIdentity(o => o.ServerId = "https://erp.example"));
 
         var ex = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IOptionsMonitor<AgentHttpClientOptions>>().Get(AgentClient.Name));
@@ -323,7 +323,7 @@ public sealed class AgentHttpClientTests
     [InlineData("http://as.example/", "planner", "must be an absolute https URI")]
     public async Task AddAgentIdentity_InvalidTokenOptions_FailsValidationWithReason(string authority, string? clientId, string expected)
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var services = AgentClient.Build(pki, new Uri("https://127.0.0.1:1"), b => b.AddAgentIdentity(o =>
         {
             o.Token.Authority = new Uri(authority);
@@ -338,7 +338,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task AddAgentIdentity_ConfigurationSection_BindsTokenAndTimeSettings()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Erp:AgentName"] = "planner",
@@ -382,7 +382,7 @@ public sealed class AgentHttpClientTests
     [InlineData("Erp:AgentName", "bad/name", typeof(OptionsValidationException), "erp.AgentName 'bad/name' is invalid")]
     public async Task AddAgentIdentity_ConfigurationWithBadValue_FailsNamingTheKeyOrOption(string key, string value, Type exceptionType, string expected)
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build();
         await using var services = AgentClient.Build(pki, new Uri("https://127.0.0.1:1"), b => b.AddAgentIdentity(configuration.GetSection("Erp")));
 
@@ -395,7 +395,7 @@ public sealed class AgentHttpClientTests
     [Fact]
     public async Task StandardResilience_UnsafeMethodsDisabled_RetriesGetButNotPost()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         var attempts = new ConcurrentDictionary<string, int>();
         await using var server = await MtlsTestServer.StartAsync(pki, configureApp: app =>
         {
@@ -426,7 +426,7 @@ public sealed class AgentHttpClientTests
     [InlineData(true)]
     public async Task StandardResilience_DefaultRetry_UnsafeMethodNeverSentTwiceUnlessAllowed(bool allowUnsafeRetries)
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         var attempts = new ConcurrentDictionary<string, int>();
         await using var server = await MtlsTestServer.StartAsync(pki, configureApp: app =>
         {

@@ -88,9 +88,9 @@ public sealed class BoundTokenTests
         await client.GetStringAsync("/api/whoami");
 
         await deployment.AuthorizationServer.StopAsync();
-        pki.Time.Advance(TimeSpan.FromMinutes(9.5)); // inside the refresh window: the refresh fails in the background
+        pki.Clock.Advance(TimeSpan.FromMinutes(9.5)); // inside the refresh window: the refresh fails in the background
         await client.GetStringAsync("/api/whoami");
-        pki.Time.Advance(TimeSpan.FromMinutes(1)); // past expiry
+        pki.Clock.Advance(TimeSpan.FromMinutes(1)); // past expiry
 
         var ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
         Assert.Contains("could not obtain a certificate-bound access token for client 'planner'", ex.Message, StringComparison.Ordinal);
@@ -101,7 +101,7 @@ public sealed class BoundTokenTests
     [Fact]
     public async Task SendAsync_InvalidTokenOnce_RefreshesAndRetriesReplayableRequestOnly()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var authorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, TimeSpan.FromMinutes(10));
         await using var resourceServer = await ResourceServer.StartAsync(pki, authorizationServer, new());
         await using var services = AgentClient.Build(pki, resourceServer.BaseAddress, Client(authorizationServer));
@@ -150,7 +150,7 @@ public sealed class BoundTokenTests
     public async Task GetAsync_TokenRequestsKeepFailing_FailFastWithinGrowingBackOff()
     {
         await using var deployment = await BoundTokenDeployment.StartAsync(TimeSpan.FromMinutes(10), clientSpiffePattern: "spiffe://example.org/agent/other/*");
-        var (client, requests, time) = (deployment.Client, deployment.AuthorizationServer.TokenRequests, deployment.Pki.Time);
+        var (client, requests, time) = (deployment.Client, deployment.AuthorizationServer.TokenRequests, deployment.Pki.Clock);
 
         // First failure: asked the server. Right after it: fail fast with the last error, without asking again, until the announced
         // time (Polly's exponential back-off with jitter: 1 s median, doubling up to 30 s).

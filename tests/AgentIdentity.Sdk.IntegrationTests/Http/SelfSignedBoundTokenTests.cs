@@ -36,7 +36,7 @@ public sealed class SelfSignedBoundTokenTests
         ex = await Assert.ThrowsAsync<BoundTokenException>(() => client.GetStringAsync("/api/whoami"));
         Assert.Contains("after 1 consecutive failure(s) the next attempt is made after", ex.Message, StringComparison.Ordinal);
         Assert.Equal(2, authorizationServer.TokenRequests.Count);
-        deployment.Pki.Time.Advance(TimeSpan.FromSeconds(1.5));
+        deployment.Pki.Clock.Advance(TimeSpan.FromSeconds(1.5));
         thumbprints.Add(unregistered.Thumbprint);
         Assert.Equal(unregistered.Thumbprint, await client.GetStringAsync("/api/whoami"));
         var next = source.Rotate();

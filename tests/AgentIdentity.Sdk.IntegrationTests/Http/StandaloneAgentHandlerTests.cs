@@ -11,7 +11,7 @@ public sealed class StandaloneAgentHandlerTests
     [Fact]
     public async Task CreateHandler_TaskCredential_PresentsTaskSvidAndFollowsItsRotation()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki);
         await using var planner = await AgentCredential.CreateAsync(
             SpiffeId.Parse("spiffe://example.org/agent/planner/1"), pki.Ca,
@@ -29,7 +29,7 @@ public sealed class StandaloneAgentHandlerTests
     [Fact]
     public async Task CreateHandler_WrongServerId_RefusesTheServer()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var server = await MtlsTestServer.StartAsync(pki);
         await using var agent = await AgentCredential.CreateAsync(SpiffeId.Parse("spiffe://example.org/agent/a/1"), pki.Ca, timeProvider: pki.Time);
         using var client = new HttpClient(AgentHttpClient.CreateHandler(agent, o => o.ServerId = "spiffe://example.org/svc/other", pki.Time)) { BaseAddress = server.BaseAddress };
@@ -42,7 +42,7 @@ public sealed class StandaloneAgentHandlerTests
     [Fact]
     public async Task CreateHandler_InvalidOptions_ArgumentExceptionNamingEachProblem()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var agent = await AgentCredential.CreateAsync(SpiffeId.Parse("spiffe://example.org/agent/a/1"), pki.Ca, timeProvider: pki.Time);
 
         var ex = Assert.Throws<ArgumentException>(() => AgentHttpClient.CreateHandler(agent, o =>
@@ -65,7 +65,7 @@ public sealed class StandaloneAgentHandlerTests
     [Fact]
     public async Task GetAccessTokenAsync_HandlerWithoutTokensOrForeignHandler_ClearErrors()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         await using var agent = await AgentCredential.CreateAsync(SpiffeId.Parse("spiffe://example.org/agent/a/1"), pki.Ca, timeProvider: pki.Time);
         using var handler = AgentHttpClient.CreateHandler(agent, timeProvider: pki.Time);
         using var foreign = new SocketsHttpHandler();

@@ -50,7 +50,7 @@ internal static class AgentClient
         var before = credential.GetCurrent();
         var changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var registration = before.ChangeToken.RegisterChangeCallback(_ => changed.TrySetResult(), null);
-        pki.Time.Advance(advance);
+        pki.Clock.Advance(advance);
         await changed.Task.WaitAsync(TimeSpan.FromSeconds(30));
         var after = credential.GetCurrent();
         Assert.NotEqual(before.Thumbprint, after.Thumbprint);

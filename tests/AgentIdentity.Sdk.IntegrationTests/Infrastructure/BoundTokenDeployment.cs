@@ -53,7 +53,7 @@ internal sealed class BoundTokenDeployment : IAsyncDisposable
         bool bindTokens = true,
         AgentPolicy? policy = null)
     {
-        var pki = new TestPki();
+        var pki = TestPki.OnFakeClock();
         var deployment = new BoundTokenDeployment(pki, selfSigned && !caIssuedAgent ? new SelfSignedSvidSource(pki.Time) : null);
         try
         {

@@ -1,14 +1,10 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace AgentIdentity.IntegrationTests.Infrastructure;
 
@@ -16,21 +12,15 @@ namespace AgentIdentity.IntegrationTests.Infrastructure;
 /// which client certificate each request arrived with.</summary>
 internal sealed class MtlsTestServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private TestHost _host = null!;
 
-    private MtlsTestServer(WebApplication app, Uri baseAddress)
-    {
-        _app = app;
-        BaseAddress = baseAddress;
-    }
-
-    public Uri BaseAddress { get; }
+    public Uri BaseAddress => _host.Address;
 
     public ConcurrentQueue<string> ClientThumbprints { get; } = new();
 
     public int RequestCount => ClientThumbprints.Count;
 
-    public IServiceProvider Services => _app.Services;
+    public IServiceProvider Services => _host.Services;
 
     public static async Task<MtlsTestServer> StartAsync(
         TestPki pki,
@@ -41,23 +31,21 @@ internal sealed class MtlsTestServer : IAsyncDisposable
         Func<X509Certificate2, X509Chain?, bool>? validateClient = null)
     {
         var (certificate, intermediates) = pki.IssueServer(serverPath);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        var builder = TestHost.CreateBuilder(listen => listen.UseHttps(new HttpsConnectionAdapterOptions
         {
             ServerCertificate = certificate,
             ServerCertificateChain = intermediates,
             ClientCertificateMode = mode,
             ClientCertificateValidation = (cert, chain, _) => validateClient?.Invoke(cert, chain)
                 ?? X509SvidValidator.Validate(cert, chain?.ChainPolicy.ExtraStore, pki.Ca, pki.Time.GetUtcNow()).IsValid,
-        })));
+        }));
         configureBuilder?.Invoke(builder);
         var app = builder.Build();
-        MtlsTestServer? server = null;
+        var server = new MtlsTestServer();
         app.Use(async (context, next) =>
         {
             var cert = context.Connection.ClientCertificate;
-            server!.ClientThumbprints.Enqueue(cert is null ? "none" : TestPki.Sha256Hex(cert));
+            server.ClientThumbprints.Enqueue(cert is null ? "none" : TestPki.Sha256Hex(cert));
             await next(context);
         });
         app.MapGet("/conn", (HttpContext context) => context.Connection.Id);
@@ -73,15 +61,9 @@ internal sealed class MtlsTestServer : IAsyncDisposable
             .OrderBy(h => h.Key, StringComparer.Ordinal)
             .Select(h => $"{h.Key}: {h.Value}")));
         configureApp?.Invoke(app);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server = new MtlsTestServer(app, new Uri(address));
+        server._host = await TestHost.StartAsync(app);
         return server;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _host.DisposeAsync();
 }

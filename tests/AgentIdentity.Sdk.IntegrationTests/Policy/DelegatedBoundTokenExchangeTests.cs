@@ -67,7 +67,7 @@ public sealed class DelegatedBoundTokenExchangeTests
 
         // Timeline (1 h planner SVID, renewal at 50 % ± 10 %): at 20 min a 40 min task is minted, whose own renewal point is at 38-42 min;
         // the planner rotates at 27-33 min, and the clock stops at 34 min.
-        env.Pki.Time.Advance(TimeSpan.FromMinutes(20));
+        env.Pki.Clock.Advance(TimeSpan.FromMinutes(20));
         await using var task1 = await env.Planner.DelegateAsync("t1", TaskPolicy, TimeSpan.FromMinutes(40));
         using var task1Http = env.TaskClient(task1, ct => env.Tokens.GetAccessTokenAsync(AgentClient.Name, ct));
         await task1Http.GetFromJsonAsync<JsonElement>("/api/actor");

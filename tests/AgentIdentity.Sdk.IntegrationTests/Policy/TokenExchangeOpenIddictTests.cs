@@ -45,16 +45,15 @@ public sealed class OpenIddictTokenExchangeServer : IAsyncLifetime, IDisposable
         ["task2"] = Task2,
     };
 
-    private WebApplication _app = null!;
+    private TestHost _host = null!;
     private HttpClient _http = null!;
 
     private sealed class StoreContext(DbContextOptions options) : DbContext(options);
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0)).UseShutdownTimeout(TimeSpan.FromSeconds(5));
+        var builder = TestHost.CreateBuilder();
+        builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(5));
         var database = Guid.NewGuid().ToString();
         builder.Services.AddDbContext<StoreContext>(o => o.UseInMemoryDatabase(database).UseOpenIddict());
         builder.Services.AddOpenIddict()
@@ -71,11 +70,11 @@ public sealed class OpenIddictTokenExchangeServer : IAsyncLifetime, IDisposable
                 o.DisableAccessTokenEncryption();
                 o.UseAspNetCore().EnableTokenEndpointPassthrough().DisableTransportSecurityRequirement();
             });
-        _app = builder.Build();
-        _app.MapPost("/connect/token", (Delegate)TokenEndpointAsync);
-        await _app.StartAsync();
+        var app = builder.Build();
+        app.MapPost("/connect/token", (Delegate)TokenEndpointAsync);
+        _host = await TestHost.StartAsync(app);
 
-        await using (var scope = _app.Services.CreateAsyncScope())
+        await using (var scope = _host.Services.CreateAsyncScope())
         {
             var manager = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>();
             foreach (var (clientId, secret) in _secrets)
@@ -90,14 +89,13 @@ public sealed class OpenIddictTokenExchangeServer : IAsyncLifetime, IDisposable
             }
         }
 
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        _http = new HttpClient { BaseAddress = new Uri(address) };
+        _http = new HttpClient { BaseAddress = _host.Address };
     }
 
     public async Task DisposeAsync()
     {
         _http.Dispose();
-        await _app.DisposeAsync();
+        await _host.DisposeAsync();
     }
 
     public void Dispose() => _http?.Dispose();

@@ -11,7 +11,7 @@ public sealed class KillSwitchHttpTests
     [Fact]
     public async Task GetAsync_AfterIdentityRevoked_FailsWithIdentityRevokedException()
     {
-        using var pki = new TestPki();
+        using var pki = TestPki.OnFakeClock();
         var registry = new InMemoryRevocationRegistry(pki.Ca.CreateRevocationSigner(), timeProvider: pki.Time);
         await using var server = await MtlsTestServer.StartAsync(pki);
         await using var services = AgentClient.Build(pki, server.BaseAddress, b => b.AddAgentIdentity(o => o.ServerId = EchoId), new RevocationAwareIssuer(pki.Ca, registry));

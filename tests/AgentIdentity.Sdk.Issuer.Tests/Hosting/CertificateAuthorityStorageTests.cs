@@ -128,7 +128,7 @@ public sealed class CertificateAuthorityStorageTests
         using var client = new IssuerClient(host.ClientOptions(token), host.Time);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var id = IssuerHost.AgentId("worker");
-        return await client.IssueAsync(new X509SvidRequest(id, IssuerHost.Csr(id, key), TimeSpan.FromMinutes(5)));
+        return await client.IssueAsync(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromMinutes(5)));
     }
 
     private static X509Certificate2 ChainRoot(X509SvidIssuance issuance, TrustBundle bundle)

@@ -121,7 +121,7 @@ public sealed class IssuerAdminAndDelegationTests : IAsyncLifetime
         using var http = _host.CreateHttpClient(parent.GetCurrent());
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var child = parent.Id.Append("task", "t1");
-        var csr = Convert.ToBase64String(IssuerHost.Csr(child, key));
+        var csr = Convert.ToBase64String(TestPki.Csr(child, key));
 
         var (status, body) = await IssuerHost.PostAsync(http, "v1/delegate", new { spiffeId = child.ToString(), csr, policy = Convert.ToBase64String([1, 2, 3]), proofSignature = "AAAA" });
         Assert.Equal(HttpStatusCode.BadRequest, status);

@@ -40,7 +40,7 @@ public sealed class IssuerEndpointsBindingTests : IAsyncLifetime
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var id = IssuerHost.AgentId("worker");
         var json = template.Replace("{id}", id.ToString(), StringComparison.Ordinal)
-            .Replace("{csr}", Convert.ToBase64String(IssuerHost.Csr(id, key)), StringComparison.Ordinal)
+            .Replace("{csr}", Convert.ToBase64String(TestPki.Csr(id, key)), StringComparison.Ordinal)
             .Replace("{token}", token, StringComparison.Ordinal);
         using var http = _host.CreateHttpClient();
         await AssertProblemAsync(http, "v1/issue", json, title, detail);
@@ -58,7 +58,7 @@ public sealed class IssuerEndpointsBindingTests : IAsyncLifetime
         var (status, body) = await IssuerHost.PostAsync(http, "v1/issue", new
         {
             spiffeId = id.ToString(),
-            csr = Convert.ToBase64String(IssuerHost.Csr(id, key)),
+            csr = Convert.ToBase64String(TestPki.Csr(id, key)),
             joinToken = token,
             attestation = new { kind = "future" },
         });
@@ -115,7 +115,7 @@ public sealed class IssuerEndpointsBindingTests : IAsyncLifetime
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var child = parent.Id.Append("task", "t1");
         var json = template.Replace("{id}", child.ToString(), StringComparison.Ordinal)
-            .Replace("{csr}", Convert.ToBase64String(IssuerHost.Csr(child, key)), StringComparison.Ordinal)
+            .Replace("{csr}", Convert.ToBase64String(TestPki.Csr(child, key)), StringComparison.Ordinal)
             .Replace("{policy}", Convert.ToBase64String(new AgentPolicy(tools: ["web.search"]).WithTaskId("t1").ToDer()), StringComparison.Ordinal);
         using var http = _host.CreateHttpClient(parent.GetCurrent());
         await AssertProblemAsync(http, "v1/delegate", json, title, detail);

@@ -71,12 +71,12 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         using var client = new IssuerClient(_host.ClientOptions(token), _host.Time);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var id = IssuerHost.AgentId("worker");
-        var issuance = await client.IssueAsync(new X509SvidRequest(id, IssuerHost.Csr(id, key), TimeSpan.FromMinutes(5)));
+        var issuance = await client.IssueAsync(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromMinutes(5)));
         Assert.Equal(id, SpiffeId.Parse(issuance.Certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.UrlName, false)));
 
         using var http = _host.CreateHttpClient();
         var again = IssuerHost.AgentId("worker");
-        var (status, problem) = await IssuerHost.PostAsync(http, "v1/issue", IssueBody(again, IssuerHost.Csr(again, key), token));
+        var (status, problem) = await IssuerHost.PostAsync(http, "v1/issue", IssueBody(again, TestPki.Csr(again, key), token));
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Contains("already redeemed", IssuerHost.Detail(problem), StringComparison.Ordinal);
     }
@@ -89,7 +89,7 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var id = IssuerHost.AgentId("worker");
         using var http = _host.CreateHttpClient();
-        var (status, problem) = await IssuerHost.PostAsync(http, "v1/issue", IssueBody(id, IssuerHost.Csr(id, key), token));
+        var (status, problem) = await IssuerHost.PostAsync(http, "v1/issue", IssueBody(id, TestPki.Csr(id, key), token));
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Contains("expired", IssuerHost.Detail(problem), StringComparison.Ordinal);
     }
@@ -103,7 +103,7 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var id = IssuerHost.AgentId("worker");
-            return (await IssuerHost.PostAsync(http, "v1/issue", IssueBody(id, IssuerHost.Csr(id, key), token))).Status;
+            return (await IssuerHost.PostAsync(http, "v1/issue", IssueBody(id, TestPki.Csr(id, key), token))).Status;
         });
         var statuses = await Task.WhenAll(attempts);
         Assert.Equal(1, statuses.Count(s => s == HttpStatusCode.OK));
@@ -118,7 +118,7 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var other = IssuerHost.AgentId("admin");
         using var http = _host.CreateHttpClient();
-        var (status, problem) = await IssuerHost.PostAsync(http, "v1/issue", IssueBody(other, IssuerHost.Csr(other, key), token));
+        var (status, problem) = await IssuerHost.PostAsync(http, "v1/issue", IssueBody(other, TestPki.Csr(other, key), token));
         Assert.Equal(HttpStatusCode.Forbidden, status);
         Assert.Contains("enrolls an instance of agent 'worker'", IssuerHost.Detail(problem), StringComparison.Ordinal);
         Assert.Null((await _host.Issuer.Store.FindJoinTokenAsync(AgentIdentityIssuer.HashToken(token)))!.RedeemedAt);
@@ -140,11 +140,11 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         var token = await _host.Issuer.CreateJoinTokenAsync("worker", null, TimeSpan.FromMinutes(5));
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var id = IssuerHost.AgentId("worker");
-        var csr = IssuerHost.Csr(id, key);
+        var csr = TestPki.Csr(id, key);
         object body = kind switch
         {
-            "mismatched-san" => IssueBody(id, IssuerHost.Csr(IssuerHost.AgentId("worker"), key), token),
-            "extra-san" => IssueBody(id, IssuerHost.Csr(id, key, extraDns: "evil.example.com"), token),
+            "mismatched-san" => IssueBody(id, TestPki.Csr(IssuerHost.AgentId("worker"), key), token),
+            "extra-san" => IssueBody(id, TestPki.Csr(id, key, "evil.example.com"), token),
             "malformed-csr" => IssueBody(id, [0x30, 0x03, 0x02, 0x01], token),
             "bad-signature" => IssueBody(id, Tamper(csr), token),
             "not-base64" => new { spiffeId = id.ToString(), csr = "%%%", joinToken = token },
@@ -180,7 +180,7 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var id = IssuerHost.AgentId("worker");
         using var http = _host.CreateHttpClient();
-        var (status, problem) = await IssuerHost.PostAsync(http, "v1/renew", new { spiffeId = id.ToString(), csr = Convert.ToBase64String(IssuerHost.Csr(id, key)) });
+        var (status, problem) = await IssuerHost.PostAsync(http, "v1/renew", new { spiffeId = id.ToString(), csr = Convert.ToBase64String(TestPki.Csr(id, key)) });
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Contains("mTLS with the current SVID", IssuerHost.Detail(problem), StringComparison.Ordinal);
     }
@@ -193,7 +193,7 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         using var http = _host.CreateHttpClient(credential.GetCurrent());
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var other = IssuerHost.AgentId("worker");
-        var (status, problem) = await IssuerHost.PostAsync(http, "v1/renew", new { spiffeId = other.ToString(), csr = Convert.ToBase64String(IssuerHost.Csr(other, key)) });
+        var (status, problem) = await IssuerHost.PostAsync(http, "v1/renew", new { spiffeId = other.ToString(), csr = Convert.ToBase64String(TestPki.Csr(other, key)) });
         Assert.Equal(HttpStatusCode.Forbidden, status);
         Assert.Contains("can renew only itself", IssuerHost.Detail(problem), StringComparison.Ordinal);
     }
@@ -205,7 +205,7 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         await using var credential = await AgentCredential.CreateAsync(IssuerHost.AgentId("worker"), foreign);
         using var http = _host.CreateHttpClient(credential.GetCurrent());
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var (status, problem) = await IssuerHost.PostAsync(http, "v1/renew", new { spiffeId = credential.Id.ToString(), csr = Convert.ToBase64String(IssuerHost.Csr(credential.Id, key)) });
+        var (status, problem) = await IssuerHost.PostAsync(http, "v1/renew", new { spiffeId = credential.Id.ToString(), csr = Convert.ToBase64String(TestPki.Csr(credential.Id, key)) });
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Contains("not a valid SVID of this issuer", IssuerHost.Detail(problem), StringComparison.Ordinal);
     }
@@ -230,7 +230,7 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         using var client = new IssuerClient(options, _host.Time);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var id = IssuerHost.AgentId("worker");
-        var ex = await Assert.ThrowsAsync<CertificateIssuanceException>(async () => await client.IssueAsync(new X509SvidRequest(id, IssuerHost.Csr(id, key), TimeSpan.FromMinutes(5))));
+        var ex = await Assert.ThrowsAsync<CertificateIssuanceException>(async () => await client.IssueAsync(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromMinutes(5))));
         Assert.Contains("must be 'spiffe://example.org/someone-else'", ex.Message, StringComparison.Ordinal);
     }
 
@@ -241,8 +241,8 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         using var client = new IssuerClient(_host.ClientOptions(token), _host.Time);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var id = IssuerHost.AgentId("worker");
-        await client.IssueAsync(new X509SvidRequest(id, IssuerHost.Csr(id, key), TimeSpan.FromMinutes(5)));
-        var ex = await Assert.ThrowsAsync<CertificateIssuanceException>(async () => await client.IssueAsync(new X509SvidRequest(id, IssuerHost.Csr(id, key), TimeSpan.FromMinutes(5))));
+        await client.IssueAsync(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromMinutes(5)));
+        var ex = await Assert.ThrowsAsync<CertificateIssuanceException>(async () => await client.IssueAsync(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromMinutes(5))));
         Assert.Contains("JoinTokenCallback", ex.Message, StringComparison.Ordinal);
     }
 
@@ -260,11 +260,11 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         using var client = new IssuerClient(options, _host.Time);
         var id = IssuerHost.AgentId("worker");
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var issued = await client.IssueAsync(new X509SvidRequest(id, IssuerHost.Csr(id, key), TimeSpan.FromMinutes(5)));
+        var issued = await client.IssueAsync(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromMinutes(5)));
 
         // The SVID has expired (no mTLS renewal possible): a request without an authenticating SVID enrolls again with a fresh token.
         using var key2 = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var again = await client.IssueAsync(new X509SvidRequest(id, IssuerHost.Csr(id, key2), TimeSpan.FromMinutes(5)));
+        var again = await client.IssueAsync(new X509SvidRequest(id, TestPki.Csr(id, key2), TimeSpan.FromMinutes(5)));
         Assert.Equal(1, callbacks);
         Assert.NotEqual(issued.Certificate.SerialNumber, again.Certificate.SerialNumber);
     }

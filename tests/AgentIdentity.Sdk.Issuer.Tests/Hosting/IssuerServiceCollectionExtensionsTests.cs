@@ -193,9 +193,7 @@ public sealed class IssuerServiceCollectionExtensionsTests
     [Fact]
     public void MapAgentIdentityIssuer_WithoutAddAgentIdentityIssuer_SaysWhatToCall()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        using var app = builder.Build();
+        using var app = TestHost.CreateBuilder().Build();
         var ex = Assert.Throws<InvalidOperationException>(() => app.MapAgentIdentityIssuer());
         Assert.Contains("services.AddAgentIdentityIssuer(...)", ex.Message, StringComparison.Ordinal);
     }

@@ -33,7 +33,7 @@ public sealed class PostgreSqlReplicaTests(PostgreSqlServer server) : IClassFixt
             // Replica B renews what replica A enrolled, with the same policy.
             using var renewer = new IssuerClient(b.ClientOptions(), b.Time);
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var renewed = await renewer.IssueAsync(new X509SvidRequest(svid.Id, IssuerHost.Csr(svid.Id, key), TimeSpan.FromMinutes(5)) { AuthenticatingSvid = svid });
+            var renewed = await renewer.IssueAsync(new X509SvidRequest(svid.Id, TestPki.Csr(svid.Id, key), TimeSpan.FromMinutes(5)) { AuthenticatingSvid = svid });
             Assert.Equal("renew", (await a.Issuer.Store.FindCertificateAsync(renewed.Certificate.SerialNumber))!.Kind);
             Assert.Equal(new AgentPolicy(tools: ["web.search"]), AgentPolicyExtension.ReadPolicy(renewed.Certificate));
         }
@@ -62,7 +62,7 @@ public sealed class PostgreSqlReplicaTests(PostgreSqlServer server) : IClassFixt
                 {
                     using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
                     var id = IssuerHost.AgentId("worker");
-                    return (await IssuerHost.PostAsync(i % 2 == 0 ? httpA : httpB, "v1/issue", IssueBody(id, IssuerHost.Csr(id, key), token))).Status;
+                    return (await IssuerHost.PostAsync(i % 2 == 0 ? httpA : httpB, "v1/issue", IssueBody(id, TestPki.Csr(id, key), token))).Status;
                 });
                 var statuses = await Task.WhenAll(attempts);
                 Assert.Equal(1, statuses.Count(s => s == HttpStatusCode.OK));
@@ -92,7 +92,7 @@ public sealed class PostgreSqlReplicaTests(PostgreSqlServer server) : IClassFixt
             using var http = host.CreateHttpClient();
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var id = IssuerHost.AgentId("worker");
-            var (status, problem) = await IssuerHost.PostAsync(http, "v1/issue", IssueBody(id, IssuerHost.Csr(id, key), token));
+            var (status, problem) = await IssuerHost.PostAsync(http, "v1/issue", IssueBody(id, TestPki.Csr(id, key), token));
             Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
             Assert.Contains("nothing was issued or recorded", IssuerHost.Detail(problem), StringComparison.Ordinal);
         }
@@ -128,7 +128,7 @@ public sealed class PostgreSqlReplicaTests(PostgreSqlServer server) : IClassFixt
         var statuses = await Task.WhenAll(tokens.Select(async token =>
         {
             var id = IssuerHost.AgentId("worker");
-            return (await IssuerHost.PostAsync(http, "v1/issue", IssueBody(id, IssuerHost.Csr(id, key), token))).Status;
+            return (await IssuerHost.PostAsync(http, "v1/issue", IssueBody(id, TestPki.Csr(id, key), token))).Status;
         }));
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
         Assert.Equal(Count, await host.Issuer.Store.CountCertificatesAsync());

@@ -8,7 +8,6 @@ using AgentIdentity.Issuer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace AgentIdentity.Issuer.Tests;
@@ -19,15 +18,16 @@ internal sealed class IssuerHost : IAsyncDisposable
     public const string Kek = "test-kek-0123456789abcdef";
     public const string AdminKey = "admin-key-0123456789abcdef0123456789";
 
-    private readonly WebApplication _app;
+    private readonly TestHost _host;
 
-    private IssuerHost(WebApplication app, string directory, FakeTimeProvider time)
+    private IssuerHost(TestHost host, string directory, FakeTimeProvider time)
     {
-        _app = app;
+        _host = host;
         Directory = directory;
         Time = time;
-        Issuer = app.Services.GetRequiredService<AgentIdentityIssuer>();
-        Address = new Uri(app.Urls.First().Replace("http://", "https://", StringComparison.Ordinal) + "/agent-identity/");
+        Issuer = host.Services.GetRequiredService<AgentIdentityIssuer>();
+        // The issuer's TLS is connection middleware, so Kestrel reports the endpoint as http.
+        Address = new Uri(new Uri(host.Address.ToString().Replace("http://", "https://", StringComparison.Ordinal)), "/agent-identity/");
     }
 
     public string Directory { get; }
@@ -50,8 +50,7 @@ internal sealed class IssuerHost : IAsyncDisposable
         directory ??= Path.Combine(Path.GetTempPath(), "ai-issuer-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         time ??= new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var builder = TestHost.CreateBuilder(lo => lo.UseAgentIdentityIssuerHttps());
         builder.Services.AddSingleton<TimeProvider>(time);
         var issuer = builder.Services.AddAgentIdentityIssuer(o =>
         {
@@ -63,11 +62,9 @@ internal sealed class IssuerHost : IAsyncDisposable
             configure?.Invoke(o);
         });
         (store ?? (b => b.UseSqlite(Path.Combine(directory, "issuer.db"))))(issuer);
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityIssuerHttps()));
         var app = builder.Build();
         app.MapAgentIdentityIssuer();
-        await app.StartAsync();
-        return new IssuerHost(app, directory, time);
+        return new IssuerHost(await TestHost.StartAsync(app), directory, time);
     }
 
     public IssuerClientOptions ClientOptions(string? joinToken = null) => new()
@@ -98,21 +95,6 @@ internal sealed class IssuerHost : IAsyncDisposable
 
     public static SpiffeId AgentId(string name) => SpiffeId.NewAgentInstance(TrustDomain, name);
 
-    /// <summary>A CSR with an empty subject and a critical URI SAN for <paramref name="id"/> (plus <paramref name="extraDns"/>).</summary>
-    public static byte[] Csr(SpiffeId id, ECDsa key, string? extraDns = null)
-    {
-        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(id.ToUri());
-        if (extraDns is not null)
-        {
-            san.AddDnsName(extraDns);
-        }
-
-        request.CertificateExtensions.Add(san.Build(critical: true));
-        return request.CreateSigningRequest();
-    }
-
     public static async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(HttpClient client, string path, object body)
     {
         using var response = await client.PostAsJsonAsync(path, body);
@@ -125,8 +107,7 @@ internal sealed class IssuerHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _host.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
     }
 

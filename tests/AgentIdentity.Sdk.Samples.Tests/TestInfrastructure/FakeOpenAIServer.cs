@@ -1,11 +1,7 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace AgentIdentity.Samples.Tests.TestInfrastructure;
 
@@ -28,14 +24,10 @@ public enum FakeModelBehavior
 /// </summary>
 public sealed class FakeOpenAIServer : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private TestHost _host = null!;
     private int _callIds;
 
-    private FakeOpenAIServer(WebApplication app, FakeModelBehavior behavior)
-    {
-        _app = app;
-        Behavior = behavior;
-    }
+    private FakeOpenAIServer(FakeModelBehavior behavior) => Behavior = behavior;
 
     /// <summary>Gets the base URL to put in AGENTIDENTITY_MODEL_ENDPOINT.</summary>
     public Uri BaseAddress { get; private set; } = null!;
@@ -47,22 +39,15 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
 
     public static async Task<FakeOpenAIServer> StartAsync(FakeModelBehavior behavior = FakeModelBehavior.CallEveryTool)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
-        var server = new FakeOpenAIServer(app, behavior);
+        var app = TestHost.CreateBuilder(development: true).Build();
+        var server = new FakeOpenAIServer(behavior);
         app.MapPost("/v1/chat/completions", (Func<HttpContext, Task<IResult>>)server.CompleteAsync);
-        await app.StartAsync();
-        server.BaseAddress = new Uri($"http://127.0.0.1:{new Uri(app.Urls.Single()).Port}/v1");
+        server._host = await TestHost.StartAsync(app);
+        server.BaseAddress = new Uri($"http://127.0.0.1:{server._host.Port}/v1");
         return server;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _host.DisposeAsync();
 
     private async Task<IResult> CompleteAsync(HttpContext context)
     {

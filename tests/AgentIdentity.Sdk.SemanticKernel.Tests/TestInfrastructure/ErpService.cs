@@ -1,13 +1,10 @@
 using System.Collections.Concurrent;
-using System.Net;
 using AgentIdentity.AspNetCore;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace AgentIdentity.SemanticKernel.Tests.TestInfrastructure;
 
@@ -22,12 +19,12 @@ internal sealed class ErpService : IAsyncDisposable
 {
     public const string ServerId = "spiffe://corp.example/svc/erp";
 
-    private readonly WebApplication _app;
+    private readonly TestHost _host;
     private readonly X509SvidOwner _svid;
 
-    private ErpService(WebApplication app, X509SvidOwner svid, Uri baseAddress)
+    private ErpService(TestHost host, X509SvidOwner svid, Uri baseAddress)
     {
-        _app = app;
+        _host = host;
         _svid = svid;
         BaseAddress = baseAddress;
     }
@@ -39,12 +36,7 @@ internal sealed class ErpService : IAsyncDisposable
     public static async Task<ErpService> StartAsync(TestAgents agents)
     {
         var svid = agents.IssueOwnedSvid(ServerId, TimeSpan.FromHours(1), dnsNames: ["localhost"]);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityHttps(svid.Svid)));
-        builder.Services.AddSingleton<ITrustBundleSource>(agents.Ca);
-        builder.Services.AddAuthentication(AgentIdentityAuthenticationDefaults.AuthenticationScheme).AddAgentIdentity();
-        builder.Services.AddAuthorization();
+        var builder = TestHost.CreateAgentServiceBuilder(svid.Svid, () => agents.Ca);
         var app = builder.Build();
         ErpService? service = null;
         app.UseAuthentication();
@@ -60,16 +52,14 @@ internal sealed class ErpService : IAsyncDisposable
             service!.Seen.Enqueue(seen);
             return Results.Json(seen);
         }).RequireAuthorization(p => p.RequireAgentCaller());
-        await app.StartAsync();
-        var address = new Uri(app.Urls.Single().Replace("127.0.0.1", "localhost", StringComparison.Ordinal));
-        service = new ErpService(app, svid, address);
+        var host = await TestHost.StartAsync(app);
+        service = new ErpService(host, svid, host.LocalhostAddress);
         return service;
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _host.DisposeAsync();
         _svid.Dispose();
     }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.ComponentModel;
-using System.Net;
 using System.Security.Cryptography;
 using AgentIdentity.AspNetCore;
 using Microsoft.AspNetCore.Authorization;
@@ -8,8 +7,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using ModelContextProtocol.Server;
 
 namespace AgentIdentity.SemanticKernel.Tests.TestInfrastructure;
@@ -29,12 +26,12 @@ internal sealed class McpInvoiceServer : IAsyncDisposable
 {
     public const string ServerId = "spiffe://corp.example/svc/mcp";
 
-    private readonly WebApplication _app;
+    private readonly TestHost _host;
     private readonly X509SvidOwner _svid;
 
-    private McpInvoiceServer(WebApplication app, X509SvidOwner svid, Uri endpoint, InvoiceTools tools)
+    private McpInvoiceServer(TestHost host, X509SvidOwner svid, Uri endpoint, InvoiceTools tools)
     {
-        _app = app;
+        _host = host;
         _svid = svid;
         Endpoint = endpoint;
         Executions = tools.Executions;
@@ -49,12 +46,7 @@ internal sealed class McpInvoiceServer : IAsyncDisposable
     public static async Task<McpInvoiceServer> StartAsync(TestAgents agents)
     {
         var svid = agents.IssueOwnedSvid(ServerId, TimeSpan.FromHours(1), dnsNames: ["localhost"]);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityHttps(svid.Svid)));
-        builder.Services.AddSingleton<ITrustBundleSource>(agents.Ca);
-        builder.Services.AddAuthentication(AgentIdentityAuthenticationDefaults.AuthenticationScheme).AddAgentIdentity();
-        builder.Services.AddAuthorization();
+        var builder = TestHost.CreateAgentServiceBuilder(svid.Svid, () => agents.Ca);
         var accessor = new HttpContextAccessor();
         builder.Services.AddSingleton<IHttpContextAccessor>(accessor);
         var tools = new InvoiceTools(accessor);
@@ -63,15 +55,13 @@ internal sealed class McpInvoiceServer : IAsyncDisposable
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapMcp("/mcp").RequireAuthorization(p => p.RequireAgentCaller());
-        await app.StartAsync();
-        var address = new Uri(app.Urls.Single().Replace("127.0.0.1", "localhost", StringComparison.Ordinal));
-        return new McpInvoiceServer(app, svid, new Uri(address, "/mcp"), tools);
+        var host = await TestHost.StartAsync(app);
+        return new McpInvoiceServer(host, svid, new Uri(host.LocalhostAddress, "/mcp"), tools);
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _host.DisposeAsync();
         _svid.Dispose();
     }
 

@@ -1,26 +1,21 @@
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using AgentIdentity.Audit;
 
 namespace AgentIdentity.SemanticKernel.Tests.TestInfrastructure;
 
-/// <summary>A development CA for corp.example and helpers that issue real agent credentials with policies. Keys are generated per run.</summary>
+/// <summary>The test PKI's development CA for corp.example and helpers that issue real agent credentials with policies. Keys are generated per run.</summary>
 internal sealed class TestAgents : IAsyncDisposable
 {
-    public static readonly TrustDomain Corp = TrustDomain.Parse("corp.example");
+    public static readonly TrustDomain Corp = TestPki.Corp;
 
     private readonly List<IAsyncDisposable> _owned = [];
-    private readonly List<X509SvidOwner> _ownedSvids = [];
+    private readonly TestPki _pki;
 
-    public TestAgents(TimeProvider? time = null)
-    {
-        Time = time ?? TimeProvider.System;
-        Ca = DevelopmentCertificateAuthority.Create(Corp, timeProvider: Time);
-    }
+    public TestAgents(TimeProvider? time = null) => _pki = TestPki.ForCorp(time);
 
-    public TimeProvider Time { get; }
+    public TimeProvider Time => _pki.Time;
 
-    public DevelopmentCertificateAuthority Ca { get; }
+    public DevelopmentCertificateAuthority Ca => _pki.Ca;
 
     /// <summary>The policy of the test agents: may read invoices through the Erp plugin and call the Imported and Clock tools.</summary>
     public static AgentPolicy ReaderPolicy { get; } = new(
@@ -38,28 +33,11 @@ internal sealed class TestAgents : IAsyncDisposable
     }
 
     /// <summary>Issues a fixed SVID (no rotation) through a CSR; released when the agents are disposed.</summary>
-    public X509Svid IssueSvid(string id, TimeSpan lifetime, AgentPolicy? policy = null)
-    {
-        var owner = IssueOwnedSvid(id, lifetime, policy);
-        _ownedSvids.Add(owner);
-        return owner.Svid;
-    }
+    public X509Svid IssueSvid(string id, TimeSpan lifetime, AgentPolicy? policy = null) => _pki.IssueSvid(id, lifetime, policy: policy);
 
     /// <summary>Issues a fixed SVID (no rotation) through a CSR, optionally with DNS names (for servers); the caller disposes the owner.</summary>
-    public X509SvidOwner IssueOwnedSvid(string id, TimeSpan lifetime, AgentPolicy? policy = null, string[]? dnsNames = null)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(new Uri(id));
-        request.CertificateExtensions.Add(san.Build(critical: true));
-        var issuance = Ca.Issue(new X509SvidRequest(SpiffeId.Parse(id), request.CreateSigningRequest(), lifetime)
-        {
-            DnsNames = dnsNames ?? [],
-            Policy = policy,
-        });
-        return new X509SvidOwner(issuance.Certificate.CopyWithPrivateKey(key), issuance.Intermediates);
-    }
+    public X509SvidOwner IssueOwnedSvid(string id, TimeSpan lifetime, AgentPolicy? policy = null, string[]? dnsNames = null) =>
+        _pki.IssueOwnedSvid(null, id, lifetime, dnsNames, policy);
 
     public static string Sha256Hex(string text) => Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
 
@@ -72,9 +50,6 @@ internal sealed class TestAgents : IAsyncDisposable
             await owned.DisposeAsync();
         }
 
-        foreach (var svid in _ownedSvids)
-        {
-            svid.Dispose();
-        }
+        _pki.Dispose();
     }
 }

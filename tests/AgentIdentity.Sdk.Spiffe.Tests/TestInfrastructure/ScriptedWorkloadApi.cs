@@ -2,10 +2,8 @@ using System.Threading.Channels;
 using AgentIdentity.Spiffe.Proto;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace AgentIdentity.Spiffe.Tests;
 
@@ -15,11 +13,11 @@ namespace AgentIdentity.Spiffe.Tests;
 /// </summary>
 internal sealed class ScriptedWorkloadApi : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private readonly TestHost _host;
 
-    private ScriptedWorkloadApi(WebApplication app, ScriptState script, string socketPath)
+    private ScriptedWorkloadApi(TestHost host, ScriptState script, string socketPath)
     {
-        _app = app;
+        _host = host;
         Script = script;
         SocketPath = socketPath;
     }
@@ -33,23 +31,20 @@ internal sealed class ScriptedWorkloadApi : IAsyncDisposable
     public static async Task<ScriptedWorkloadApi> StartAsync(string socketPath)
     {
         var script = new ScriptState();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var builder = TestHost.CreateUnixSocketBuilder(socketPath, l => l.Protocols = HttpProtocols.Http2);
         builder.Services.AddSingleton(script);
         builder.Services.AddGrpc();
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath, l => l.Protocols = HttpProtocols.Http2));
         var app = builder.Build();
         app.MapGrpcService<ScriptedService>();
-        await app.StartAsync();
-        return new ScriptedWorkloadApi(app, script, socketPath);
+        return new ScriptedWorkloadApi(await TestHost.StartAsync(app), script, socketPath);
     }
 
     public async ValueTask DisposeAsync()
     {
         Script.X509.Writer.TryComplete();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await _app.StopAsync(timeout.Token);
-        await _app.DisposeAsync();
+        await _host.StopAsync(timeout.Token);
+        await _host.DisposeAsync();
     }
 
     internal sealed class ScriptState

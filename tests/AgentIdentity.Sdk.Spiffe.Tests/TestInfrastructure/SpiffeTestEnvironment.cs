@@ -6,18 +6,20 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace AgentIdentity.Spiffe.Tests;
 
-/// <summary>A temp directory for sockets, a development CA, and helpers to build Workload API messages by hand.</summary>
+/// <summary>A temp directory for sockets, the test PKI's development CA, and helpers to build Workload API messages by hand.</summary>
 internal sealed class SpiffeTestEnvironment : IDisposable
 {
     public SpiffeTestEnvironment(string trustDomain = "example.org")
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("spiffe-test-");
-        Ca = DevelopmentCertificateAuthority.Create(TrustDomain.Parse(trustDomain));
+        Pki = new TestPki(trustDomain);
     }
 
     public DirectoryInfo Directory { get; }
 
-    public DevelopmentCertificateAuthority Ca { get; }
+    public TestPki Pki { get; }
+
+    public DevelopmentCertificateAuthority Ca => Pki.Ca;
 
     public string SocketPath(string name = "agent.sock") => Path.Combine(Directory.FullName, name);
 
@@ -61,11 +63,7 @@ internal sealed class SpiffeTestEnvironment : IDisposable
     {
         var id = SpiffeId.Parse("spiffe://example.org" + path);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(id.ToUri());
-        request.CertificateExtensions.Add(san.Build(true));
-        var issuance = Ca.Issue(new X509SvidRequest(id, request.CreateSigningRequest(), TimeSpan.FromHours(1)));
+        var issuance = Ca.Issue(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromHours(1)));
         var svid = new X509SVID
         {
             SpiffeId = id.ToString(),
@@ -87,14 +85,9 @@ internal sealed class SpiffeTestEnvironment : IDisposable
     /// <summary>A self-signed CA certificate for a federated trust domain.</summary>
     public static X509Certificate2 CreateForeignRoot(string trustDomain)
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={trustDomain} root", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         var san = new SubjectAlternativeNameBuilder();
         san.AddUri(new Uri($"spiffe://{trustDomain}"));
-        request.CertificateExtensions.Add(san.Build());
-        return request.CreateSelfSigned(Now.AddDays(-1), Now.AddDays(30));
+        return TestPki.CreateCa($"CN={trustDomain} root", null, Now.AddDays(-1), Now.AddDays(30), nameConstraint: null, keyUsage: X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, extra: [san.Build()]);
     }
 
     public static ObservableTimeProvider ClientTime() => new(Now);
@@ -103,7 +96,7 @@ internal sealed class SpiffeTestEnvironment : IDisposable
 
     public void Dispose()
     {
-        Ca.Dispose();
+        Pki.Dispose();
         try
         {
             Directory.Delete(recursive: true);

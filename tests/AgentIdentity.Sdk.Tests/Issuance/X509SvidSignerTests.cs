@@ -20,20 +20,6 @@ public sealed class X509SvidSignerTests
         return (new X509SvidSigner(intermediate, [intermediate], bundle, options, _time), root);
     }
 
-    private static byte[] Csr(SpiffeId id, ECDsa key, string? extraDns)
-    {
-        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(id.ToUri());
-        if (extraDns is not null)
-        {
-            san.AddDnsName(extraDns);
-        }
-
-        request.CertificateExtensions.Add(san.Build(critical: true));
-        return request.CreateSigningRequest();
-    }
-
     [Fact]
     public void Issue_ValidRequest_ChainsToTheRootAndIsCappedByTheIntermediate()
     {
@@ -43,7 +29,7 @@ public sealed class X509SvidSignerTests
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var id = SpiffeId.Parse("spiffe://example.org/agent/a/1");
-            var issuance = signer.Issue(new X509SvidRequest(id, Csr(id, key, null), TimeSpan.FromDays(30)));
+            var issuance = signer.Issue(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromDays(30)));
             var result = X509SvidValidator.Validate(issuance.Certificate, issuance.Intermediates, signer.Bundle, _time.GetUtcNow());
             Assert.True(result.IsValid, result.Reason);
             Assert.Equal(id, result.Id);
@@ -62,7 +48,7 @@ public sealed class X509SvidSignerTests
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var id = SpiffeId.Parse("spiffe://example.org/agent/a/1");
-            var request = new X509SvidRequest(id, Csr(id, key, "evil.example.com"), TimeSpan.FromHours(1));
+            var request = new X509SvidRequest(id, TestPki.Csr(id, key, "evil.example.com"), TimeSpan.FromHours(1));
             if (reject)
             {
                 var ex = Assert.Throws<CertificateIssuanceException>(() => signer.Issue(request));
@@ -99,7 +85,7 @@ public sealed class X509SvidSignerTests
             _time.Advance(TimeSpan.FromDays(3));
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var id = SpiffeId.Parse("spiffe://example.org/agent/a/1");
-            var ex = Assert.Throws<CertificateIssuanceException>(() => signer.Issue(new X509SvidRequest(id, Csr(id, key, null), TimeSpan.FromHours(1))));
+            var ex = Assert.Throws<CertificateIssuanceException>(() => signer.Issue(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromHours(1))));
             Assert.Contains("signing CA expired", ex.Message, StringComparison.Ordinal);
         }
     }

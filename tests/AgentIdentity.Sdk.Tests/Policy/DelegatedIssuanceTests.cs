@@ -40,20 +40,11 @@ public sealed class DelegatedIssuanceTests : IAsyncLifetime
         _ca.Dispose();
     }
 
-    private static byte[] Csr(SpiffeId id, ECDsa key)
-    {
-        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(id.ToUri());
-        request.CertificateExtensions.Add(san.Build(critical: true));
-        return request.CreateSigningRequest();
-    }
-
     private X509SvidRequest Delegated(string childId, AgentPolicy? policy, TimeSpan? lifetime = null, X509Svid? parent = null, X509Svid? signer = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var id = SpiffeId.Parse(childId);
-        var csr = Csr(id, key);
+        var csr = TestPki.Csr(id, key);
         parent ??= _planner.GetCurrent();
         var proof = DelegationProof.Create(signer ?? parent, id, csr);
         if (signer is not null)

@@ -1,13 +1,13 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Time.Testing;
 
-namespace AgentIdentity.Tests;
+namespace AgentIdentity.Testing;
 
 /// <summary>
 /// A <see cref="FakeTimeProvider"/> that reports every timer created on it, so that a test can await "the code under test is
 /// now waiting for N" and advance exactly that far, instead of sleeping.
 /// </summary>
-internal sealed class ObservableTimeProvider : TimeProvider
+public sealed class ObservableTimeProvider : TimeProvider
 {
     private readonly Channel<TimeSpan> _timers = Channel.CreateUnbounded<TimeSpan>();
 

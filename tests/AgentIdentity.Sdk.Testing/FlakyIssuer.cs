@@ -1,7 +1,7 @@
-namespace AgentIdentity.Tests;
+namespace AgentIdentity.Testing;
 
 /// <summary>Wraps a real issuer; while <see cref="IsDown"/> is set, every request fails as a CA outage would. Records attempt times.</summary>
-internal sealed class FlakyIssuer(IX509SvidIssuer inner, TimeProvider time) : IX509SvidIssuer
+public sealed class FlakyIssuer(IX509SvidIssuer inner, TimeProvider time) : IX509SvidIssuer
 {
     private readonly List<DateTimeOffset> _attempts = [];
 

@@ -2,16 +2,18 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Time.Testing;
 
-namespace AgentIdentity.Tests.Revocation;
+namespace AgentIdentity.Testing;
 
-/// <summary>A development CA with its revocation signer and an in-memory registry, on a fake clock.</summary>
-internal sealed class RevocationTestPki : IDisposable
+/// <summary>The test PKI's development CA for td.example with its revocation signer and an in-memory registry, on a fake clock.</summary>
+public sealed class RevocationTestPki : IDisposable
 {
     public static readonly TrustDomain Td = TrustDomain.Parse("td.example");
 
+    private readonly TestPki _pki;
+
     public RevocationTestPki(DevelopmentCertificateAuthorityOptions? options = null)
     {
-        Ca = DevelopmentCertificateAuthority.Create(Td, options, Time);
+        _pki = new TestPki(Td.Name, Time, options);
         Signer = Ca.CreateRevocationSigner();
         Registry = new InMemoryRevocationRegistry(Signer, timeProvider: Time);
         Verifier = new RevocationFeedVerifier(Signer.Certificate, Td);
@@ -19,7 +21,7 @@ internal sealed class RevocationTestPki : IDisposable
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 28, 10, 0, 0, TimeSpan.Zero));
 
-    public DevelopmentCertificateAuthority Ca { get; }
+    public DevelopmentCertificateAuthority Ca => _pki.Ca;
 
     public RevocationSigner Signer { get; }
 
@@ -31,18 +33,15 @@ internal sealed class RevocationTestPki : IDisposable
     public async Task<X509Certificate2> IssueAsync(string id)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(new Uri(id));
-        request.CertificateExtensions.Add(san.Build(critical: true));
         var issuer = new RevocationAwareIssuer(Ca, Registry);
-        var issuance = await issuer.IssueAsync(new X509SvidRequest(SpiffeId.Parse(id), request.CreateSigningRequest(), TimeSpan.FromHours(1)));
+        var spiffeId = SpiffeId.Parse(id);
+        var issuance = await issuer.IssueAsync(new X509SvidRequest(spiffeId, TestPki.Csr(spiffeId, key), TimeSpan.FromHours(1)));
         return issuance.Certificate;
     }
 
     public void Dispose()
     {
         Verifier.Dispose();
-        Ca.Dispose();
+        _pki.Dispose();
     }
 }

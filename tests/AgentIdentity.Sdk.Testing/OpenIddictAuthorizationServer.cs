@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -7,8 +6,6 @@ using System.Text.Json;
 using Microsoft.AspNetCore;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.EntityFrameworkCore;
@@ -23,24 +20,23 @@ using OpenIddict.Server;
 using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
-namespace AgentIdentity.IntegrationTests.Infrastructure;
+namespace AgentIdentity.Testing;
 
-/// <summary>A real OpenIddict 7.8 authorization server (EF Core in-memory store) on Kestrel mTLS, issuing RFC 8705 certificate-bound
+/// <summary>The tests' OpenIddict authorization server: real OpenIddict 7.8 (EF Core in-memory store) on the shared Kestrel host with mTLS, issuing RFC 8705 certificate-bound
 /// access tokens to agents by client credentials over mTLS: tls_client_auth (PKI, SPIFFE URI SAN matched by the application manager override
 /// described in DOTNET.md §7), or, when started with the agent's certificate, self_signed_tls_client_auth (the certificate registered in the
 /// client's key set; <see cref="RegisterClientCertificateAsync"/> adds the next one on rotation).</summary>
-internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
+public sealed class OpenIddictAuthorizationServer : IAsyncDisposable
 {
     public const string ClientId = "planner";
     public const string Scope = "invoices:read";
     public const string Audience = "erp";
 
-    private readonly WebApplication _app;
-    private int _stopped;
+    private readonly TestHost _host;
 
-    private OpenIddictAuthorizationServer(WebApplication app, Uri issuer, SecurityKey signingKey, ConcurrentQueue<(string Path, string Thumbprint)> requests)
+    private OpenIddictAuthorizationServer(TestHost host, Uri issuer, SecurityKey signingKey, ConcurrentQueue<(string Path, string Thumbprint)> requests)
     {
-        _app = app;
+        _host = host;
         Issuer = issuer;
         SigningKey = signingKey;
         TokenRequests = requests;
@@ -67,20 +63,18 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
         var signingKey = new ECDsaSecurityKey(ECDsa.Create(ECCurve.NamedCurves.nistP256)) { KeyId = "as-signing" };
         var requests = new ConcurrentQueue<(string, string)>();
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (Environment.GetEnvironmentVariable("AGENTID_TEST_AS_LOG") == "1")
-        {
-            builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Debug);
-        }
-
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        var builder = TestHost.CreateBuilder(listen => listen.UseHttps(new HttpsConnectionAdapterOptions
         {
             ServerCertificate = certificate,
             ServerCertificateChain = intermediates,
             ClientCertificateMode = ClientCertificateMode.RequireCertificate,
             ClientCertificateValidation = (_, _, _) => true, // OpenIddict applies its own per-client policy (DOTNET.md §7).
-        })));
+        }));
+        if (Environment.GetEnvironmentVariable("AGENTID_TEST_AS_LOG") == "1")
+        {
+            builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Debug);
+        }
+
         builder.Services.AddSingleton(pki);
         var database = "as-" + Guid.NewGuid().ToString("N");
         builder.Services.AddDbContext<AuthorizationDbContext>(o =>
@@ -160,17 +154,16 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
             await manager.CreateAsync(descriptor);
         }
 
-        await app.StartAsync();
-        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
-        issuerHolder.Issuer = address;
-        return new OpenIddictAuthorizationServer(app, address, signingKey, requests);
+        var host = await TestHost.StartAsync(app);
+        issuerHolder.Issuer = host.Address;
+        return new OpenIddictAuthorizationServer(host, host.Address, signingKey, requests);
     }
 
     /// <summary>What a deployment does when the agent rotates in self-signed mode: adds the new certificate to the client's key set
     /// (populate, change, update through the application manager; the server keeps running). Earlier certificates stay registered.</summary>
     public async Task RegisterClientCertificateAsync(X509Certificate2 certificate)
     {
-        await using var scope = _app.Services.CreateAsyncScope();
+        await using var scope = _host.Services.CreateAsyncScope();
         var manager = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>();
         var application = await manager.FindByClientIdAsync(ClientId) ?? throw new InvalidOperationException($"client '{ClientId}' is not registered");
         var descriptor = new OpenIddictApplicationDescriptor();
@@ -205,19 +198,9 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
     }
 
     /// <summary>Takes the authorization server down (connections refused from now on).</summary>
-    public async Task StopAsync()
-    {
-        if (Interlocked.Exchange(ref _stopped, 1) == 0)
-        {
-            await _app.StopAsync();
-        }
-    }
+    public Task StopAsync() => _host.StopAsync();
 
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _host.DisposeAsync();
 
     private sealed class IssuerHolder
     {
@@ -225,12 +208,12 @@ internal sealed class OpenIddictAuthorizationServer : IAsyncDisposable
     }
 }
 
-internal sealed class AuthorizationDbContext(DbContextOptions<AuthorizationDbContext> options) : DbContext(options);
+public sealed class AuthorizationDbContext(DbContextOptions<AuthorizationDbContext> options) : DbContext(options);
 
 /// <summary>DOTNET.md §7: in PKI mode OpenIddict matches DNS/IP SANs or the CN against redirect URIs and never looks at URI SANs. This
 /// override verifies the chain with the SDK's SPIFFE validator and matches the SPIFFE ID recorded for the client. In self-signed mode
 /// OpenIddict trusts only the x5c of kty=RSA keys; the override trusts x5c[0] of every signing key, on the test's clock.</summary>
-internal sealed class SpiffeApplicationManager<TApplication>(
+public sealed class SpiffeApplicationManager<TApplication>(
     IOpenIddictApplicationCache<TApplication> cache,
     ILogger<OpenIddictApplicationManager<TApplication>> logger,
     IOptionsMonitor<OpenIddictCoreOptions> options,

@@ -1,41 +1,39 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace AgentIdentity.AspNetCore.Tests.TestInfrastructure;
+namespace AgentIdentity.Testing;
 
 /// <summary>
-/// A minimal authorization server on real Kestrel (TLS with a dev-CA certificate): RFC 8414 metadata, a JWKS, and an RFC 7662
-/// introspection endpoint. Tokens are minted by the test with a run-time ECDSA key.
+/// A hand-made authorization server on the shared Kestrel host (TLS with a dev-CA certificate): RFC 8414 metadata, a JWKS, and an RFC 7662
+/// introspection endpoint. Tokens are minted by the test with a run-time ECDSA key, with any claims, issuer or binding (the resource
+/// server's rejections need tokens that <see cref="OpenIddictAuthorizationServer"/> would never issue).
 /// </summary>
-internal sealed class TestAuthorizationServer : IAsyncDisposable
+public sealed class TestAuthorizationServer : IAsyncDisposable
 {
     public const string Audience = "spiffe://corp.example/svc/erp";
     public const string IntrospectionClientId = "erp";
     public const string IntrospectionSecret = "run-time-secret";
 
-    private readonly WebApplication _app;
+    private readonly TestHost _host;
     private readonly ECDsa _key;
     private readonly ECDsaSecurityKey _signingKey;
     private readonly X509Svid _tlsCertificate;
     private readonly ConcurrentDictionary<string, Dictionary<string, object>> _introspection = new();
 
-    private TestAuthorizationServer(WebApplication app, ECDsa key, ECDsaSecurityKey signingKey, X509Svid tls, ConcurrentDictionary<string, Dictionary<string, object>> introspection)
+    private TestAuthorizationServer(TestHost host, ECDsa key, ECDsaSecurityKey signingKey, X509Svid tls, ConcurrentDictionary<string, Dictionary<string, object>> introspection)
     {
-        _app = app;
+        _host = host;
         _key = key;
         _signingKey = signingKey;
         _tlsCertificate = tls;
         _introspection = introspection;
-        Issuer = app.Urls.Single().Replace("127.0.0.1", "localhost", StringComparison.Ordinal) + "/";
+        Issuer = host.LocalhostAddress.ToString();
     }
 
     public string Issuer { get; }
@@ -50,13 +48,11 @@ internal sealed class TestAuthorizationServer : IAsyncDisposable
         var signingKey = new ECDsaSecurityKey(key) { KeyId = Guid.NewGuid().ToString("N") };
         var tls = pki.IssueSvid(pki.Ca, "spiffe://corp.example/svc/as", dnsNames: ["localhost"]);
         var introspection = new ConcurrentDictionary<string, Dictionary<string, object>>();
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseHttps(h =>
+        var builder = TestHost.CreateBuilder(lo => lo.UseHttps(h =>
         {
             h.ServerCertificate = tls.Certificate;
             h.ServerCertificateChain = [.. tls.Intermediates];
-        })));
+        }), development: true);
         var app = builder.Build();
         string? issuer = null;
         app.MapGet("/.well-known/oauth-authorization-server", () => Results.Json(new Dictionary<string, object>
@@ -84,8 +80,7 @@ internal sealed class TestAuthorizationServer : IAsyncDisposable
                 ? Results.Json(response)
                 : Results.Json(new Dictionary<string, object> { ["active"] = false });
         });
-        await app.StartAsync();
-        var server = new TestAuthorizationServer(app, key, signingKey, tls, introspection);
+        var server = new TestAuthorizationServer(await TestHost.StartAsync(app), key, signingKey, tls, introspection);
         issuer = server.Issuer;
         return server;
     }
@@ -148,8 +143,7 @@ internal sealed class TestAuthorizationServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _host.DisposeAsync();
         _key.Dispose();
     }
 }

@@ -13,7 +13,7 @@ using OpenIddict.Server;
 using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
-namespace AgentIdentity.IntegrationTests.Infrastructure;
+namespace AgentIdentity.Testing;
 
 /// <summary>The token-exchange part of the test authorization server: the part a deployment writes.
 /// <list type="bullet">
@@ -24,7 +24,7 @@ namespace AgentIdentity.IntegrationTests.Infrastructure;
 /// <item><see cref="HandleAsync"/> is the passthrough endpoint's exchange branch: it signs in a token that keeps the subject, carries the
 /// RFC 8693 <c>act</c> claim and is bound by OpenIddict to the presenting (task) certificate.</item>
 /// </list></summary>
-internal static class DelegatedExchangeEndpoint
+public static class DelegatedExchangeEndpoint
 {
     /// <summary>Where <see cref="ValidateSubjectToken"/> leaves the authorized <c>act</c> value for <see cref="HandleAsync"/> (decided once per request).</summary>
     private static readonly object ActKey = new();

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace AgentIdentity.Issuer.Tests;
+namespace AgentIdentity.Testing;
 
 /// <summary>
 /// A real PostgreSQL server (the Debian <c>postgresql</c> package; eng/test.sh installs it when missing): initdb and pg_ctl on a

@@ -4,14 +4,14 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace AgentIdentity.AspNetCore.Tests.TestInfrastructure;
+namespace AgentIdentity.Testing;
 
 /// <summary>
 /// A real nginx (Debian package) started as a child process on a free port with a generated configuration in a temp directory
 /// (pid, logs and temp paths inside it; the default site is not included). Its private key is written encrypted
 /// (PKCS#8, AES-256) with a run-time password file, and the whole directory is deleted when the server stops.
 /// </summary>
-internal sealed class NginxServer : IAsyncDisposable
+public sealed class NginxServer : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
