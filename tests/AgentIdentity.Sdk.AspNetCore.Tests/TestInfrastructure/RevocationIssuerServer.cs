@@ -35,6 +35,7 @@ internal sealed class RevocationIssuerServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
+        builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(1)); // open feed streams end at shutdown instead of holding it for 30 s
         builder.Services.AddSingleton<IRevocationRegistry>(registry);
         builder.Services.AddSingleton(new OcspResponder(registry, signer));
         var app = builder.Build();
