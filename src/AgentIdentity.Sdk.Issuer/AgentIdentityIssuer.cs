@@ -124,7 +124,10 @@ public sealed class AgentIdentityIssuer : IDisposable
     /// <param name="cancellationToken">Cancels the operation.</param>
     /// <returns>The token value. Only its SHA-256 is stored; hand the value to the agent once and do not log it.</returns>
     /// <exception cref="ArgumentException">The agent name, policy or lifetime is invalid; the message says why.</exception>
-    public async Task<string> CreateJoinTokenAsync(string agentName, AgentPolicy? policy, TimeSpan lifetime, CancellationToken cancellationToken = default)
+    public Task<string> CreateJoinTokenAsync(string agentName, AgentPolicy? policy, TimeSpan lifetime, CancellationToken cancellationToken = default) =>
+        CreateJoinTokenAsync(agentName, policy, lifetime, null, cancellationToken);
+
+    private async Task<string> CreateJoinTokenAsync(string agentName, AgentPolicy? policy, TimeSpan lifetime, string? bound, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(agentName);
         if (ValidateAgentName(agentName) is { } nameError)
@@ -145,9 +148,27 @@ public sealed class AgentIdentityIssuer : IDisposable
         var bytes = RandomNumberGenerator.GetBytes(32);
         var token = "aijt_" + Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var now = _time.GetUtcNow();
-        await Store.AddJoinTokenAsync(new JoinTokenRecord(HashToken(token), agentName, policy?.ToDer(), now, now + lifetime, null, null), cancellationToken).ConfigureAwait(false);
+        await Store.AddJoinTokenAsync(new JoinTokenRecord(HashToken(token), agentName, policy?.ToDer(), now, now + lifetime, null, null) { BoundSpiffeId = bound }, cancellationToken).ConfigureAwait(false);
         _logger.JoinTokenCreated(agentName, now + lifetime);
         return token;
+    }
+
+    /// <summary>Creates a one-time join token bound to one enrolled instance: it re-enrolls exactly <paramref name="instance"/>
+    /// (for example after its SVID expired while the host slept), never another, and never a revoked one.</summary>
+    /// <param name="instance">The instance, <c>spiffe://&lt;td&gt;/agent/&lt;name&gt;/&lt;instance&gt;</c>.</param>
+    /// <param name="policy">The policy the agent's SVIDs carry; <see langword="null"/> for none.</param>
+    /// <param name="lifetime">How long the token stays redeemable; at most <see cref="AgentIdentityIssuerOptions.MaxJoinTokenLifetime"/>.</param>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    /// <returns>The token value (only its SHA-256 is stored).</returns>
+    /// <exception cref="ArgumentException">The ID is not an agent instance of this trust domain, or see the other overload.</exception>
+    public async Task<string> CreateJoinTokenAsync(SpiffeId instance, AgentPolicy? policy, TimeSpan lifetime, CancellationToken cancellationToken = default)
+    {
+        if (!instance.IsMemberOf(TrustDomain) || instance.GetSegments().Length != 3 || !instance.TryGetAgent(out var agentName, out _))
+        {
+            throw new ArgumentException($"A bound join token names one agent instance, spiffe://{TrustDomain}/agent/<name>/<instance>; '{instance}' is not one.", nameof(instance));
+        }
+
+        return await CreateJoinTokenAsync(agentName, policy, lifetime, instance.ToString(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Gets the issuer's server certificate (an SVID for <see cref="ServerId"/> with the configured DNS names), renewed at half-life.</summary>
@@ -277,13 +298,14 @@ public sealed class AgentIdentityIssuer : IDisposable
 
         using var intermediatePublic = X509CertificateLoader.LoadCertificate(active.IntermediateCertificate);
         using var signing = intermediatePublic.CopyWithPrivateKey(key);
+        var revocationCertificate = intermediatePublic.CopyWithPrivateKey(key); // owned by the CaState: signs the feed, CRL and OCSP
         var signer = new X509SvidSigner(
             signing,
             [intermediatePublic],
             bundle,
             new X509SvidSignerOptions { MaxSvidLifetime = _options.MaxSvidLifetime, RejectExtraSubjectAlternativeNames = true },
             _time);
-        return new CaState(active.Id, signer, bundle, intermediates, kek);
+        return new CaState(active.Id, signer, bundle, intermediates, kek, revocationCertificate, new RevocationSigner(revocationCertificate, TrustDomain));
     }
 
     private ServerCredential GetServer()
@@ -322,8 +344,11 @@ public sealed class AgentIdentityIssuer : IDisposable
         }
     }
 
-    internal sealed class CaState(string activeId, X509SvidSigner signer, TrustBundle bundle, List<X509Certificate2> intermediates, string kek) : IDisposable
+    internal sealed class CaState(string activeId, X509SvidSigner signer, TrustBundle bundle, List<X509Certificate2> intermediates, string kek, X509Certificate2 revocationCertificate, RevocationSigner revocationSigner) : IDisposable
     {
+        /// <summary>Gets the signer of revocation feed entries, CRLs and OCSP responses: the active intermediate.</summary>
+        public RevocationSigner RevocationSigner { get; } = revocationSigner;
+
         public string ActiveId { get; } = activeId;
 
         public X509SvidSigner Signer { get; } = signer;
@@ -334,7 +359,11 @@ public sealed class AgentIdentityIssuer : IDisposable
 
         public string KeyEncryptionKey { get; } = kek;
 
-        public void Dispose() => Signer.Dispose();
+        public void Dispose()
+        {
+            Signer.Dispose();
+            revocationCertificate.Dispose();
+        }
     }
 
     private sealed record ServerCredential(SslStreamCertificateContext Context, DateTimeOffset RenewAt);

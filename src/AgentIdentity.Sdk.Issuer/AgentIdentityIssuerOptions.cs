@@ -33,7 +33,7 @@ public sealed class AgentIdentityIssuerOptions
 
     /// <summary>Gets or sets the admin API key that protects <c>POST v1/join-tokens</c> (header <c>Authorization: Bearer &lt;key&gt;</c>,
     /// compared in constant time). When <see langword="null"/> the HTTP admin endpoint is disabled (403); the host can still
-    /// create tokens in process with <see cref="AgentIdentityIssuer.CreateJoinTokenAsync"/>. At least 32 characters.</summary>
+    /// create tokens in process with <see cref="AgentIdentityIssuer.CreateJoinTokenAsync(string, AgentPolicy?, TimeSpan, CancellationToken)"/>. At least 32 characters.</summary>
     public string? AdminApiKey { get; set; }
 
     /// <summary>Gets or sets how many requests one caller (SPIFFE ID of its client certificate, else remote IP address) may make per <see cref="RateLimitWindow"/>.</summary>
@@ -43,6 +43,11 @@ public sealed class AgentIdentityIssuerOptions
     /// <summary>Gets or sets the rate-limit window.</summary>
     /// <value>The default value is 1 minute.</value>
     public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Gets or sets what <c>v1/renew</c> does with a certificate that a renewal already superseded (the identity's current
+    /// certificate is another one): two holders of the key are renewing, likely a stolen key. Either way it is logged as critical.</summary>
+    /// <value>The default value is <see cref="SupersededRenewalPolicy.Refuse"/>.</value>
+    public SupersededRenewalPolicy SupersededRenewal { get; set; } = SupersededRenewalPolicy.Refuse;
 
     /// <summary>Gets or sets the DNS names in the issuer's own server SVID (<c>spiffe://&lt;td&gt;/agent-identity/issuer</c>).</summary>
     /// <value>The default value is <c>localhost</c>.</value>
@@ -74,4 +79,14 @@ public sealed class AgentIdentityIssuerOptions
             ? "AgentIdentityIssuerOptions.RateLimitPermits must be at least 1 and RateLimitWindow positive."
             : null;
     }
+}
+
+/// <summary>What the issuer does with a renewal that presents a superseded certificate (see <see cref="AgentIdentityIssuerOptions.SupersededRenewal"/>).</summary>
+public enum SupersededRenewalPolicy
+{
+    /// <summary>Refuse with 403 and alert (log critical): only the identity's current certificate renews.</summary>
+    Refuse = 0,
+
+    /// <summary>Renew and alert: for agents that may retry a renewal whose answer they lost.</summary>
+    AllowAndAlert = 1,
 }

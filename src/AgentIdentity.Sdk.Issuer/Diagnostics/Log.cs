@@ -35,4 +35,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 5007, EventName = "CertificateAuthorityRotation", Level = LogLevel.Warning,
         Message = "CA rotation: {Action} CA {CaId}.")]
     public static partial void CertificateAuthorityRotation(this ILogger logger, string action, string caId);
+
+    [LoggerMessage(EventId = 5008, EventName = "SupersededRenewal", Level = LogLevel.Critical,
+        Message = "LIKELY KEY THEFT: a renewal of {SpiffeId} presented the superseded certificate {PresentedSerial} (current {CurrentSerial}); {Action}. Revoke the identity.")]
+    public static partial void SupersededRenewal(this ILogger logger, string spiffeId, string presentedSerial, string currentSerial, string action);
 }

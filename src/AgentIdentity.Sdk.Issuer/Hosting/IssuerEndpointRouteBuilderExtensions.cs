@@ -11,7 +11,9 @@ public static class AgentIdentityIssuerEndpointRouteBuilderExtensions
 {
     /// <summary>Maps the issuer endpoints under <paramref name="prefix"/>: <c>POST v1/issue</c> (CSR + join token),
     /// <c>POST v1/renew</c> (mTLS with the current SVID), <c>POST v1/delegate</c> (mTLS with the parent SVID + child policy),
-    /// <c>GET v1/bundle</c> (SPIFFE bundle) and <c>POST v1/join-tokens</c> (admin API key).</summary>
+    /// <c>GET v1/bundle</c> (SPIFFE bundle) and <c>POST v1/join-tokens</c> (admin API key); and the revocation endpoints of the
+    /// issuer's registry under <c>revocation/</c> (<c>feed</c>, <c>feed/poll</c>, <c>crl</c>, <c>ocsp</c>; see
+    /// <see cref="RevocationEndpointRouteBuilderExtensions.MapAgentIdentityRevocation"/>).</summary>
     /// <param name="endpoints">The endpoint builder (the app).</param>
     /// <param name="prefix">The path prefix.</param>
     /// <returns>A convention builder for all issuer endpoints.</returns>
@@ -30,6 +32,11 @@ public static class AgentIdentityIssuerEndpointRouteBuilderExtensions
         group.MapPost(IssuerProtocol.DelegatePath, handlers.DelegateAsync);
         group.MapGet(IssuerProtocol.BundlePath, handlers.BundleAsync);
         group.MapPost(IssuerProtocol.JoinTokensPath, handlers.CreateJoinTokenAsync);
+        if (AgentIdentityIssuerServiceCollectionExtensions.ResolveRegistry(endpoints.ServiceProvider) is not null)
+        {
+            endpoints.MapAgentIdentityRevocation(prefix.TrimEnd('/') + "/revocation");
+        }
+
         return group;
     }
 }

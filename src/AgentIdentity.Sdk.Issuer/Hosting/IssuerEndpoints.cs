@@ -17,10 +17,15 @@ internal sealed class IssuerEndpoints : IDisposable
     private readonly AgentIdentityIssuer _issuer;
     private readonly PartitionedRateLimiter<string> _limiter;
     private readonly byte[]? _adminKeyHash;
+    private readonly IRevocationRegistry? _registry;
 
-    public IssuerEndpoints(AgentIdentityIssuer issuer)
+    /// <param name="issuer">The issuer.</param>
+    /// <param name="registry">The revocation registry every issuance is checked against; <see langword="null"/> for none (a custom
+    /// store without a registry: only the store's revoked flag is enforced).</param>
+    public IssuerEndpoints(AgentIdentityIssuer issuer, IRevocationRegistry? registry = null)
     {
         _issuer = issuer;
+        _registry = registry;
         var options = issuer.Options;
         _limiter = PartitionedRateLimiter.Create<string, string>(caller => RateLimitPartition.GetFixedWindowLimiter(caller, _ => new FixedWindowRateLimiterOptions
         {
@@ -47,6 +52,12 @@ internal sealed class IssuerEndpoints : IDisposable
             throw new Refusal(StatusCodes.Status401Unauthorized, "Unknown join token", "The join token is not known to this issuer; ask the orchestrator for a new one.");
         }
 
+        if (record.RedeemedBy is { } by && by.StartsWith(SqlIssuerStore.VoidedPrefix, StringComparison.Ordinal))
+        {
+            throw new Refusal(StatusCodes.Status403Forbidden, "Join token voided by revocation",
+                $"The join token for agent '{record.AgentName}' was voided by revocation #{by[SqlIssuerStore.VoidedPrefix.Length..]}: the identity it enrolls is revoked.");
+        }
+
         if (record.RedeemedAt is not null)
         {
             throw new Refusal(StatusCodes.Status401Unauthorized, "Join token already used", "The join token was already redeemed; join tokens are single-use. Ask for a new one.");
@@ -63,13 +74,38 @@ internal sealed class IssuerEndpoints : IDisposable
                 $"The join token enrolls an instance of agent '{record.AgentName}' (spiffe://{_issuer.TrustDomain}/agent/{record.AgentName}/<instance>); it cannot enroll '{id}'.");
         }
 
+        if (id.GetSegments().Length != 3)
+        {
+            throw new Refusal(StatusCodes.Status403Forbidden, "Identity not allowed by the join token",
+                $"A join token enrolls exactly one agent instance, spiffe://{_issuer.TrustDomain}/agent/{record.AgentName}/<instance>; '{id}' has more path segments (task identities are delegated, not enrolled).");
+        }
+
+        if (_registry is not null && await _registry.GetIdentityRevocationAsync(id, context.RequestAborted).ConfigureAwait(false) is { } revoked)
+        {
+            throw new Refusal(StatusCodes.Status403Forbidden, "Identity revoked",
+                $"'{id}' is covered by revocation {revoked} (revoked identity '{revoked.Subject}'); the join token cannot enroll it.");
+        }
+
+        if (record.BoundSpiffeId is { } bound && bound != id.ToString())
+        {
+            throw new Refusal(StatusCodes.Status403Forbidden, "Identity not allowed by the join token", $"The join token is bound to '{bound}'; it cannot enroll '{id}'.");
+        }
+
+        if (await _issuer.Store.FindIdentityAsync(id.ToString(), context.RequestAborted).ConfigureAwait(false) is { } enrolled
+            && (enrolled.Revoked || record.BoundSpiffeId is null || enrolled.ParentId is not null))
+        {
+            throw enrolled.Revoked
+                ? new Refusal(StatusCodes.Status403Forbidden, "Identity revoked", $"'{id}' is revoked; a revoked identity is never enrolled again. Enroll a new instance ID.")
+                : new Refusal(StatusCodes.Status409Conflict, "Identity already enrolled", $"'{id}' is already enrolled; a join token enrolls a new instance and never takes over an enrolled one. Choose a new instance ID, or re-enroll this instance with a token bound to it (AgentIdentityIssuer.CreateJoinTokenAsync(SpiffeId, ...)).");
+        }
+
         var policy = record.Policy is null ? null : AgentPolicy.FromDer(record.Policy);
         var issuance = Sign(new X509SvidRequest(id, csr, lifetime) { Policy = policy });
         var certificate = Record(issuance, id, "enroll", now);
         if (!await _issuer.Store.RedeemJoinTokenAsync(tokenHash, now, new IdentityRecord(id.ToString(), record.Policy, null, now, false), certificate, context.RequestAborted).ConfigureAwait(false))
         {
             issuance.Certificate.Dispose();
-            throw new Refusal(StatusCodes.Status401Unauthorized, "Join token already used", "The join token was redeemed concurrently by another request; join tokens are single-use.");
+            throw new Refusal(StatusCodes.Status401Unauthorized, "Join token already used", $"The join token was redeemed concurrently by another request, or '{id}' was enrolled concurrently; join tokens are single-use.");
         }
 
         return Done(issuance, certificate, caller);
@@ -86,9 +122,17 @@ internal sealed class IssuerEndpoints : IDisposable
         }
 
         var identity = await _issuer.Store.FindIdentityAsync(id.ToString(), context.RequestAborted).ConfigureAwait(false);
-        if (identity is null || identity.Revoked)
+        if (identity is null)
         {
-            throw new Refusal(StatusCodes.Status403Forbidden, "Identity not enrolled", $"'{id}' is not enrolled with this issuer{(identity is null ? string.Empty : " (it is revoked)")}; enroll with a join token.");
+            throw new Refusal(StatusCodes.Status403Forbidden, "Identity not enrolled", $"'{id}' is not enrolled with this issuer; enroll with a join token.");
+        }
+
+        var presented = context.Connection.ClientCertificate!;
+        var presentedSerial = presented.SerialNumber;
+        await RefuseRevokedAsync(presented, id, "renew", context.RequestAborted).ConfigureAwait(false);
+        if (identity.Revoked)
+        {
+            throw new Refusal(StatusCodes.Status403Forbidden, "Identity revoked", $"'{id}' is revoked in the issuer's store; a revoked identity is never renewed. Enroll a new instance with a join token.");
         }
 
         if (identity.ParentId is not null)
@@ -99,7 +143,27 @@ internal sealed class IssuerEndpoints : IDisposable
         var now = _issuer.Time.GetUtcNow();
         var issuance = Sign(new X509SvidRequest(id, csr, lifetime) { Policy = identity.Policy is null ? null : AgentPolicy.FromDer(identity.Policy) });
         var certificate = Record(issuance, id, "renew", now);
-        await _issuer.Store.RecordIssuanceAsync(null, certificate, context.RequestAborted).ConfigureAwait(false);
+        if (_issuer.Store is SqlIssuerStore sql)
+        {
+            var refuse = _issuer.Options.SupersededRenewal == SupersededRenewalPolicy.Refuse;
+            if (await sql.RecordRenewalAsync(certificate, presentedSerial, refuse, context.RequestAborted).ConfigureAwait(false) is { } currentSerial)
+            {
+                var action = refuse ? "refused" : "allowed (SupersededRenewalPolicy.AllowAndAlert)";
+                _issuer.Logger.SupersededRenewal(certificate.SpiffeId, presentedSerial, currentSerial, action);
+                if (refuse)
+                {
+                    issuance.Certificate.Dispose();
+                    throw new Refusal(StatusCodes.Status403Forbidden, "Superseded certificate",
+                        $"The client certificate (serial {presentedSerial}) of '{id}' was superseded by a renewal (current serial {currentSerial}); only the current certificate renews. " +
+                        "Two holders of this identity's key are renewing: this is treated as a likely key theft. Revoke the identity and enroll a new instance.");
+                }
+            }
+        }
+        else
+        {
+            await _issuer.Store.RecordIssuanceAsync(null, certificate, context.RequestAborted).ConfigureAwait(false);
+        }
+
         return Done(issuance, certificate, caller);
     });
 
@@ -116,12 +180,23 @@ internal sealed class IssuerEndpoints : IDisposable
 
         var signature = RequireBytes(request.ProofSignature, IssuerProtocol.ProofSignature, 1024);
         var parentRecord = await _issuer.Store.FindIdentityAsync(parentId.ToString(), context.RequestAborted).ConfigureAwait(false);
-        if (parentRecord is null || parentRecord.Revoked)
+        if (parentRecord is null)
         {
-            throw new Refusal(StatusCodes.Status403Forbidden, "Parent not enrolled", $"The parent '{parentId}' is not enrolled with this issuer or is revoked.");
+            throw new Refusal(StatusCodes.Status403Forbidden, "Parent not enrolled", $"The parent '{parentId}' is not enrolled with this issuer.");
         }
 
         var parentCertificate = context.Connection.ClientCertificate!;
+        await RefuseRevokedAsync(parentCertificate, parentId, "delegate", context.RequestAborted).ConfigureAwait(false);
+        if (parentRecord.Revoked)
+        {
+            throw new Refusal(StatusCodes.Status403Forbidden, "Parent identity revoked", $"The parent '{parentId}' is revoked in the issuer's store; a revoked identity cannot delegate.");
+        }
+
+        if (_registry is not null && await _registry.GetIdentityRevocationAsync(id, context.RequestAborted).ConfigureAwait(false) is { } taskRevoked)
+        {
+            throw new Refusal(StatusCodes.Status403Forbidden, "Identity revoked", $"'{id}' is covered by revocation {taskRevoked}; a revoked task identity is never issued again.");
+        }
+
         var proof = new DelegationProof(parentCertificate, _issuer.State.Intermediates, signature);
         var now = _issuer.Time.GetUtcNow();
         var issuance = Sign(new X509SvidRequest(id, csr, lifetime) { Policy = policy, Delegation = proof });
@@ -302,6 +377,54 @@ internal sealed class IssuerEndpoints : IDisposable
         }
 
         return result.Id;
+    }
+
+    /// <summary>Refuses (403, naming the revocation) a client certificate that is revoked: by serial, through its identity or an
+    /// ancestor path, or through its delegation chain (a revoked ancestor identity or certificate).</summary>
+    private async Task RefuseRevokedAsync(X509Certificate2 certificate, SpiffeId id, string action, CancellationToken cancellationToken)
+    {
+        if (_registry is null)
+        {
+            return;
+        }
+
+        var who = action == "renew" ? "a revoked certificate cannot renew" : "a revoked parent cannot delegate";
+        if (await _registry.GetCertificateRevocationAsync(certificate.SerialNumber, cancellationToken).ConfigureAwait(false) is { } bySerial)
+        {
+            var byIdentityEntry = bySerial.Kind == RevocationKind.Identity;
+            throw new Refusal(StatusCodes.Status403Forbidden, (action == "renew" ? string.Empty : "Parent ") switch
+            {
+                var prefix when byIdentityEntry => prefix.Length == 0 ? "Identity revoked" : "Parent identity revoked",
+                var prefix => prefix.Length == 0 ? "Certificate revoked" : "Parent certificate revoked",
+            },
+                $"The client certificate of '{id}' (serial {certificate.SerialNumber}) is revoked by revocation {bySerial}" +
+                (byIdentityEntry ? $" (revoked identity '{bySerial.Subject}', which covers it)" : string.Empty) + $"; {who}.");
+        }
+
+        if (await _registry.GetIdentityRevocationAsync(id, cancellationToken).ConfigureAwait(false) is { } byIdentity)
+        {
+            throw new Refusal(StatusCodes.Status403Forbidden, action == "renew" ? "Identity revoked" : "Parent identity revoked",
+                $"'{id}' is covered by revocation {byIdentity} (revoked identity '{byIdentity.Subject}'); {who}.");
+        }
+
+        DelegationChain? chain;
+        try
+        {
+            chain = AgentPolicyExtension.ReadDelegationChain(certificate);
+        }
+        catch (PolicyFormatException)
+        {
+            chain = null;
+        }
+
+        foreach (var link in chain ?? Enumerable.Empty<DelegationLink>())
+        {
+            if (await _registry.GetIdentityRevocationAsync(link.Id, cancellationToken).ConfigureAwait(false) is { } byAncestor)
+            {
+                throw new Refusal(StatusCodes.Status403Forbidden, "Delegation chain revoked",
+                    $"The delegation chain of '{id}' names '{link.Id}', which is covered by revocation {byAncestor}; {who}.");
+            }
+        }
     }
 
     private (SpiffeId Id, byte[] Csr, TimeSpan Lifetime) ReadCommon(IIssuerSvidRequest request)

@@ -1,3 +1,4 @@
+using AgentIdentity;
 using AgentIdentity.Issuer;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -9,8 +10,9 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers the embedded AgentIdentity issuer service.</summary>
 public static class AgentIdentityIssuerServiceCollectionExtensions
 {
-    /// <summary>Adds the issuer: the <see cref="AgentIdentityIssuer"/> singleton, its store and a hosted service that loads or
-    /// generates the CA before the server listens.</summary>
+    /// <summary>Adds the issuer: the <see cref="AgentIdentityIssuer"/> singleton, its store, its revocation registry (an
+    /// <see cref="IRevocationRegistry"/> kept in the store, unless one is registered before this call) with an <see cref="OcspResponder"/>,
+    /// and a hosted service that loads or generates the CA before the server listens.</summary>
     /// <param name="services">The services.</param>
     /// <param name="configure">Configures the options; may be <see langword="null"/>.</param>
     /// <returns>A builder to choose the store: <see cref="AgentIdentityIssuerStoreExtensions.UseSqlite"/> (one issuer process,
@@ -33,7 +35,18 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
                 ResolveStore(sp),
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger("AgentIdentity.Issuer")));
-            services.TryAddSingleton(sp => new IssuerEndpoints(sp.GetRequiredService<AgentIdentityIssuer>()));
+            services.AddOptions<RevocationRegistryOptions>();
+            services.TryAddSingleton(sp => new StoreRevocationRegistry(
+                sp.GetRequiredService<AgentIdentityIssuer>(),
+                sp.GetRequiredService<IOptions<RevocationRegistryOptions>>().Value,
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("AgentIdentity.Issuer.Revocation")));
+            services.TryAddSingleton<IRevocationRegistry>(sp => sp.GetRequiredService<StoreRevocationRegistry>());
+            services.TryAddSingleton(sp => new OcspResponder(
+                sp.GetRequiredService<IRevocationRegistry>(),
+                () => sp.GetRequiredService<AgentIdentityIssuer>().State.RevocationSigner,
+                null,
+                sp.GetRequiredService<TimeProvider>()));
+            services.TryAddSingleton(sp => new IssuerEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), ResolveRegistry(sp)));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IssuerStartupService>());
         }
 
@@ -43,6 +56,14 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
         }
 
         return new AgentIdentityIssuerBuilder(services);
+    }
+
+    /// <summary>The registry the issuance endpoints enforce: the store-backed one on the built-in stores, or one the host registered;
+    /// none for a custom store without a registry.</summary>
+    internal static IRevocationRegistry? ResolveRegistry(IServiceProvider services)
+    {
+        var registry = services.GetRequiredService<IRevocationRegistry>();
+        return registry is StoreRevocationRegistry { IsAvailable: false } ? null : registry;
     }
 
     private static IIssuerStore ResolveStore(IServiceProvider services)

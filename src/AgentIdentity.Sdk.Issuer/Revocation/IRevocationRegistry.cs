@@ -28,6 +28,10 @@ public interface IRevocationRegistry : IIdentityRevoker
     /// <summary>Gets the sequence number of the newest entry; 0 when nothing is revoked.</summary>
     long LastSequence { get; }
 
+    /// <summary>Gets the log ID (epoch) its entries carry, 32 hex digits; a new one whenever the numbering restarts (a new or reset
+    /// registry). <see langword="null"/> for a registry whose entries carry none (version 1).</summary>
+    string? LogId => null;
+
     /// <summary>Revokes one certificate by serial number. Revoking the same serial twice returns the first entry.</summary>
     /// <param name="serialNumber">The serial number, hex (as <see cref="X509Certificate2.SerialNumber"/>).</param>
     /// <param name="reason">The RFC 5280 reason.</param>
@@ -68,6 +72,12 @@ public interface IRevocationRegistry : IIdentityRevoker
     /// <param name="cancellationToken">Cancels the operation.</param>
     /// <returns>The covering entry, or <see langword="null"/> when the certificate is not revoked.</returns>
     ValueTask<RevocationEntry?> GetCertificateRevocationAsync(string serialNumber, CancellationToken cancellationToken = default);
+
+    /// <summary>Gets whether the issuer issued (recorded) a certificate with this serial number: OCSP answers <c>unknown</c> otherwise.</summary>
+    /// <param name="serialNumber">The serial number, hex.</param>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    /// <returns><see langword="true"/> when issued; the default implementation cannot tell and answers <see langword="true"/>.</returns>
+    ValueTask<bool> IsIssuedAsync(string serialNumber, CancellationToken cancellationToken = default) => ValueTask.FromResult(true);
 
     /// <summary>Gets the revocation that covers an identity (itself or an ancestor path).</summary>
     /// <param name="id">The identity.</param>

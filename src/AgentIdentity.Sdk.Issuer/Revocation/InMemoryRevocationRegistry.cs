@@ -16,6 +16,11 @@ public sealed class RevocationRegistryOptions
     /// <summary>Gets or sets how far the CRL's <c>thisUpdate</c> is backdated for peers whose clocks run behind.</summary>
     /// <value>The default value is 5 minutes.</value>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Gets or sets how often a store-backed registry (the issuer service's) re-reads the store while a feed subscriber
+    /// waits, to pick up revocations committed by other replicas.</summary>
+    /// <value>The default value is 1 second.</value>
+    public TimeSpan StorePollInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -32,7 +37,9 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
     private readonly RevocationSet _set = new();
     private readonly List<RevocationEntry> _entries = [];
     private readonly ConcurrentDictionary<string, IssuedCertificate> _issued = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, RevocationEntry> _revokedByIdentity = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (RevocationEntry Entry, DateTimeOffset NotAfter)> _revokedByIdentity = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _everIssued = new(StringComparer.Ordinal);
+    private readonly byte[] _logId = System.Security.Cryptography.RandomNumberGenerator.GetBytes(RevocationEntry.LogIdLength);
     private readonly Lock _gate = new();
     private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private byte[]? _crl;
@@ -63,6 +70,10 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
 
     /// <inheritdoc/>
     public long LastSequence => _set.LastSequence;
+
+    /// <inheritdoc/>
+    /// <remarks>A new random log ID per instance: a process restart starts a new log, and subscribers resynchronise.</remarks>
+    public string LogId => Convert.ToHexStringLower(_logId);
 
     /// <summary>Gets the applied state, for in-process checks (an issuer and a service in one process).</summary>
     public RevocationSet Set => _set;
@@ -110,17 +121,17 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
             }
 
             var now = _time.GetUtcNow();
-            entry = _signer.CreateEntry(_set.LastSequence + 1, kind, serial, id, now, reason);
+            entry = _signer.CreateEntry(_logId, _set.LastSequence + 1, kind, serial, id, now, reason);
             _entries.Add(entry);
             _set.Apply(entry);
-            if (kind == RevocationKind.Identity)
+            // The cascade: an identity reaches its certificates, those below it and those whose delegation chain names it; a
+            // serial reaches every certificate whose delegation chain names that certificate (by its hash).
+            var revokedHash = kind == RevocationKind.Serial && _issued.TryGetValue(serial!, out var revokedCertificate) ? revokedCertificate.Hash : null;
+            foreach (var (issuedSerial, issued) in _issued)
             {
-                foreach (var (issuedSerial, issued) in _issued)
+                if (kind == RevocationKind.Identity ? issued.IsCoveredBy(id) : revokedHash is not null && Array.IndexOf(issued.AncestorHashes, revokedHash) >= 0)
                 {
-                    if (issued.IsCoveredBy(id))
-                    {
-                        _revokedByIdentity.TryAdd(issuedSerial, entry);
-                    }
+                    _revokedByIdentity.TryAdd(issuedSerial, (entry, issued.NotAfter));
                 }
             }
 
@@ -140,11 +151,15 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
         ArgumentNullException.ThrowIfNull(certificate);
         var serial = RevocationEntry.NormalizeSerialNumber(certificate.SerialNumber);
         var id = CertificateExtensions.ReadUriSans(certificate, out _) is [var uri] && SpiffeId.TryParse(uri, out var parsed) ? parsed : default;
-        var issued = new IssuedCertificate(id, ReadDelegationAncestors(certificate), new DateTimeOffset(certificate.NotAfter.ToUniversalTime()));
+        var chain = ReadDelegationChain(certificate);
+        var issued = new IssuedCertificate(
+            id, [.. chain.Select(l => l.Id)], [.. chain.Select(l => l.CertificateThumbprint)], Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(certificate.RawData)),
+            new DateTimeOffset(certificate.NotAfter.ToUniversalTime()));
         lock (_gate)
         {
             _issued[serial] = issued;
-            if (_set.IsRevoked(serial, id, issued.Ancestors, out var entry) && _revokedByIdentity.TryAdd(serial, entry))
+            _everIssued.TryAdd(serial, 0);
+            if ((_set.IsRevoked(serial, id, issued.Ancestors, out var entry) || IsAncestorCertificateRevoked(issued, out entry)) && _revokedByIdentity.TryAdd(serial, (entry, issued.NotAfter)))
             {
                 _crl = null;
             }
@@ -195,9 +210,14 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
     public ValueTask<RevocationEntry?> GetCertificateRevocationAsync(string serialNumber, CancellationToken cancellationToken = default)
     {
         var serial = RevocationEntry.NormalizeSerialNumber(serialNumber);
-        if (_set.IsRevoked(serial, default, null, out var entry) || _revokedByIdentity.TryGetValue(serial, out entry))
+        if (_set.IsRevoked(serial, default, null, out var entry))
         {
             return new(entry);
+        }
+
+        if (_revokedByIdentity.TryGetValue(serial, out var cascaded))
+        {
+            return new(cascaded.Entry);
         }
 
         if (_issued.TryGetValue(serial, out var issued) && _set.IsRevoked(serial, issued.Id, issued.Ancestors, out entry))
@@ -239,30 +259,56 @@ public sealed class InMemoryRevocationRegistry : IRevocationRegistry
             }
         }
 
-        foreach (var (serial, entry) in _revokedByIdentity)
+        foreach (var (serial, (entry, notAfter)) in _revokedByIdentity)
         {
             // RFC 5280 §3.3: an entry may leave the CRL once the certificate has expired.
-            if (!_issued.TryGetValue(serial, out var issued) || issued.NotAfter >= now - _options.ClockSkew)
+            if (notAfter >= now - _options.ClockSkew)
             {
                 rows.TryAdd(serial, (serial, entry.RevokedAt, entry.Reason));
             }
+            else
+            {
+                _revokedByIdentity.TryRemove(serial, out _);
+            }
         }
 
+        // Monotonic across restarts of the process too: never below the Unix time in seconds (RFC 5280 §5.2.3 asks only for an
+        // increasing number; a persisted one is the store-backed registry's).
+        _crlNumber = Math.Max(_crlNumber + 1, now.ToUnixTimeSeconds());
         _crlRefreshAt = now + (_options.CrlValidity / 2);
-        return _signer.BuildCrl(rows.Values, new BigInteger(++_crlNumber), now - _options.ClockSkew, now + _options.CrlValidity);
+        return _signer.BuildCrl(rows.Values, new BigInteger(_crlNumber), now - _options.ClockSkew, now + _options.CrlValidity);
     }
 
-    private sealed record IssuedCertificate(SpiffeId Id, SpiffeId[] Ancestors, DateTimeOffset NotAfter)
+    /// <inheritdoc/>
+    /// <remarks>Every certificate recorded with <see cref="RecordIssuedAsync"/> since this instance was created.</remarks>
+    public ValueTask<bool> IsIssuedAsync(string serialNumber, CancellationToken cancellationToken = default) =>
+        new(_everIssued.ContainsKey(RevocationEntry.NormalizeSerialNumber(serialNumber)));
+
+    private bool IsAncestorCertificateRevoked(IssuedCertificate issued, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out RevocationEntry? entry)
+    {
+        foreach (var (serial, candidate) in _issued)
+        {
+            if (Array.IndexOf(issued.AncestorHashes, candidate.Hash) >= 0 && (_set.IsRevoked(serial, default, null, out entry) || (_revokedByIdentity.TryGetValue(serial, out var cascaded) && (entry = cascaded.Entry) is not null)))
+            {
+                return true;
+            }
+        }
+
+        entry = null;
+        return false;
+    }
+
+    private sealed record IssuedCertificate(SpiffeId Id, SpiffeId[] Ancestors, string[] AncestorHashes, string Hash, DateTimeOffset NotAfter)
     {
         public bool IsCoveredBy(SpiffeId revoked) =>
             Id == revoked || revoked.IsAncestorOf(Id) || Array.Exists(Ancestors, a => a == revoked || revoked.IsAncestorOf(a));
     }
 
-    private static SpiffeId[] ReadDelegationAncestors(X509Certificate2 certificate)
+    private static DelegationLink[] ReadDelegationChain(X509Certificate2 certificate)
     {
         try
         {
-            return AgentPolicyExtension.ReadDelegationChain(certificate) is { } chain ? [.. chain.Select(l => l.Id)] : [];
+            return AgentPolicyExtension.ReadDelegationChain(certificate) is { } chain ? [.. chain] : [];
         }
         catch (PolicyFormatException)
         {

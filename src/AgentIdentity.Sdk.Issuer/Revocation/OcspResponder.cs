@@ -27,7 +27,8 @@ public sealed class OcspResponderOptions
 
 /// <summary>
 /// An RFC 6960 OCSP responder over an <see cref="IRevocationRegistry"/>, signed by the issuing CA itself (so relying parties need
-/// no delegated responder certificate). Answers <c>good</c>, <c>revoked</c> (with time and reason) or <c>unknown</c> (another issuer),
+/// no delegated responder certificate). Answers <c>good</c>, <c>revoked</c> (with time and reason) or <c>unknown</c> (another issuer,
+/// or a serial number the registry never recorded as issued),
 /// echoes the request nonce, and returns <c>malformedRequest</c> for bytes that are not an OCSP request.
 /// </summary>
 /// <remarks>Thread-safe.</remarks>
@@ -40,12 +41,12 @@ public sealed class OcspResponder
     public const string ResponseMediaType = "application/ocsp-response";
 
     private const int MaxRequestBytes = 16 * 1024;
+    private const int MaxSerialBytes = 64; // RFC 5280 §4.1.2.2: at most 20 octets are issued; RevocationEntry accepts up to 64
     private readonly IRevocationRegistry _registry;
-    private readonly RevocationSigner _signer;
+    private readonly Func<RevocationSigner> _signerSource;
     private readonly OcspResponderOptions _options;
     private readonly TimeProvider _time;
-    private readonly BcCertificate _issuer;
-    private readonly AsymmetricKeyParameter _issuerKey;
+    private SignerState? _current;
 
     /// <summary>Initializes a new instance of the <see cref="OcspResponder"/> class.</summary>
     /// <param name="registry">The registry to answer from.</param>
@@ -57,14 +58,38 @@ public sealed class OcspResponder
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(signer);
         _registry = registry;
-        _signer = signer;
+        _signerSource = () => signer;
         _options = options ?? new OcspResponderOptions();
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_options.ResponseValidity, TimeSpan.Zero, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxRequestsPerMessage, 1, nameof(options));
         _time = timeProvider ?? TimeProvider.System;
-        _issuer = new X509CertificateParser().ReadCertificate(signer.Certificate.RawData);
-        _issuerKey = _issuer.GetPublicKey();
     }
+
+    /// <summary>A responder whose signer follows the issuer's active CA (the issuer service's, across CA rotations).</summary>
+    internal OcspResponder(IRevocationRegistry registry, Func<RevocationSigner> signerSource, OcspResponderOptions? options, TimeProvider? timeProvider)
+    {
+        _registry = registry;
+        _signerSource = signerSource;
+        _options = options ?? new OcspResponderOptions();
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    private SignerState Current()
+    {
+        var signer = _signerSource();
+        var current = Volatile.Read(ref _current);
+        if (current is not null && ReferenceEquals(current.Signer, signer))
+        {
+            return current;
+        }
+
+        var issuer = new X509CertificateParser().ReadCertificate(signer.Certificate.RawData);
+        current = new SignerState(signer, issuer, issuer.GetPublicKey());
+        Volatile.Write(ref _current, current);
+        return current;
+    }
+
+    private sealed record SignerState(RevocationSigner Signer, BcCertificate Issuer, AsymmetricKeyParameter Key);
 
     /// <summary>Answers one DER OCSP request.</summary>
     /// <param name="request">The DER <c>OCSPRequest</c> (POST body, or the decoded GET path).</param>
@@ -99,20 +124,25 @@ public sealed class OcspResponder
         var now = _time.GetUtcNow();
         var thisUpdate = (now - _options.ClockSkew).UtcDateTime;
         var nextUpdate = (now + _options.ResponseValidity).UtcDateTime;
-        var generator = new BasicOcspRespGenerator(_issuerKey);
+        var (signer, issuerCertificate, issuerKey) = Current();
+        var generator = new BasicOcspRespGenerator(issuerKey);
         foreach (var single in requests)
         {
             var certificateId = single.GetCertID();
             CertificateStatus? status;
-            if (!certificateId.MatchesIssuer(_issuer))
+            byte[] serialBytes;
+            if (!certificateId.MatchesIssuer(issuerCertificate) || certificateId.SerialNumber.SignValue <= 0
+                || (serialBytes = certificateId.SerialNumber.ToByteArrayUnsigned()).Length > MaxSerialBytes)
             {
-                status = new UnknownStatus();
+                status = new UnknownStatus(); // another issuer's, or a serial this issuer cannot have issued
             }
             else
             {
-                var serial = Convert.ToHexString(certificateId.SerialNumber.ToByteArrayUnsigned());
-                var revoked = serial.Length == 0 ? null : await _registry.GetCertificateRevocationAsync(serial, cancellationToken).ConfigureAwait(false);
-                status = revoked is null ? CertificateStatus.Good : new RevokedStatus(revoked.RevokedAt.UtcDateTime, (int)revoked.Reason);
+                var serial = Convert.ToHexString(serialBytes);
+                var revoked = await _registry.GetCertificateRevocationAsync(serial, cancellationToken).ConfigureAwait(false);
+                status = revoked is not null
+                    ? new RevokedStatus(revoked.RevokedAt.UtcDateTime, (int)revoked.Reason)
+                    : await _registry.IsIssuedAsync(serial, cancellationToken).ConfigureAwait(false) ? CertificateStatus.Good : new UnknownStatus();
             }
 
             generator.AddResponse(certificateId, status, thisUpdate, nextUpdate, null);
@@ -126,7 +156,7 @@ public sealed class OcspResponder
             }));
         }
 
-        var basic = generator.Generate(new EcdsaSignatureFactory(_signer), [_issuer], now.UtcDateTime);
+        var basic = generator.Generate(new EcdsaSignatureFactory(signer), [issuerCertificate], now.UtcDateTime);
         return new OCSPRespGenerator().Generate(OCSPRespGenerator.Successful, basic).GetEncoded();
     }
 

@@ -20,8 +20,9 @@ public static class RevocationEndpointRouteBuilderExtensions
     /// <summary>
     /// Maps, under <paramref name="pattern"/>:
     /// <list type="bullet">
-    /// <item><c>GET feed</c>: server-sent events, one <c>revocation</c> event per signed entry (<c>id</c> = sequence number,
-    /// <c>data</c> = base64url DER), resuming after <c>Last-Event-ID</c> or <c>?after=</c>, with heartbeat comments;</item>
+    /// <item><c>GET feed</c>: server-sent events: first a <c>head</c> event (<c>data</c> = the last sequence number and the log ID,
+    /// or <c>-</c>), then one <c>revocation</c> event per signed entry (<c>id</c> = sequence number, <c>data</c> = base64url DER),
+    /// resuming after <c>Last-Event-ID</c> or <c>?after=</c>, with heartbeat comments;</item>
     /// <item><c>GET feed/poll?after=N</c>: long-poll fallback, a JSON array of base64url entries (empty after the wait);</item>
     /// <item><c>GET crl</c>: the current CRL, <c>application/pkix-crl</c> (DER);</item>
     /// <item><c>POST ocsp</c> (<c>application/ocsp-request</c>) and <c>GET ocsp/{base64}</c>: RFC 6960 OCSP.</item>
@@ -132,7 +133,9 @@ public static class RevocationEndpointRouteBuilderExtensions
         context.Response.Headers.CacheControl = "no-store";
         context.Response.Headers["X-Accel-Buffering"] = "no";
         var body = context.Response.Body;
-        await body.WriteAsync(Encoding.ASCII.GetBytes($"retry: 1000\n: after {after.ToString(CultureInfo.InvariantCulture)}\n\n"), aborted).ConfigureAwait(false);
+        _ = await registry.GetEntriesAsync(after, 1, aborted).ConfigureAwait(false); // a store-backed registry reads its head from the store
+        var head = $"event: head\ndata: {registry.LastSequence.ToString(CultureInfo.InvariantCulture)} {registry.LogId ?? "-"}\n\n";
+        await body.WriteAsync(Encoding.ASCII.GetBytes($"retry: 1000\n: after {after.ToString(CultureInfo.InvariantCulture)}\n\n{head}"), aborted).ConfigureAwait(false);
         await body.FlushAsync(aborted).ConfigureAwait(false);
         logger.FeedSubscriberConnected(context.Connection.RemoteIpAddress, after);
         try

@@ -49,8 +49,14 @@ public sealed class RevocationSigner
 
     internal X509Certificate2 IssuerWithKey => _issuer;
 
+    internal ECDsa Key => _key;
+
+    /// <summary>A version 1 entry (no log ID), for tests and benchmarks of readers.</summary>
     internal RevocationEntry CreateEntry(long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason) =>
         RevocationEntry.Create(TrustDomain, sequence, kind, serialNumber, id, revokedAt, reason, _key);
+
+    internal RevocationEntry CreateEntry(ReadOnlySpan<byte> logId, long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason) =>
+        RevocationEntry.Create(TrustDomain, logId, sequence, kind, serialNumber, id, revokedAt, reason, _key);
 
     internal byte[] Sign(ReadOnlySpan<byte> data) => _key.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
 

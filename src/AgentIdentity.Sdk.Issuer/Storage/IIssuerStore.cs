@@ -127,7 +127,12 @@ public sealed record JoinTokenRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset ExpiresAt,
     DateTimeOffset? RedeemedAt,
-    string? RedeemedBy);
+    string? RedeemedBy)
+{
+    /// <summary>Gets the enrolled instance the token is bound to (re-enrollment of that instance, for example after its SVID
+    /// expired), or <see langword="null"/> for a token that enrolls one new instance.</summary>
+    public string? BoundSpiffeId { get; init; }
+}
 
 /// <summary>An identity the issuer has enrolled (by join token) or delegated; renewals are checked against it.</summary>
 /// <param name="SpiffeId">The SPIFFE ID.</param>

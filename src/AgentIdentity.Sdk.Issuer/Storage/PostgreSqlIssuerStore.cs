@@ -30,6 +30,8 @@ internal sealed class PostgreSqlIssuerStore : SqlIssuerStore, IAsyncDisposable
 
     protected override string ProviderName => "PostgreSQL";
 
+    protected override string BinaryType => "BYTEA";
+
     protected override string[] SchemaStatements =>
     [
         "CREATE TABLE IF NOT EXISTS ai_certificate_authorities (id TEXT PRIMARY KEY, state INTEGER NOT NULL, root_cert BYTEA NOT NULL, root_key BYTEA NOT NULL, intermediate_cert BYTEA NOT NULL, intermediate_key BYTEA NOT NULL, created_at BIGINT NOT NULL, not_after BIGINT NOT NULL)",

@@ -4,7 +4,7 @@ using System.Data.Common;
 namespace AgentIdentity.Issuer;
 
 /// <summary>The ADO.NET implementation shared by the SQLite and PostgreSQL stores: the same statements, provider-specific DDL.</summary>
-internal abstract class SqlIssuerStore : IIssuerStore
+internal abstract partial class SqlIssuerStore : IIssuerStore
 {
     protected abstract string ProviderName { get; }
 
@@ -18,12 +18,13 @@ internal abstract class SqlIssuerStore : IIssuerStore
 
     public Task InitializeAsync(CancellationToken cancellationToken = default) => RunAsync(async connection =>
     {
-        foreach (var statement in SchemaStatements)
+        foreach (var statement in SchemaStatements.Concat(RevocationSchemaStatements))
         {
             using var command = Command(connection, null, statement);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        await InitializeRevocationStateAsync(connection, cancellationToken).ConfigureAwait(false);
         return true;
     }, cancellationToken);
 
@@ -97,10 +98,21 @@ internal abstract class SqlIssuerStore : IIssuerStore
         ArgumentNullException.ThrowIfNull(token);
         return RunAsync(async connection =>
         {
-            using var insert = Command(connection, null,
+            using var transaction = await BeginWriteTransactionAsync(connection, cancellationToken).ConfigureAwait(false);
+            using (var insert = Command(connection, transaction,
                 "INSERT INTO ai_join_tokens (token_hash, agent_name, policy, created_at, expires_at) VALUES (@hash, @name, @policy, @created, @expires)",
-                ("hash", token.TokenHash), ("name", token.AgentName), ("policy", token.Policy), ("created", Ms(token.CreatedAt)), ("expires", Ms(token.ExpiresAt)));
-            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                ("hash", token.TokenHash), ("name", token.AgentName), ("policy", token.Policy), ("created", Ms(token.CreatedAt)), ("expires", Ms(token.ExpiresAt))))
+            {
+                await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (token.BoundSpiffeId is { } bound)
+            {
+                using var bind = Command(connection, transaction, "INSERT INTO ai_join_token_bindings (token_hash, spiffe_id) VALUES (@hash, @id)", ("hash", token.TokenHash), ("id", bound));
+                await bind.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return true;
         }, cancellationToken);
     }
@@ -111,7 +123,7 @@ internal abstract class SqlIssuerStore : IIssuerStore
         return RunAsync(async connection =>
         {
             using var command = Command(connection, null,
-                "SELECT agent_name, policy, created_at, expires_at, redeemed_at, redeemed_by FROM ai_join_tokens WHERE token_hash = @hash", ("hash", tokenHash));
+                "SELECT t.agent_name, t.policy, t.created_at, t.expires_at, t.redeemed_at, t.redeemed_by, b.spiffe_id FROM ai_join_tokens t LEFT JOIN ai_join_token_bindings b ON b.token_hash = t.token_hash WHERE t.token_hash = @hash", ("hash", tokenHash));
             using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -119,7 +131,8 @@ internal abstract class SqlIssuerStore : IIssuerStore
             }
 
             return new JoinTokenRecord(tokenHash, reader.GetString(0), Bytes(reader, 1), Time(reader.GetInt64(2)), Time(reader.GetInt64(3)),
-                reader.IsDBNull(4) ? null : Time(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetString(5));
+                reader.IsDBNull(4) ? null : Time(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetString(5))
+            { BoundSpiffeId = reader.IsDBNull(6) ? null : reader.GetString(6) };
         }, cancellationToken);
     }
 
@@ -142,8 +155,20 @@ internal abstract class SqlIssuerStore : IIssuerStore
                 }
             }
 
-            await UpsertIdentityAsync(connection, transaction, identity, cancellationToken).ConfigureAwait(false);
+            // One token enrolls one new identity: an enrolled (or revoked) identity is never overwritten.
+            using (var insert = Command(connection, transaction,
+                "INSERT INTO ai_identities (spiffe_id, policy, parent_id, enrolled_at, revoked) SELECT @id, @policy, NULL, @at, 0 WHERE NOT EXISTS (SELECT 1 FROM ai_identities WHERE spiffe_id = @id)",
+                ("id", identity.SpiffeId), ("policy", identity.Policy), ("at", Ms(identity.EnrolledAt))))
+            {
+                if (await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1 && !await ReenrollBoundAsync(connection, transaction, tokenHash, identity, cancellationToken).ConfigureAwait(false))
+                {
+                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                    return false;
+                }
+            }
+
             await InsertCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
+            await SetCurrentCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return true;
         }, cancellationToken);
@@ -227,7 +252,7 @@ internal abstract class SqlIssuerStore : IIssuerStore
         return command;
     }
 
-    private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> operation, CancellationToken cancellationToken)
+    private protected async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> operation, CancellationToken cancellationToken)
     {
         try
         {
@@ -240,11 +265,22 @@ internal abstract class SqlIssuerStore : IIssuerStore
         }
     }
 
+    /// <summary>Re-enrolls an existing identity, only with a token bound to it and only while it is not revoked.</summary>
+    private static async Task<bool> ReenrollBoundAsync(DbConnection connection, DbTransaction transaction, byte[] tokenHash, IdentityRecord identity, CancellationToken cancellationToken)
+    {
+        using var update = Command(connection, transaction,
+            "UPDATE ai_identities SET policy = @policy, enrolled_at = @at WHERE spiffe_id = @id AND revoked = 0 AND parent_id IS NULL " +
+            "AND EXISTS (SELECT 1 FROM ai_join_token_bindings WHERE token_hash = @hash AND spiffe_id = @id)",
+            ("policy", identity.Policy), ("at", Ms(identity.EnrolledAt)), ("id", identity.SpiffeId), ("hash", tokenHash));
+        return await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
     private static async Task UpsertIdentityAsync(DbConnection connection, DbTransaction transaction, IdentityRecord identity, CancellationToken cancellationToken)
     {
         using var upsert = Command(connection, transaction,
             "INSERT INTO ai_identities (spiffe_id, policy, parent_id, enrolled_at, revoked) VALUES (@id, @policy, @parent, @at, @revoked) " +
-            "ON CONFLICT (spiffe_id) DO UPDATE SET policy = excluded.policy, parent_id = excluded.parent_id, enrolled_at = excluded.enrolled_at, revoked = excluded.revoked",
+            "ON CONFLICT (spiffe_id) DO UPDATE SET policy = excluded.policy, parent_id = excluded.parent_id, enrolled_at = excluded.enrolled_at, " +
+            "revoked = CASE WHEN ai_identities.revoked <> 0 THEN ai_identities.revoked ELSE excluded.revoked END", // a revoked flag is never cleared
             ("id", identity.SpiffeId), ("policy", identity.Policy), ("parent", identity.ParentId), ("at", Ms(identity.EnrolledAt)), ("revoked", identity.Revoked ? 1 : 0));
         if (identity.ParentId is null)
         {
@@ -256,6 +292,7 @@ internal abstract class SqlIssuerStore : IIssuerStore
 
     private static async Task InsertCertificateAsync(DbConnection connection, DbTransaction transaction, IssuedCertificateRecord certificate, CancellationToken cancellationToken)
     {
+        await InsertCertificateLinkAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
         using var insert = Command(connection, transaction,
             "INSERT INTO ai_certificates (serial, spiffe_id, kind, not_before, not_after, issued_at, der) VALUES (@serial, @id, @kind, @nb, @na, @at, @der)",
             ("serial", certificate.SerialNumber), ("id", certificate.SpiffeId), ("kind", certificate.Kind), ("nb", Ms(certificate.NotBefore)),
@@ -263,9 +300,9 @@ internal abstract class SqlIssuerStore : IIssuerStore
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static long Ms(DateTimeOffset time) => time.ToUnixTimeMilliseconds();
+    private protected static long Ms(DateTimeOffset time) => time.ToUnixTimeMilliseconds();
 
-    private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+    private protected static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
-    private static byte[]? Bytes(DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : (byte[])reader.GetValue(ordinal);
+    private protected static byte[]? Bytes(DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : (byte[])reader.GetValue(ordinal);
 }

@@ -52,6 +52,8 @@ internal sealed class SqliteIssuerStore : SqlIssuerStore
 
     protected override string ProviderName => "SQLite";
 
+    protected override string BinaryType => "BLOB";
+
     protected override string[] SchemaStatements =>
     [
         "PRAGMA journal_mode=WAL",

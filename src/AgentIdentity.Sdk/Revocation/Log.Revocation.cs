@@ -38,4 +38,8 @@ internal static partial class Log
         Message = "Revoking the disposed task identity {SpiffeId} failed; it stays valid until it expires.")]
     public static partial void TaskIdentityRevocationFailed(this ILogger logger, SpiffeId spiffeId, Exception exception);
 
+    [LoggerMessage(EventId = 1510, EventName = "RevocationFeedEpochChanged", Level = LogLevel.Error,
+        Message = "The revocation feed {FeedUri} changed its log under this subscriber ({Why}): the issuer's registry was reset or restored; {Action}.")]
+    public static partial void FeedEpochChanged(this ILogger logger, Uri feedUri, string why, string action);
+
 }

@@ -24,7 +24,8 @@ public enum RevocationKind
 /// RevocationFeedEntry ::= SEQUENCE {
 ///   tbs SEQUENCE {
 ///     type        OBJECT IDENTIFIER,  -- 2.25.13125575335917636297664607662684948779.3.1 (domain separation)
-///     version     INTEGER (1),
+///     version     INTEGER (1 | 2),
+///     logId       OCTET STRING (SIZE (16)),  -- version 2 only: the feed's epoch
 ///     trustDomain UTF8String,
 ///     sequence    INTEGER (1..MAX),   -- 1, 2, 3 ... without gaps
 ///     kind        ENUMERATED { serial(0), identity(1) },
@@ -34,6 +35,9 @@ public enum RevocationKind
 ///   signatureAlgorithm AlgorithmIdentifier,  -- ecdsa-with-SHA256
 ///   signature   BIT STRING }
 /// </code>
+/// <para>Version 2 adds the <c>logId</c>: a random identifier of one sequence of entries (an epoch). A registry that restarts its
+/// numbering (reset, restore from a backup) starts a new log ID, so subscribers that are ahead resynchronise instead of silently
+/// dropping the new entries. Version 1 entries (no log ID) are still read, strictly.</para>
 /// <para>Immutable and thread-safe.</para>
 /// </remarks>
 public sealed class RevocationEntry
@@ -41,11 +45,16 @@ public sealed class RevocationEntry
     /// <summary>The OID that starts every signed entry, so that a signature over it can never be mistaken for one over a certificate or CRL.</summary>
     public const string EntryTypeOid = Oids.RevocationEntryType;
 
-    private const int Version = 1;
+    /// <summary>The length of a log ID in bytes.</summary>
+    public const int LogIdLength = 16;
+
+    private const int Version1 = 1;
+    private const int Version2 = 2;
     private readonly byte[] _encoded;
 
-    private RevocationEntry(TrustDomain trustDomain, long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason, byte[] encoded)
+    private RevocationEntry(string? logId, TrustDomain trustDomain, long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason, byte[] encoded)
     {
+        LogId = logId;
         TrustDomain = trustDomain;
         Sequence = sequence;
         Kind = kind;
@@ -55,6 +64,10 @@ public sealed class RevocationEntry
         Reason = reason;
         _encoded = encoded;
     }
+
+    /// <summary>Gets the signed log ID (epoch) as 32 lowercase hex digits, or <see langword="null"/> for a version 1 entry, which
+    /// has none. Sequence numbers count within one log ID.</summary>
+    public string? LogId { get; }
 
     /// <summary>Gets the trust domain whose issuer signed the entry.</summary>
     public TrustDomain TrustDomain { get; }
@@ -165,7 +178,32 @@ public sealed class RevocationEntry
     /// <param name="reason">The RFC 5280 reason.</param>
     /// <param name="signingKey">The feed signer's ECDSA private key (the issuing CA's key).</param>
     /// <returns>The signed entry.</returns>
-    public static RevocationEntry Create(TrustDomain trustDomain, long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason, ECDsa signingKey)
+    public static RevocationEntry Create(TrustDomain trustDomain, long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason, ECDsa signingKey) =>
+        Create(trustDomain, null, sequence, kind, serialNumber, id, revokedAt, reason, signingKey);
+
+    /// <summary>Creates and signs a version 2 entry, which carries the log ID (epoch) of the registry's feed.</summary>
+    /// <param name="trustDomain">The trust domain of the issuer.</param>
+    /// <param name="logId">The log ID: <see cref="LogIdLength"/> random bytes that name this numbering of the feed.</param>
+    /// <param name="sequence">The entry's sequence number within the log (from 1, without gaps).</param>
+    /// <param name="kind">What is revoked.</param>
+    /// <param name="serialNumber">The normalized serial number, for <see cref="RevocationKind.Serial"/>.</param>
+    /// <param name="id">The revoked identity, or the SPIFFE ID of the certificate whose serial is revoked.</param>
+    /// <param name="revokedAt">When it was revoked (truncated to whole seconds).</param>
+    /// <param name="reason">The RFC 5280 reason.</param>
+    /// <param name="signingKey">The feed signer's ECDSA private key (the issuing CA's key).</param>
+    /// <returns>The signed entry.</returns>
+    /// <exception cref="ArgumentException">The log ID is not <see cref="LogIdLength"/> bytes.</exception>
+    public static RevocationEntry Create(TrustDomain trustDomain, ReadOnlySpan<byte> logId, long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason, ECDsa signingKey)
+    {
+        if (logId.Length != LogIdLength)
+        {
+            throw new ArgumentException($"A revocation log ID is {LogIdLength} bytes; this one is {logId.Length}.", nameof(logId));
+        }
+
+        return Create(trustDomain, logId.ToArray(), sequence, kind, serialNumber, id, revokedAt, reason, signingKey);
+    }
+
+    private static RevocationEntry Create(TrustDomain trustDomain, byte[]? logId, long sequence, RevocationKind kind, string? serialNumber, SpiffeId id, DateTimeOffset revokedAt, X509RevocationReason reason, ECDsa signingKey)
     {
         ArgumentNullException.ThrowIfNull(signingKey);
         if (kind == RevocationKind.Serial && string.IsNullOrEmpty(serialNumber))
@@ -174,7 +212,7 @@ public sealed class RevocationEntry
         }
 
         revokedAt = new DateTimeOffset(revokedAt.UtcTicks - (revokedAt.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
-        var tbs = WriteTbs(trustDomain, sequence, kind, kind == RevocationKind.Serial ? serialNumber! : id.ToString(), revokedAt, reason);
+        var tbs = WriteTbs(logId, trustDomain, sequence, kind, kind == RevocationKind.Serial ? serialNumber! : id.ToString(), revokedAt, reason);
         var signature = signingKey.SignData(tbs, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
         var writer = new AsnWriter(AsnEncodingRules.DER, tbs.Length + signature.Length + 32);
         using (writer.PushSequence())
@@ -188,16 +226,21 @@ public sealed class RevocationEntry
             writer.WriteBitString(signature);
         }
 
-        return new RevocationEntry(trustDomain, sequence, kind, serialNumber, id, revokedAt, reason, writer.Encode());
+        return new RevocationEntry(logId is null ? null : Convert.ToHexStringLower(logId), trustDomain, sequence, kind, serialNumber, id, revokedAt, reason, writer.Encode());
     }
 
-    private static byte[] WriteTbs(TrustDomain trustDomain, long sequence, RevocationKind kind, string subject, DateTimeOffset revokedAt, X509RevocationReason reason)
+    private static byte[] WriteTbs(byte[]? logId, TrustDomain trustDomain, long sequence, RevocationKind kind, string subject, DateTimeOffset revokedAt, X509RevocationReason reason)
     {
         var writer = new AsnWriter(AsnEncodingRules.DER, 256);
         using (writer.PushSequence())
         {
             writer.WriteObjectIdentifier(EntryTypeOid);
-            writer.WriteInteger(Version);
+            writer.WriteInteger(logId is null ? Version1 : Version2);
+            if (logId is not null)
+            {
+                writer.WriteOctetString(logId);
+            }
+
             writer.WriteCharacterString(UniversalTagNumber.UTF8String, trustDomain.Name);
             writer.WriteInteger(sequence);
             writer.WriteEnumeratedValue(kind);
@@ -240,9 +283,21 @@ public sealed class RevocationEntry
                 throw new RevocationFeedException($"The signed structure is not a revocation feed entry (its type OID is not {EntryTypeOid}).");
             }
 
-            if (!body.TryReadInt32(out var version) || version != Version)
+            if (!body.TryReadInt32(out var version) || version is not (Version1 or Version2))
             {
-                throw new RevocationFeedException($"The revocation entry has version {version}; this SDK reads version {Version}. Upgrade the SDK.");
+                throw new RevocationFeedException($"The revocation entry has version {version}; this SDK reads versions {Version1} and {Version2}. Upgrade the SDK.");
+            }
+
+            string? logId = null;
+            if (version == Version2)
+            {
+                var logIdBytes = body.ReadOctetString();
+                if (logIdBytes.Length != LogIdLength)
+                {
+                    throw new RevocationFeedException($"The revocation entry's log ID is {logIdBytes.Length} bytes; it must be {LogIdLength}.");
+                }
+
+                logId = Convert.ToHexStringLower(logIdBytes);
             }
 
             var domain = body.ReadCharacterString(UniversalTagNumber.UTF8String);
@@ -285,7 +340,7 @@ public sealed class RevocationEntry
             }
 
             tbs = tbsMemory.Span;
-            return new RevocationEntry(trustDomain, sequence, kind, serial, id, revokedAt, reason, bytes);
+            return new RevocationEntry(logId, trustDomain, sequence, kind, serial, id, revokedAt, reason, bytes);
         }
         catch (AsnContentException ex)
         {

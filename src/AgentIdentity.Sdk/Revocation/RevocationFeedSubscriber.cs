@@ -25,7 +25,23 @@ public sealed class RevocationFeedSubscriberOptions
     [PositiveTimeSpan]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Gets or sets what the subscriber does when the feed starts a new log (another log ID), or its head is below the
+    /// subscriber's own sequence number: the issuer's registry was reset or restored from a backup.</summary>
+    /// <value>The default value is <see cref="RevocationEpochChangeBehavior.Resynchronize"/>.</value>
+    public RevocationEpochChangeBehavior EpochChange { get; set; } = RevocationEpochChangeBehavior.Resynchronize;
+
     internal string? Validate() => OptionsValidation.Validate(null, this, new RevocationFeedSubscriberOptionsValidator(), RevocationFeedSubscriberOptionsRules.Instance);
+}
+
+/// <summary>What a <see cref="RevocationFeedSubscriber"/> does when the feed's log changes under it.</summary>
+public enum RevocationEpochChangeBehavior
+{
+    /// <summary>Keep every revocation applied so far (they are permanent) and read the new log from its first entry.</summary>
+    Resynchronize = 0,
+
+    /// <summary>Stop applying and stay disconnected, so that the fail-closed policy of the service applies; an operator must
+    /// restart the subscriber after checking the issuer.</summary>
+    FailClosed = 1,
 }
 
 /// <summary>The attribute rules of <see cref="RevocationFeedSubscriberOptions"/> (source-generated).</summary>
@@ -69,6 +85,7 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
     private long _rejected;
     private int _connected;
     private int _disposed;
+    private volatile string? _epochFault;
 
     /// <summary>Initializes a new instance of the <see cref="RevocationFeedSubscriber"/> class. Call <see cref="Start"/> to connect.</summary>
     /// <param name="http">The client used to reach the feed (its handler sets TLS trust).</param>
@@ -118,6 +135,10 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
 
     /// <summary>Gets a value indicating whether a feed connection is open.</summary>
     public bool IsConnected => Volatile.Read(ref _connected) != 0;
+
+    /// <summary>Gets why the subscriber failed closed on a log change (<see cref="RevocationEpochChangeBehavior.FailClosed"/>), or
+    /// <see langword="null"/>. While set, the subscriber does not connect.</summary>
+    public string? EpochFault => _epochFault;
 
     /// <summary>Gets the number of entries rejected so far.</summary>
     public long RejectedEntries => Interlocked.Read(ref _rejected);
@@ -192,6 +213,11 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
     /// <summary>Reads one connection; returns an empty string after a clean end, or the reason it was abandoned.</summary>
     private async Task<string> ReadFeedAsync(CancellationToken cancellationToken)
     {
+        if (_epochFault is { } fault)
+        {
+            return "failed closed: " + fault;
+        }
+
         var after = Set.LastSequence;
         var builder = new UriBuilder(_feedUri);
         var query = builder.Query.TrimStart('?');
@@ -216,6 +242,7 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
             SetConnected(true);
             _logger.FeedConnected(_feedUri, after);
             string? data = null;
+            string? eventType = null;
             while (true)
             {
                 idle.CancelAfter(_options.IdleTimeout);
@@ -228,19 +255,24 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
                 Touch();
                 if (line.Length == 0)
                 {
-                    if (data is not null && Dispatch(data) is { } failure)
+                    if (data is not null && (eventType == "head" ? CheckHead(data) : Dispatch(data)) is { } failure)
                     {
                         return failure;
                     }
 
                     data = null;
+                    eventType = null;
                 }
                 else if (line.StartsWith("data:", StringComparison.Ordinal))
                 {
                     data = line.AsSpan(5).Trim().ToString();
                 }
+                else if (line.StartsWith("event:", StringComparison.Ordinal))
+                {
+                    eventType = line.AsSpan(6).Trim().ToString();
+                }
 
-                // "id:", "event:", "retry:" and ":" comments (heartbeats) need nothing more: the entry carries its own sequence.
+                // "id:", "retry:" and ":" comments (heartbeats) need nothing more: the entry carries its own sequence.
             }
         }
     }
@@ -268,10 +300,53 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
                 return null;
             case RevocationApplyResult.AlreadyApplied:
                 return null;
+            case RevocationApplyResult.EpochChanged:
+                return OnEpochChange(entry.LogId, $"entry #{entry.Sequence} is from log {entry.LogId ?? "(none)"}, the subscriber's entries from log {Set.LogId ?? "(none)"}");
             default:
                 _logger.FeedGap(_feedUri, entry.Sequence, last);
                 return $"gap: #{entry.Sequence} after #{last}";
         }
+    }
+
+    /// <summary>The feed's first event, <c>head</c>: <c>&lt;last sequence&gt; &lt;log ID&gt;</c>. A new log ID, or a head below what the
+    /// subscriber has applied, means the registry was reset or restored. The event is not signed: the worst a forged one can do is
+    /// make the subscriber re-read the feed (it keeps what it has) or fail closed.</summary>
+    private string? CheckHead(string data)
+    {
+        var parts = data.Split(' ', 2, StringSplitOptions.TrimEntries);
+        if (!long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var head))
+        {
+            return null; // an unknown head format from a newer server: entries are still checked one by one
+        }
+
+        var logId = parts.Length > 1 && parts[1].Length > 0 && parts[1] != "-" ? parts[1] : null;
+        var known = Set.LogId;
+        var last = Set.LastSequence;
+        if (last == 0 && known is null)
+        {
+            return null;
+        }
+
+        if (!string.Equals(logId, known, StringComparison.Ordinal))
+        {
+            return OnEpochChange(logId, $"the feed's log is {logId ?? "(none)"}, the subscriber's {known ?? "(none)"}");
+        }
+
+        return head < last ? OnEpochChange(logId, $"the feed's head #{head} is below the subscriber's #{last} in log {logId ?? "(none)"}") : null;
+    }
+
+    private string OnEpochChange(string? logId, string why)
+    {
+        if (_options.EpochChange == RevocationEpochChangeBehavior.FailClosed)
+        {
+            _epochFault = why;
+            _logger.FeedEpochChanged(_feedUri, why, "failing closed");
+            return "failed closed: " + why;
+        }
+
+        _logger.FeedEpochChanged(_feedUri, why, "resynchronising from the start of the new log");
+        Set.Resynchronize(logId);
+        return "new log: " + why;
     }
 
     private void Touch() => Interlocked.Exchange(ref _lastContactTicks, _time.GetUtcNow().UtcTicks);

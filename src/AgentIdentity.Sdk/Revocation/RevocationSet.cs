@@ -15,6 +15,10 @@ public enum RevocationApplyResult
 
     /// <summary>The entry skips sequence numbers; it was not applied. Fetch the missing entries first.</summary>
     Gap,
+
+    /// <summary>The entry belongs to another log ID (epoch) than the entries applied so far: the issuer's registry was reset or
+    /// restored. It was not applied; call <see cref="RevocationSet.Resynchronize"/> and read the feed from the start, or fail closed.</summary>
+    EpochChanged,
 }
 
 /// <summary>
@@ -33,6 +37,7 @@ public sealed class RevocationSet : IRevocationStatus
     private readonly ConcurrentDictionary<string, RevocationEntry>.AlternateLookup<ReadOnlySpan<char>> _identityLookup;
     private readonly Lock _gate = new();
     private long _lastSequence;
+    private string? _logId;
     private int _serialCount;
     private int _identityCount;
     private List<(long Sequence, TaskCompletionSource Signal)>? _waiters;
@@ -50,6 +55,18 @@ public sealed class RevocationSet : IRevocationStatus
     /// <summary>Gets the sequence number of the last applied entry (0 when none): resume the feed after it.</summary>
     public long LastSequence => Volatile.Read(ref _lastSequence);
 
+    /// <summary>Gets the log ID (epoch) of the applied entries; <see langword="null"/> before the first entry that carries one.</summary>
+    public string? LogId
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _logId;
+            }
+        }
+    }
+
     /// <summary>Gets the number of revoked serial numbers.</summary>
     public int SerialCount => Volatile.Read(ref _serialCount);
 
@@ -66,6 +83,16 @@ public sealed class RevocationSet : IRevocationStatus
         lock (_gate)
         {
             var last = _lastSequence;
+            if (!string.Equals(entry.LogId, _logId, StringComparison.Ordinal))
+            {
+                if (last != 0 || _logId is not null)
+                {
+                    return RevocationApplyResult.EpochChanged;
+                }
+
+                _logId = entry.LogId; // the first entry names the log
+            }
+
             if (entry.Sequence <= last)
             {
                 return RevocationApplyResult.AlreadyApplied;
@@ -104,6 +131,20 @@ public sealed class RevocationSet : IRevocationStatus
         }
 
         return RevocationApplyResult.Applied;
+    }
+
+    /// <summary>
+    /// Starts over in a new log (epoch): the revocations applied so far stay in force (revocations are permanent), the sequence
+    /// count restarts at 0 under <paramref name="logId"/>, so the new log's entries apply from its first one.
+    /// </summary>
+    /// <param name="logId">The new log ID, or <see langword="null"/> to adopt the log of the next entry applied.</param>
+    public void Resynchronize(string? logId)
+    {
+        lock (_gate)
+        {
+            _logId = logId;
+            Volatile.Write(ref _lastSequence, 0);
+        }
     }
 
     /// <summary>Completes when the entry with <paramref name="sequence"/> (and every one before it) has been applied.</summary>

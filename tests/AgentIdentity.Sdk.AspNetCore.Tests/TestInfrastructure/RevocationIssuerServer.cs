@@ -28,6 +28,7 @@ internal sealed class RevocationIssuerServer : IAsyncDisposable
         var signer = ca.CreateRevocationSigner();
         var registry = new InMemoryRevocationRegistry(signer);
         var builder = TestHost.CreateBuilder(development: true, port: port);
+        builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(1)); // open feed streams end at shutdown instead of holding it for 30 s
         builder.Services.AddSingleton<IRevocationRegistry>(registry);
         builder.Services.AddSingleton(new OcspResponder(registry, signer));
         var app = builder.Build();

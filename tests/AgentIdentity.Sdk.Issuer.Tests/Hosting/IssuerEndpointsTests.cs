@@ -255,7 +255,7 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         options.JoinTokenCallback = async (id, ct) =>
         {
             Interlocked.Increment(ref callbacks);
-            return await _host.Issuer.CreateJoinTokenAsync("worker", null, TimeSpan.FromMinutes(5), ct);
+            return await _host.Issuer.CreateJoinTokenAsync(id, null, TimeSpan.FromMinutes(5), ct); // bound to the instance it re-enrolls
         };
         using var client = new IssuerClient(options, _host.Time);
         var id = IssuerHost.AgentId("worker");

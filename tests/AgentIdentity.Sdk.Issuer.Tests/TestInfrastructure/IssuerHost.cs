@@ -38,6 +38,11 @@ internal sealed class IssuerHost : IAsyncDisposable
 
     public Uri Address { get; }
 
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>The issuer's revocation registry (the store-backed one unless the test registered another).</summary>
+    public IRevocationRegistry Registry => _app.Services.GetRequiredService<IRevocationRegistry>();
+
     public static TrustDomain TrustDomain { get; } = TrustDomain.Parse("example.org");
 
     /// <param name="configure">Adjusts the options.</param>
