@@ -38,4 +38,11 @@ internal static partial class Log
         Message = "Revoking the disposed task identity {SpiffeId} failed; it stays valid until it expires.")]
     public static partial void TaskIdentityRevocationFailed(this ILogger logger, SpiffeId spiffeId, Exception exception);
 
+    [LoggerMessage(EventId = 1509, EventName = "RevocationSubscriptionStarted", Level = LogLevel.Information,
+        Message = "Subscribed the agents of this host ({CredentialCount} credential(s) so far) to the revocation feed {FeedUri}, signed by '{Signer}'.")]
+    public static partial void RevocationSubscriptionStarted(this ILogger logger, Uri feedUri, string signer, int credentialCount);
+
+    [LoggerMessage(EventId = 1510, EventName = "RevocationSubscriptionFailed", Level = LogLevel.Error,
+        Message = "The revocation feed subscription cannot start, so revocations cannot reach the kill switch: {Reason}")]
+    public static partial void RevocationSubscriptionFailed(this ILogger logger, string reason);
 }
