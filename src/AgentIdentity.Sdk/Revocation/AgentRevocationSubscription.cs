@@ -78,6 +78,7 @@ public sealed class AgentRevocationSubscription : IHostedService, IAsyncDisposab
     private DateTimeOffset? _startedAt;
     private string? _startError;
     private bool _stopped;
+    private int _disposed;
 
     internal AgentRevocationSubscription(IOptions<AgentRevocationSubscriptionOptions> options, IServiceProvider services, TimeProvider time, ILoggerFactory loggerFactory)
     {
@@ -184,7 +185,15 @@ public sealed class AgentRevocationSubscription : IHostedService, IAsyncDisposab
             factory.CredentialDisposed -= OnCredentialDisposed;
         }
 
-        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _stopping.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopped after disposal: nothing is left to stop.
+        }
+
         if (subscriber is not null)
         {
             await subscriber.DisposeAsync().ConfigureAwait(false);
@@ -196,6 +205,12 @@ public sealed class AgentRevocationSubscription : IHostedService, IAsyncDisposab
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        // Registered as itself and as a hosted service: the container disposes it once per registration.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _monitor.Dispose();
         _verifier?.Dispose();
@@ -337,13 +352,16 @@ public sealed class AgentRevocationSubscription : IHostedService, IAsyncDisposab
 
         if (_services.GetService<IX509SvidIssuer>() is IssuerClient issuer)
         {
-            return new Uri(issuer.Address, AgentRevocationSubscriptionOptions.DefaultIssuerFeedPath);
+            return DeriveFeedUri(issuer.Address);
         }
 
         throw new InvalidOperationException(
             "UseRevocationFeed() without a URI subscribes to the issuer configured with UseIssuer(address, ...), and there is none. " +
             "Pass the feed URI: UseRevocationFeed(new Uri(\"https://issuer.example/revocation/feed\")).");
     }
+
+    /// <summary>The issuer's default feed: <see cref="AgentRevocationSubscriptionOptions.DefaultIssuerFeedPath"/> on its origin.</summary>
+    internal static Uri DeriveFeedUri(Uri issuerAddress) => new(issuerAddress, AgentRevocationSubscriptionOptions.DefaultIssuerFeedPath);
 
     private RevocationFeedVerifier CreateVerifier(AgentCredential anchor)
     {
