@@ -29,6 +29,12 @@ internal sealed class AgentCredentialFactory : IAgentCredentialFactory, IAsyncDi
 
     public IEnumerable<AgentCredential> Credentials => _credentials.Keys;
 
+    /// <summary>Raised after a credential is created (before its first SVID), on the creating thread; the revocation subscription watches it.</summary>
+    internal event Action<AgentCredential>? CredentialCreated;
+
+    /// <summary>Raised after a credential created here is disposed.</summary>
+    internal event Action<AgentCredential>? CredentialDisposed;
+
     public async Task<AgentCredential> CreateAsync(string agentName, Action<AgentCredentialOptions>? configure = null, CancellationToken cancellationToken = default)
     {
         var credential = Create(agentName, configure);
@@ -54,8 +60,13 @@ internal sealed class AgentCredentialFactory : IAgentCredentialFactory, IAsyncDi
         var options = _credentialOptions.Get(agentName).Clone();
         configure?.Invoke(options);
         var credential = AgentCredential.CreateStarted(id, _issuer, options, _time, _logger, _metrics);
-        credential.OnDisposed = c => _credentials.TryRemove(c, out _);
+        credential.OnDisposed = c =>
+        {
+            _credentials.TryRemove(c, out _);
+            CredentialDisposed?.Invoke(c);
+        };
         _credentials[credential] = 0;
+        CredentialCreated?.Invoke(credential);
         return credential;
     }
 

@@ -4,19 +4,25 @@ namespace AgentIdentity;
 
 /// <summary>
 /// Reports the health of the agent credentials created through dependency injection: Healthy when every credential has a valid
-/// SVID with at least 25 % of its life left, Degraded when one is below that (renewal is failing), Unhealthy when one has none.
+/// SVID with at least 25 % of its life left, Degraded when one is below that (renewal is failing), Unhealthy when one has none or
+/// is revoked (its kill switch has tripped). With <c>UseRevocationFeed(...)</c> the data carry the feed's state (<c>revocationFeed</c>:
+/// connected / disconnected, <c>revocationFeedLastContact</c>, <c>revocationFeedSequence</c>, <c>revocationFeedRejectedEntries</c>), and a
+/// feed disconnected for longer than its grace period makes the report Degraded.
 /// </summary>
 /// <remarks>Register it with <c>services.AddHealthChecks().AddCheck&lt;AgentIdentityHealthCheck&gt;("agent-identity")</c>.</remarks>
 public sealed class AgentIdentityHealthCheck : IHealthCheck
 {
     private readonly IAgentCredentialFactory _factory;
+    private readonly AgentRevocationSubscription? _revocationFeed;
 
     /// <summary>Initializes a new instance of the <see cref="AgentIdentityHealthCheck"/> class.</summary>
     /// <param name="factory">The factory whose credentials are reported.</param>
-    public AgentIdentityHealthCheck(IAgentCredentialFactory factory)
+    /// <param name="revocationFeed">The revocation subscription whose connection is reported; <see langword="null"/> for none.</param>
+    public AgentIdentityHealthCheck(IAgentCredentialFactory factory, AgentRevocationSubscription? revocationFeed = null)
     {
         ArgumentNullException.ThrowIfNull(factory);
         _factory = factory;
+        _revocationFeed = revocationFeed;
     }
 
     /// <inheritdoc/>
@@ -50,6 +56,11 @@ public sealed class AgentIdentityHealthCheck : IHealthCheck
                 HealthStatus.Degraded => $"'{worstStatus.Id}' has {worstStatus.RemainingLifetime} left and renewal is failing: {worstStatus.LastError}",
                 _ => $"'{worstStatus.Id}' has no valid SVID: {worstStatus.LastError ?? "not issued yet or expired"}",
             };
+        if (_revocationFeed is not null && _revocationFeed.AddHealth(data, out var feedProblem) && worst == HealthStatus.Healthy)
+        {
+            worst = HealthStatus.Degraded;
+            description = feedProblem;
+        }
 
         var result = worst switch
         {

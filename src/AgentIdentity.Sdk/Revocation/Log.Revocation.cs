@@ -42,4 +42,11 @@ internal static partial class Log
         Message = "The revocation feed {FeedUri} changed its log under this subscriber ({Why}): the issuer's registry was reset or restored; {Action}.")]
     public static partial void FeedEpochChanged(this ILogger logger, Uri feedUri, string why, string action);
 
+    [LoggerMessage(EventId = 1511, EventName = "RevocationSubscriptionStarted", Level = LogLevel.Information,
+        Message = "Subscribed the agents of this host ({CredentialCount} credential(s) so far) to the revocation feed {FeedUri}, signed by '{Signer}'.")]
+    public static partial void RevocationSubscriptionStarted(this ILogger logger, Uri feedUri, string signer, int credentialCount);
+
+    [LoggerMessage(EventId = 1512, EventName = "RevocationSubscriptionFailed", Level = LogLevel.Error,
+        Message = "The revocation feed subscription cannot start, so revocations cannot reach the kill switch: {Reason}")]
+    public static partial void RevocationSubscriptionFailed(this ILogger logger, string reason);
 }

@@ -43,6 +43,9 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
     /// <summary>Gets the issuer's base address.</summary>
     public Uri Address => _options.Address!;
 
+    /// <summary>Gets the issuer's expected SPIFFE ID, when configured (the revocation subscription expects the same server).</summary>
+    internal SpiffeId? ServerId => _options.ServerId;
+
     /// <inheritdoc/>
     public async ValueTask<X509SvidIssuance> IssueAsync(X509SvidRequest request, CancellationToken cancellationToken = default)
     {
