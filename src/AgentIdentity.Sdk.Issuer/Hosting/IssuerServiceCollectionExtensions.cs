@@ -33,7 +33,9 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
                 ResolveStore(sp),
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger("AgentIdentity.Issuer")));
-            services.TryAddSingleton(sp => new IssuerEndpoints(sp.GetRequiredService<AgentIdentityIssuer>()));
+            services.TryAddSingleton(sp => new AdminAuthorization(sp.GetRequiredService<AgentIdentityIssuer>(), sp));
+            services.TryAddSingleton(sp => new IssuerEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<AdminAuthorization>()));
+            services.TryAddSingleton(sp => new AdminEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<IssuerEndpoints>(), sp.GetRequiredService<AdminAuthorization>(), sp));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IssuerStartupService>());
         }
 

@@ -4,7 +4,7 @@ using System.Data.Common;
 namespace AgentIdentity.Issuer;
 
 /// <summary>The ADO.NET implementation shared by the SQLite and PostgreSQL stores: the same statements, provider-specific DDL.</summary>
-internal abstract class SqlIssuerStore : IIssuerStore
+internal abstract partial class SqlIssuerStore : IIssuerStore
 {
     protected abstract string ProviderName { get; }
 
