@@ -10,7 +10,8 @@ namespace AgentIdentity.Cli;
 
 /// <summary>
 /// The <c>agentid</c> command tree, parsed with System.CommandLine (no reflection binding, so trimming- and AOT-friendly).
-/// Exit codes: 0 success, 1 verification failed (tampering found), 2 usage error, 3 unreadable input.
+/// Exit codes: 0 success, 1 verification failed (tampering found), 2 usage error, 3 unreadable input, 4 refused by the issuer
+/// (401/403), 5 issuer unreachable, untrusted or failing, 6 request rejected by the issuer as invalid (400/404).
 /// </summary>
 /// <remarks>
 /// Each command group is built by its own class (<see cref="AuditCommand"/>, <see cref="InspectCommand"/>) and added in
@@ -25,14 +26,20 @@ internal static class AgentIdCommand
     public const int VerificationFailed = 1;
     public const int UsageError = 2;
     public const int InputError = 3;
-
+    public const int Refused = 4;
+    public const int IssuerFailed = 5;
+    public const int RequestRejected = 6;
 
     private const string ExitCodes = """
         Exit codes:
           0  success
           1  verification failed (the log was tampered with, or its signer is not trusted)
           2  usage error (unknown command or option, missing or malformed argument)
-          3  unreadable input (missing file or directory, malformed bundle, certificate or checkpoint)
+          3  unreadable input (missing file or directory, malformed bundle, certificate, key, policy or checkpoint)
+          4  refused by the issuer (401: no or untrusted client certificate; 403: the operator's SVID lacks the action,
+             is of another trust domain, is a task identity whose effective policy lacks the action, or is revoked)
+          5  the issuer or the Workload API cannot be reached, the issuer's certificate is not trusted, or it failed (429, 5xx)
+          6  the issuer rejected the request as invalid (400), or does not know the serial number (404)
         """;
 
     /// <summary>Parses <paramref name="args"/>, runs the command and returns its exit code.</summary>
@@ -63,6 +70,16 @@ internal static class AgentIdCommand
             });
             return usageError ? UsageError : code;
         }
+        catch (IssuerUnavailableException ex)
+        {
+            stderr.WriteLine($"agentid: {ex.Message}");
+            return IssuerFailed;
+        }
+        catch (AgentIdentity.Spiffe.WorkloadApiException ex)
+        {
+            stderr.WriteLine($"agentid: the Workload API refused: {ex.Message}");
+            return IssuerFailed;
+        }
         catch (UsageException ex)
         {
             stderr.WriteLine($"agentid: {ex.Message}");
@@ -81,12 +98,15 @@ internal static class AgentIdCommand
     {
         // A plain Command, not RootCommand: RootCommand takes its name from the executable (the test host, under tests),
         // and the tool is called agentid however it is started.
-        return new Command("agentid", "Verifies tamper-evident agent audit logs offline, prints inclusion proofs, and inspects agent certificates and their policy extensions.")
+        return new Command("agentid", "Verifies tamper-evident agent audit logs offline, prints inclusion proofs, inspects agent certificates and their policy extensions, and administers an issuer (revoke, join-token, status) with an operator SVID.")
         {
             new HelpOption { Action = new HelpWithExitCodesAction() },
             new VersionOption { Action = new VersionAction() },
             AuditCommand.Create(),
             InspectCommand.Create(),
+            RevokeCommand.Create(),
+            JoinTokenCommand.Create(),
+            StatusCommand.Create(),
             HelpCommand(),
         };
     }

@@ -31,10 +31,19 @@ public sealed class AgentIdentityIssuerOptions
     /// <value>The default value is 1 hour.</value>
     public TimeSpan MaxJoinTokenLifetime { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>Gets or sets the admin API key that protects <c>POST v1/join-tokens</c> (header <c>Authorization: Bearer &lt;key&gt;</c>,
-    /// compared in constant time). When <see langword="null"/> the HTTP admin endpoint is disabled (403); the host can still
-    /// create tokens in process with <see cref="AgentIdentityIssuer.CreateJoinTokenAsync(string, AgentPolicy?, TimeSpan, CancellationToken)"/>. At least 32 characters.</summary>
+    /// <summary>Gets or sets the static admin API key, an opt-in <b>for bootstrap only</b>: it lets <c>POST v1/join-tokens</c>
+    /// (and nothing else) be called without a client certificate, with the header <c>Authorization: Bearer &lt;key&gt;</c>
+    /// (compared in constant time), to mint the first operator's join token. Administration is otherwise authorized by the
+    /// operator's SVID (see <see cref="IssuerAdminActions"/> and <see cref="OperatorIds"/>); remove the key once an operator
+    /// is enrolled. At least 32 characters.</summary>
+    /// <value>The default value is <see langword="null"/>: no static key is accepted.</value>
     public string? AdminApiKey { get; set; }
+
+    /// <summary>Gets the SPIFFE ID patterns of the operators (an exact ID, or an ID followed by <c>/*</c> for every ID below
+    /// it), in the issuer's trust domain: an agent identity that matches may use every admin action even when its certificate
+    /// policy does not grant it. Task identities never match: they need an effective policy that grants the action.</summary>
+    /// <value>The default value is empty: only certificate policies grant admin actions.</value>
+    public IList<string> OperatorIds { get; } = [];
 
     /// <summary>Gets or sets how many requests one caller (SPIFFE ID of its client certificate, else remote IP address) may make per <see cref="RateLimitWindow"/>.</summary>
     /// <value>The default value is 60.</value>
@@ -63,6 +72,11 @@ public sealed class AgentIdentityIssuerOptions
         if (KeyEncryptionIterations < 100_000)
         {
             return "AgentIdentityIssuerOptions.KeyEncryptionIterations must be at least 100000.";
+        }
+
+        if (AdminAuthorization.ValidateOperatorIds(this, AgentIdentity.TrustDomain.Parse(TrustDomain)) is { } operatorError)
+        {
+            return operatorError;
         }
 
         if (AdminApiKey is { Length: < 32 })

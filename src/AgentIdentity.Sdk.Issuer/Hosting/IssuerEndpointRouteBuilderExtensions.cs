@@ -11,8 +11,9 @@ public static class AgentIdentityIssuerEndpointRouteBuilderExtensions
 {
     /// <summary>Maps the issuer endpoints under <paramref name="prefix"/>: <c>POST v1/issue</c> (CSR + join token),
     /// <c>POST v1/renew</c> (mTLS with the current SVID), <c>POST v1/delegate</c> (mTLS with the parent SVID + child policy),
-    /// <c>GET v1/bundle</c> (SPIFFE bundle) and <c>POST v1/join-tokens</c> (admin API key); and the revocation endpoints of the
-    /// issuer's registry under <c>revocation/</c> (<c>feed</c>, <c>feed/poll</c>, <c>crl</c>, <c>ocsp</c>; see
+    /// <c>GET v1/bundle</c> (SPIFFE bundle), the administration endpoints, authorized by the operator's SVID over mTLS
+    /// (see <see cref="IssuerAdminActions"/>): <c>POST v1/join-tokens</c>, <c>POST v1/revoke</c> and <c>GET v1/status?id=</c>; and the
+    /// revocation endpoints of the issuer's registry under <c>revocation/</c> (<c>feed</c>, <c>feed/poll</c>, <c>crl</c>, <c>ocsp</c>; see
     /// <see cref="RevocationEndpointRouteBuilderExtensions.MapAgentIdentityRevocation"/>).</summary>
     /// <param name="endpoints">The endpoint builder (the app).</param>
     /// <param name="prefix">The path prefix.</param>
@@ -32,6 +33,10 @@ public static class AgentIdentityIssuerEndpointRouteBuilderExtensions
         group.MapPost(IssuerProtocol.DelegatePath, handlers.DelegateAsync);
         group.MapGet(IssuerProtocol.BundlePath, handlers.BundleAsync);
         group.MapPost(IssuerProtocol.JoinTokensPath, handlers.CreateJoinTokenAsync);
+        var admin = endpoints.ServiceProvider.GetRequiredService<AdminEndpoints>();
+        group.MapPost(IssuerProtocol.RevokePath, admin.RevokeAsync);
+        group.MapGet(IssuerProtocol.StatusPath, admin.StatusAsync);
+
         if (AgentIdentityIssuerServiceCollectionExtensions.ResolveRegistry(endpoints.ServiceProvider) is not null)
         {
             endpoints.MapAgentIdentityRevocation(prefix.TrimEnd('/') + "/revocation");

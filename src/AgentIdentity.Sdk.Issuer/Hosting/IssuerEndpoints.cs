@@ -16,15 +16,17 @@ internal sealed class IssuerEndpoints : IDisposable
     private const int MaxBodyBytes = 64 * 1024;
     private readonly AgentIdentityIssuer _issuer;
     private readonly PartitionedRateLimiter<string> _limiter;
-    private readonly byte[]? _adminKeyHash;
     private readonly IRevocationRegistry? _registry;
+    private readonly AdminAuthorization _admin;
 
     /// <param name="issuer">The issuer.</param>
+    /// <param name="admin">Authorizes the administration endpoints by the operator's SVID.</param>
     /// <param name="registry">The revocation registry every issuance is checked against; <see langword="null"/> for none (a custom
     /// store without a registry: only the store's revoked flag is enforced).</param>
-    public IssuerEndpoints(AgentIdentityIssuer issuer, IRevocationRegistry? registry = null)
+    public IssuerEndpoints(AgentIdentityIssuer issuer, AdminAuthorization admin, IRevocationRegistry? registry = null)
     {
         _issuer = issuer;
+        _admin = admin;
         _registry = registry;
         var options = issuer.Options;
         _limiter = PartitionedRateLimiter.Create<string, string>(caller => RateLimitPartition.GetFixedWindowLimiter(caller, _ => new FixedWindowRateLimiterOptions
@@ -34,7 +36,6 @@ internal sealed class IssuerEndpoints : IDisposable
             QueueLimit = 0,
             AutoReplenishment = true,
         }));
-        _adminKeyHash = options.AdminApiKey is { } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
     }
 
     public void Dispose() => _limiter.Dispose();
@@ -220,17 +221,7 @@ internal sealed class IssuerEndpoints : IDisposable
 
     public Task CreateJoinTokenAsync(HttpContext context) => HandleAsync(context, "join-tokens", async (body, caller) =>
     {
-        if (_adminKeyHash is null)
-        {
-            throw new Refusal(StatusCodes.Status403Forbidden, "Admin API disabled", "The join-token admin endpoint is disabled: configure AgentIdentityIssuerOptions.AdminApiKey, or create tokens in process with AgentIdentityIssuer.CreateJoinTokenAsync.");
-        }
-
-        var header = context.Request.Headers.Authorization.ToString();
-        var presented = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..] : string.Empty;
-        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), _adminKeyHash))
-        {
-            throw new Refusal(StatusCodes.Status401Unauthorized, "Admin key required", "Send the admin API key as 'Authorization: Bearer <key>'.");
-        }
+        await _admin.AuthorizeAsync(context, "join-tokens", IssuerAdminActions.JoinToken, allowBootstrapKey: true).ConfigureAwait(false);
 
         var request = Bind(body, IssuerJsonContext.Default.IssuerJoinTokenRequest);
         var agentName = RequireString(request.AgentName, IssuerProtocol.AgentName, 128);
@@ -252,7 +243,7 @@ internal sealed class IssuerEndpoints : IDisposable
             IssuerJsonContext.Default.IssuerJoinTokenResponse);
     });
 
-    private async Task HandleAsync(HttpContext context, string endpoint, Func<JsonElement, string, Task<byte[]>> handler)
+    internal async Task HandleAsync(HttpContext context, string endpoint, Func<JsonElement, string, Task<byte[]>> handler)
     {
         var caller = CallerKey(context);
         if (!await AcquireAsync(context, caller, endpoint).ConfigureAwait(false))
@@ -309,7 +300,7 @@ internal sealed class IssuerEndpoints : IDisposable
         }
     }
 
-    private async Task<bool> AcquireAsync(HttpContext context, string caller, string endpoint)
+    internal async Task<bool> AcquireAsync(HttpContext context, string caller, string endpoint)
     {
         using var lease = _limiter.AttemptAcquire(caller);
         if (lease.IsAcquired)
@@ -352,7 +343,7 @@ internal sealed class IssuerEndpoints : IDisposable
     }
 
     /// <summary>The rate-limit partition: the presented client certificate (by SHA-256 thumbprint), else the remote address.</summary>
-    private static string CallerKey(HttpContext context)
+    internal static string CallerKey(HttpContext context)
     {
         if (context.Connection.ClientCertificate is { } certificate)
         {
@@ -524,7 +515,7 @@ internal sealed class IssuerEndpoints : IDisposable
 
     /// <summary>Binds the body (a JSON object) to its wire record, after the endpoint has authenticated the caller. A member of
     /// the wrong type gets the same specific problem as a missing or invalid value of that member; unknown members are ignored.</summary>
-    private static TRequest Bind<TRequest>(JsonElement body, JsonTypeInfo<TRequest> requestType)
+    internal static TRequest Bind<TRequest>(JsonElement body, JsonTypeInfo<TRequest> requestType)
         where TRequest : class
     {
         try
@@ -577,7 +568,7 @@ internal sealed class IssuerEndpoints : IDisposable
     private static Refusal PolicyStringsRefusal(string member, bool elements) =>
         new(StatusCodes.Status400BadRequest, "Invalid policy", elements ? $"'policy.{member}' must contain only strings." : $"'policy.{member}' must be an array of strings.");
 
-    private static string RequireString(string? value, string name, int maxLength)
+    internal static string RequireString(string? value, string name, int maxLength)
     {
         if (value is not { Length: > 0 })
         {
@@ -601,7 +592,7 @@ internal sealed class IssuerEndpoints : IDisposable
 
     private static int RequireNonNegative(int value, string name) => value >= 0 ? value : throw IntegerRefusal(name, allowZero: true);
 
-    private static async Task WriteProblemAsync(HttpContext context, int status, string title, string detail)
+    internal static async Task WriteProblemAsync(HttpContext context, int status, string title, string detail)
     {
         if (context.Response.HasStarted)
         {
@@ -616,7 +607,7 @@ internal sealed class IssuerEndpoints : IDisposable
         await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
     }
 
-    private sealed class Refusal(int status, string title, string detail) : Exception(detail)
+    internal sealed class Refusal(int status, string title, string detail) : Exception(detail)
     {
         public int Status { get; } = status;
 

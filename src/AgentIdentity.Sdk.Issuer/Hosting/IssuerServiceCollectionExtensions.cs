@@ -46,7 +46,9 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
                 () => sp.GetRequiredService<AgentIdentityIssuer>().State.RevocationSigner,
                 null,
                 sp.GetRequiredService<TimeProvider>()));
-            services.TryAddSingleton(sp => new IssuerEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), ResolveRegistry(sp)));
+            services.TryAddSingleton(sp => new AdminAuthorization(sp.GetRequiredService<AgentIdentityIssuer>(), sp));
+            services.TryAddSingleton(sp => new IssuerEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<AdminAuthorization>(), ResolveRegistry(sp)));
+            services.TryAddSingleton(sp => new AdminEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<IssuerEndpoints>(), sp.GetRequiredService<AdminAuthorization>(), sp));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IssuerStartupService>());
         }
 

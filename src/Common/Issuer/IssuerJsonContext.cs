@@ -11,5 +11,8 @@ namespace AgentIdentity;
 [JsonSerializable(typeof(IssuerIssuanceResponse))]
 [JsonSerializable(typeof(IssuerJoinTokenRequest))]
 [JsonSerializable(typeof(IssuerJoinTokenResponse))]
+[JsonSerializable(typeof(IssuerRevokeRequest))]
+[JsonSerializable(typeof(IssuerRevokeResponse))]
+[JsonSerializable(typeof(IssuerStatusResponse))]
 [JsonSerializable(typeof(IssuerProblem))]
 internal sealed partial class IssuerJsonContext : JsonSerializerContext;

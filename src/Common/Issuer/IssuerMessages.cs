@@ -134,6 +134,130 @@ internal sealed record IssuerJoinTokenResponse
     public DateTimeOffset ExpiresAt { get; init; }
 }
 
+/// <summary><c>POST v1/revoke</c> (operator, action <c>agentidentity:revoke</c>): revokes one certificate by serial number or
+/// one identity (with its task identities) by SPIFFE ID; exactly one of the two.</summary>
+internal sealed record IssuerRevokeRequest
+{
+    [JsonPropertyName(IssuerProtocol.SpiffeId)]
+    public string? SpiffeId { get; init; }
+
+    /// <summary>Gets the serial number, hex (as <c>X509Certificate2.SerialNumber</c>).</summary>
+    [JsonPropertyName(IssuerProtocol.SerialNumber)]
+    public string? SerialNumber { get; init; }
+
+    /// <summary>Gets the RFC 5280 reason name (<c>keyCompromise</c>, <c>superseded</c>, ...); <c>unspecified</c> when absent.</summary>
+    [JsonPropertyName(IssuerProtocol.Reason)]
+    public string? Reason { get; init; }
+}
+
+/// <summary>The answer to <c>v1/revoke</c>: the signed feed entry that carries the revocation (the first one when it was already revoked).</summary>
+internal sealed record IssuerRevokeResponse
+{
+    /// <summary>Gets the entry's sequence number in the revocation feed.</summary>
+    [JsonPropertyName(IssuerProtocol.Sequence)]
+    public long Sequence { get; init; }
+
+    /// <summary>Gets <c>serial</c> or <c>identity</c>.</summary>
+    [JsonPropertyName(IssuerProtocol.Kind)]
+    public string? Kind { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.SpiffeId)]
+    public string? SpiffeId { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.SerialNumber)]
+    public string? SerialNumber { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.Reason)]
+    public string? Reason { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.RevokedAt)]
+    public DateTimeOffset RevokedAt { get; init; }
+
+    /// <summary>Gets whether the issuer's store knows the identity or serial (an unknown identity is still revoked, ahead of time).</summary>
+    [JsonPropertyName(IssuerProtocol.Known)]
+    public bool Known { get; init; }
+}
+
+/// <summary>The answer to <c>GET v1/status?id=</c> (operator, action <c>agentidentity:status</c>): what the issuer knows of an identity.</summary>
+internal sealed record IssuerStatusResponse
+{
+    [JsonPropertyName(IssuerProtocol.SpiffeId)]
+    public string? SpiffeId { get; init; }
+
+    /// <summary>Gets whether the store has enrolled (or delegated) the identity.</summary>
+    [JsonPropertyName(IssuerProtocol.Enrolled)]
+    public bool Enrolled { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.EnrolledAt)]
+    public DateTimeOffset? EnrolledAt { get; init; }
+
+    /// <summary>Gets the parent of a delegated task identity.</summary>
+    [JsonPropertyName(IssuerProtocol.ParentId)]
+    public string? ParentId { get; init; }
+
+    /// <summary>Gets the revocation that covers the identity (itself or an ancestor), or <see langword="null"/>.</summary>
+    [JsonPropertyName(IssuerProtocol.Revocation)]
+    public IssuerRevokeResponse? Revocation { get; init; }
+
+    /// <summary>Gets whether the store can list certificates and descendants; when <see langword="false"/> the lists are absent.</summary>
+    [JsonPropertyName(IssuerProtocol.CertificatesRecorded)]
+    public bool CertificatesRecorded { get; init; }
+
+    /// <summary>Gets how many certificates the issuer recorded for the identity (the list holds the newest ones).</summary>
+    [JsonPropertyName(IssuerProtocol.CertificateCount)]
+    public long? CertificateCount { get; init; }
+
+    /// <summary>Gets the serial number of the current certificate: the newest one that is neither expired nor revoked.</summary>
+    [JsonPropertyName(IssuerProtocol.Current)]
+    public string? Current { get; init; }
+
+    /// <summary>Gets the recorded certificates, newest first.</summary>
+    [JsonPropertyName(IssuerProtocol.Certificates)]
+    public IReadOnlyList<IssuerStatusCertificate>? Certificates { get; init; }
+
+    /// <summary>Gets the identities below it (task identities), as far as the store records them.</summary>
+    [JsonPropertyName(IssuerProtocol.Descendants)]
+    public IReadOnlyList<IssuerStatusDescendant>? Descendants { get; init; }
+}
+
+/// <summary>One certificate in <see cref="IssuerStatusResponse"/>.</summary>
+internal sealed record IssuerStatusCertificate
+{
+    [JsonPropertyName(IssuerProtocol.SerialNumber)]
+    public string? SerialNumber { get; init; }
+
+    /// <summary>Gets how it was obtained: <c>enroll</c>, <c>renew</c> or <c>delegate</c>.</summary>
+    [JsonPropertyName(IssuerProtocol.Kind)]
+    public string? Kind { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.NotBefore)]
+    public DateTimeOffset NotBefore { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.NotAfter)]
+    public DateTimeOffset NotAfter { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.IssuedAt)]
+    public DateTimeOffset IssuedAt { get; init; }
+
+    /// <summary>Gets <c>current</c>, <c>valid</c> (superseded by a newer one), <c>expired</c> or <c>revoked</c>.</summary>
+    [JsonPropertyName(IssuerProtocol.State)]
+    public string? State { get; init; }
+}
+
+/// <summary>One descendant in <see cref="IssuerStatusResponse"/>.</summary>
+internal sealed record IssuerStatusDescendant
+{
+    [JsonPropertyName(IssuerProtocol.SpiffeId)]
+    public string? SpiffeId { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.ParentId)]
+    public string? ParentId { get; init; }
+
+    /// <summary>Gets whether a revocation covers it.</summary>
+    [JsonPropertyName(IssuerProtocol.Revoked)]
+    public bool Revoked { get; init; }
+}
+
 /// <summary>An RFC 7807 problem (<c>application/problem+json</c>): every refusal of the issuer.</summary>
 internal sealed record IssuerProblem
 {

@@ -10,6 +10,9 @@ internal static class IssuerProtocol
     public const string DelegatePath = "v1/delegate";
     public const string BundlePath = "v1/bundle";
     public const string JoinTokensPath = "v1/join-tokens";
+    public const string RevokePath = "v1/revoke";
+    public const string StatusPath = "v1/status";
+    public const string StatusIdQuery = "id";
 
     public const string JsonMediaType = "application/json";
     public const string ProblemMediaType = "application/problem+json";
@@ -31,6 +34,26 @@ internal static class IssuerProtocol
     public const string Tools = "tools";
     public const string DelegationTargets = "delegationTargets";
     public const string MaxDelegationDepth = "maxDelegationDepth";
+
+    public const string SerialNumber = "serialNumber";
+    public const string Reason = "reason";
+    public const string Sequence = "sequence";
+    public const string Kind = "kind";
+    public const string RevokedAt = "revokedAt";
+    public const string Known = "known";
+    public const string Enrolled = "enrolled";
+    public const string EnrolledAt = "enrolledAt";
+    public const string ParentId = "parentId";
+    public const string Revocation = "revocation";
+    public const string CertificatesRecorded = "certificatesRecorded";
+    public const string CertificateCount = "certificateCount";
+    public const string Current = "current";
+    public const string Descendants = "descendants";
+    public const string NotBefore = "notBefore";
+    public const string NotAfter = "notAfter";
+    public const string IssuedAt = "issuedAt";
+    public const string State = "state";
+    public const string Revoked = "revoked";
 
     public const string ProblemType = "type";
     public const string ProblemTitle = "title";

@@ -49,8 +49,11 @@ internal sealed class IssuerHost : IAsyncDisposable
     /// <param name="directory">The temp dir (reuse it to restart on the same SQLite file).</param>
     /// <param name="time">The clock (share it between replicas).</param>
     /// <param name="store">Chooses the store; by default <c>UseSqlite(&lt;directory&gt;/issuer.db)</c>.</param>
+    /// <param name="services">Adds services (for example an <see cref="IRevocationRegistry"/>).</param>
+    /// <param name="map">Maps more endpoints (for example the revocation feed).</param>
     public static async Task<IssuerHost> StartAsync(
-        Action<AgentIdentityIssuerOptions>? configure = null, string? directory = null, FakeTimeProvider? time = null, Action<IAgentIdentityIssuerBuilder>? store = null)
+        Action<AgentIdentityIssuerOptions>? configure = null, string? directory = null, FakeTimeProvider? time = null, Action<IAgentIdentityIssuerBuilder>? store = null,
+        Action<IServiceCollection>? services = null, Action<WebApplication>? map = null)
     {
         directory ??= Path.Combine(Path.GetTempPath(), "ai-issuer-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
@@ -67,8 +70,10 @@ internal sealed class IssuerHost : IAsyncDisposable
             configure?.Invoke(o);
         });
         (store ?? (b => b.UseSqlite(Path.Combine(directory, "issuer.db"))))(issuer);
+        services?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapAgentIdentityIssuer();
+        map?.Invoke(app);
         return new IssuerHost(await TestHost.StartAsync(app), directory, time);
     }
 
