@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Security.Cryptography.X509Certificates;
 using AgentIdentity.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,7 +18,10 @@ public sealed class UseRevocationFeedTests : IDisposable
 
     private static readonly AgentPolicy TaskPolicy = new(services: ["spiffe://example.org/svc/erp"], tools: ["Erp.GetInvoice"]);
 
-    private readonly TestPki _pki = new();
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
+    private readonly TestPki _pki;
+
+    public UseRevocationFeedTests() => _pki = new TestPki(time: _time);
 
     public void Dispose() => _pki.Dispose();
 
@@ -196,7 +200,7 @@ public sealed class UseRevocationFeedTests : IDisposable
         Assert.Equal(HealthStatus.Healthy, brief.Status);
         Assert.Equal("disconnected", brief.Data["revocationFeed"]);
 
-        _pki.Time.Advance(TimeSpan.FromSeconds(31));
+        _time.Advance(TimeSpan.FromSeconds(31));
 
         var longer = (await health.CheckHealthAsync()).Entries["agent-identity"];
         Assert.Equal(HealthStatus.Degraded, longer.Status);

@@ -21,14 +21,14 @@ internal static class ControlPlaneTestKit
     {
         using var http = host.CreateHttpClient(svid);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        return await IssuerHost.PostAsync(http, "v1/renew", new { spiffeId = svid.Id.ToString(), csr = Convert.ToBase64String(IssuerHost.Csr(svid.Id, key)) });
+        return await IssuerHost.PostAsync(http, "v1/renew", new { spiffeId = svid.Id.ToString(), csr = Convert.ToBase64String(TestPki.Csr(svid.Id, key)) });
     }
 
     public static async Task<(HttpStatusCode Status, JsonElement Body)> EnrollRawAsync(IssuerHost host, SpiffeId id, string token)
     {
         using var http = host.CreateHttpClient();
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        return await IssuerHost.PostAsync(http, "v1/issue", new { spiffeId = id.ToString(), csr = Convert.ToBase64String(IssuerHost.Csr(id, key)), joinToken = token });
+        return await IssuerHost.PostAsync(http, "v1/issue", new { spiffeId = id.ToString(), csr = Convert.ToBase64String(TestPki.Csr(id, key)), joinToken = token });
     }
 
     public static string Title(JsonElement problem) => problem.TryGetProperty("title", out var t) ? t.GetString() ?? string.Empty : string.Empty;

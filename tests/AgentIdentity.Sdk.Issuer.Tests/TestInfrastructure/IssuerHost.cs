@@ -38,10 +38,10 @@ internal sealed class IssuerHost : IAsyncDisposable
 
     public Uri Address { get; }
 
-    public IServiceProvider Services => _app.Services;
+    public IServiceProvider Services => _host.Services;
 
     /// <summary>The issuer's revocation registry (the store-backed one unless the test registered another).</summary>
-    public IRevocationRegistry Registry => _app.Services.GetRequiredService<IRevocationRegistry>();
+    public IRevocationRegistry Registry => _host.Services.GetRequiredService<IRevocationRegistry>();
 
     public static TrustDomain TrustDomain { get; } = TrustDomain.Parse("example.org");
 
