@@ -37,5 +37,15 @@ internal sealed class RevocationIssuerServer : IAsyncDisposable
         return new RevocationIssuerServer(await TestHost.StartAsync(app), registry, signer);
     }
 
-    public ValueTask DisposeAsync() => _host.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        // Open feed streams end at shutdown instead of holding it: a stop whose token is already cancelled aborts them at once.
+        using (var now = new CancellationTokenSource())
+        {
+            await now.CancelAsync();
+            await _host.StopAsync(now.Token);
+        }
+
+        await _host.DisposeAsync();
+    }
 }
