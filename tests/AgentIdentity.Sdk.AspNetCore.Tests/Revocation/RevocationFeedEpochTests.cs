@@ -7,7 +7,7 @@ namespace AgentIdentity.AspNetCore.Tests.Revocation;
 public sealed class RevocationFeedEpochTests : IDisposable
 {
     private static readonly TimeSpan Safety = TimeSpan.FromSeconds(30);
-    private readonly TestPki _pki = new();
+    private readonly TestPki _pki = TestPki.ForCorp();
     private readonly HttpClient _http = new() { Timeout = Timeout.InfiniteTimeSpan };
 
     public void Dispose()
