@@ -40,6 +40,7 @@ public sealed class RevocationSet : IRevocationStatus
     private string? _logId;
     private int _serialCount;
     private int _identityCount;
+    private long _enforcedSequence; // the last sequence whose EntryApplied handlers have returned; waiters compare against it
     private List<(long Sequence, TaskCompletionSource Signal)>? _waiters;
 
     /// <summary>Initializes a new instance of the <see cref="RevocationSet"/> class, empty.</summary>
@@ -116,15 +117,26 @@ public sealed class RevocationSet : IRevocationStatus
             }
 
             Volatile.Write(ref _lastSequence, entry.Sequence);
+        }
+
+        // Handlers (kill switch, connection aborts) run before any waiter resumes, including one that starts waiting while they
+        // run: "applied" means "enforced".
+        EntryApplied?.Invoke(this, entry);
+        lock (_gate)
+        {
+            if (entry.Sequence > _enforcedSequence && string.Equals(entry.LogId, _logId, StringComparison.Ordinal))
+            {
+                _enforcedSequence = entry.Sequence;
+            }
+
             if (_waiters is { Count: > 0 } waiters)
             {
-                ready = waiters.FindAll(w => w.Sequence <= entry.Sequence);
-                waiters.RemoveAll(w => w.Sequence <= entry.Sequence);
+                var enforced = _enforcedSequence;
+                ready = waiters.FindAll(w => w.Sequence <= enforced);
+                waiters.RemoveAll(w => w.Sequence <= enforced);
             }
         }
 
-        // Handlers (kill switch, connection aborts) run before waiters resume: "applied" means "enforced".
-        EntryApplied?.Invoke(this, entry);
         foreach (var (_, signal) in ready ?? [])
         {
             signal.TrySetResult();
@@ -144,6 +156,7 @@ public sealed class RevocationSet : IRevocationStatus
         {
             _logId = logId;
             Volatile.Write(ref _lastSequence, 0);
+            _enforcedSequence = 0;
         }
     }
 
@@ -155,7 +168,7 @@ public sealed class RevocationSet : IRevocationStatus
     {
         lock (_gate)
         {
-            if (_lastSequence >= sequence)
+            if (_enforcedSequence >= sequence)
             {
                 return Task.CompletedTask;
             }

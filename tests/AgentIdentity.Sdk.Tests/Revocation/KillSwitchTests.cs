@@ -43,6 +43,40 @@ public sealed class KillSwitchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WaitForSequence_StartedWhileHandlersRun_CompletesOnlyAfterTheKillSwitchTripped()
+    {
+        var entry = await _pki.Registry.RevokeIdentityAsync(PlannerId, System.Security.Cryptography.X509Certificates.X509RevocationReason.KeyCompromise);
+        Task? waitStartedInHandler = null;
+        var revokedWhenHandlerStarted = true;
+        void OnApplied(object? sender, RevocationEntry applied)
+        {
+            // Subscribed after the monitor, so it runs after the kill switch; a waiter starting now must still wait for every
+            // handler of this entry, because "applied" promises "enforced".
+            revokedWhenHandlerStarted = _planner.IsRevoked;
+            waitStartedInHandler = _set.WaitForSequenceAsync(applied.Sequence);
+            Assert.False(waitStartedInHandler.IsCompleted, "the entry is not enforced until its handlers return");
+        }
+
+        _set.EntryApplied += OnApplied;
+        try
+        {
+            foreach (var encoded in await _pki.Registry.GetEntriesAsync(0, 100))
+            {
+                Assert.Equal(RevocationApplyResult.Applied, _set.Apply(_pki.Verifier.Verify(encoded.GetEncoded())));
+            }
+        }
+        finally
+        {
+            _set.EntryApplied -= OnApplied;
+        }
+
+        Assert.True(revokedWhenHandlerStarted);
+        Assert.NotNull(waitStartedInHandler);
+        await waitStartedInHandler.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(_set.WaitForSequenceAsync(entry.Sequence).IsCompleted);
+    }
+
+    [Fact]
     public async Task IdentityRevoked_TripsKillSwitch_GetCurrentThrowsIdentityRevokedAndHealthUnhealthy()
     {
         Assert.False(_planner.IsRevoked);
