@@ -14,25 +14,13 @@ public sealed class SpiffeIdJsonConverter : JsonConverter<SpiffeId>
     public override bool HandleNull => true;
 
     /// <inheritdoc/>
-    public override SpiffeId Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
-    {
-        JsonTokenType.Null => default,
-        JsonTokenType.String => Parse(reader.GetString()),
-        _ => throw new JsonException($"A SPIFFE ID must be a JSON string such as \"spiffe://example.org/agent/planner\", not a {reader.TokenType}."),
-    };
+    public override SpiffeId Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        StringFormJson.Read(ref reader, Parse, "A SPIFFE ID", "\"spiffe://example.org/agent/planner\"");
 
     /// <inheritdoc/>
     public override void Write(Utf8JsonWriter writer, SpiffeId value, JsonSerializerOptions options)
     {
-        ArgumentNullException.ThrowIfNull(writer);
-        if (value.IsEmpty)
-        {
-            writer.WriteNullValue();
-        }
-        else
-        {
-            writer.WriteStringValue(value.ToString());
-        }
+        StringFormJson.Write(writer, value.IsEmpty ? null : value.ToString());
     }
 
     /// <inheritdoc/>
@@ -58,25 +46,13 @@ public sealed class TrustDomainJsonConverter : JsonConverter<TrustDomain>
     public override bool HandleNull => true;
 
     /// <inheritdoc/>
-    public override TrustDomain Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
-    {
-        JsonTokenType.Null => default,
-        JsonTokenType.String => Parse(reader.GetString()),
-        _ => throw new JsonException($"A trust domain must be a JSON string such as \"example.org\", not a {reader.TokenType}."),
-    };
+    public override TrustDomain Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        StringFormJson.Read(ref reader, Parse, "A trust domain", "\"example.org\"");
 
     /// <inheritdoc/>
     public override void Write(Utf8JsonWriter writer, TrustDomain value, JsonSerializerOptions options)
     {
-        ArgumentNullException.ThrowIfNull(writer);
-        if (value.IsEmpty)
-        {
-            writer.WriteNullValue();
-        }
-        else
-        {
-            writer.WriteStringValue(value.Name);
-        }
+        StringFormJson.Write(writer, value.IsEmpty ? null : value.Name);
     }
 
     /// <inheritdoc/>
@@ -129,4 +105,29 @@ public sealed class TrustDomainTypeConverter : TypeConverter
     /// <inheritdoc/>
     public override object? ConvertTo(ITypeDescriptorContext? context, CultureInfo? culture, object? value, Type destinationType) =>
         destinationType == typeof(string) && value is TrustDomain td ? td.Name : base.ConvertTo(context, culture, value, destinationType);
+}
+
+/// <summary>The string form both identity converters share: a JSON string, or <see langword="null"/> for the empty value.</summary>
+internal static class StringFormJson
+{
+    public static T Read<T>(ref Utf8JsonReader reader, Func<string?, T> parse, string what, string example)
+        where T : struct => reader.TokenType switch
+        {
+            JsonTokenType.Null => default,
+            JsonTokenType.String => parse(reader.GetString()),
+            _ => throw new JsonException($"{what} must be a JSON string such as {example}, not a {reader.TokenType}."),
+        };
+
+    public static void Write(Utf8JsonWriter writer, string? value)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        if (value is null)
+        {
+            writer.WriteNullValue();
+        }
+        else
+        {
+            writer.WriteStringValue(value);
+        }
+    }
 }
