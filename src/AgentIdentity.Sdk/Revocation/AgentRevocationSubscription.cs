@@ -103,7 +103,8 @@ public sealed class AgentRevocationSubscription : IHostedService, IAsyncDisposab
     public string? StartError => Volatile.Read(ref _startError);
 
     /// <summary>Gets a value indicating whether the feed has been disconnected (or never connected) for longer than
-    /// <see cref="AgentRevocationSubscriptionOptions.GracePeriod"/>, or the subscription failed to start.</summary>
+    /// <see cref="AgentRevocationSubscriptionOptions.GracePeriod"/> (counted from the start before the first connection), or the
+    /// subscription failed to start.</summary>
     public bool IsStale
     {
         get
@@ -113,13 +114,14 @@ public sealed class AgentRevocationSubscription : IHostedService, IAsyncDisposab
                 return true;
             }
 
+            // Not started without an error: no credential is ready yet, so there is nothing for the kill switch to stop.
             var subscriber = Subscriber;
-            if (subscriber is { IsConnected: true } || _startedAt is not { } started)
+            if (subscriber is null or { IsConnected: true } || _startedAt is not { } started)
             {
                 return false;
             }
 
-            return _time.GetUtcNow() - (subscriber?.LastContact ?? started) > _options.GracePeriod;
+            return _time.GetUtcNow() - (subscriber.LastContact ?? started) > _options.GracePeriod;
         }
     }
 
@@ -243,7 +245,7 @@ public sealed class AgentRevocationSubscription : IHostedService, IAsyncDisposab
             ? $"The revocation feed subscription failed to start ({error}); revocations cannot reach the kill switch."
             : subscriber?.LastContact is { } last
                 ? $"The revocation feed {subscriber.FeedUri} has been unreachable since {last:O} (longer than {_options.GracePeriod}); revocations cannot reach the kill switch until it reconnects."
-                : $"The revocation feed {subscriber?.FeedUri} has not been reached for {_options.GracePeriod} since the subscription started; revocations cannot reach the kill switch until it connects.";
+                : $"The revocation feed {subscriber!.FeedUri} has not been reached for {_options.GracePeriod} since the subscription started; revocations cannot reach the kill switch until it connects.";
         return true;
     }
 
