@@ -1,8 +1,10 @@
 using System.Buffers;
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace AgentIdentity.Audit;
 
@@ -23,6 +25,7 @@ public enum AuditFlushMode
 public sealed class AuditLogOptions
 {
     /// <summary>Gets or sets the directory that holds the log's segments and latest checkpoint. Required.</summary>
+    [Required(ErrorMessage = "{0} is required: set it to the directory that holds the audit log.")]
     public string? Directory { get; set; }
 
     /// <summary>Gets or sets the log's origin (also the signed-note key name).</summary>
@@ -30,48 +33,52 @@ public sealed class AuditLogOptions
     public string? Origin { get; set; }
 
     /// <summary>Gets or sets the longest time between checkpoints while entries are waiting.</summary>
-    /// <value>The default value is 1 second.</value>
+    /// <value>The default value is 1 second. Must be positive.</value>
+    [PositiveTimeSpan]
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Gets or sets the largest number of entries between checkpoints.</summary>
-    /// <value>The default value is 1 000.</value>
+    /// <value>The default value is 1 000. At least 1.</value>
+    [AtLeast(1)]
     public int CheckpointEveryEntries { get; set; } = 1000;
 
     /// <summary>Gets or sets the fsync policy.</summary>
     /// <value>The default value is <see cref="AuditFlushMode.OnCheckpoint"/>.</value>
+    [EnumDataType(typeof(AuditFlushMode))]
     public AuditFlushMode FlushMode { get; set; } = AuditFlushMode.OnCheckpoint;
 
     /// <summary>Gets or sets the size at which a segment is closed and a new one started.</summary>
-    /// <value>The default value is 64 MiB.</value>
+    /// <value>The default value is 64 MiB. At least 4096.</value>
+    [AtLeast(4096)]
     public long MaxSegmentBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>Runs every rule (attributes and the origin's syntax).</summary>
+    /// <exception cref="ArgumentException">An option is invalid; the message names it.</exception>
     internal void Validate()
     {
-        if (string.IsNullOrWhiteSpace(Directory))
+        if (OptionsValidation.Validate(null, this, AuditLogOptionsValidator.Instance, AuditLogOptionsRules.Instance) is { } error)
         {
-            throw new ArgumentException("AuditLogOptions.Directory is required: set it to the directory that holds the audit log.", nameof(Directory));
-        }
-
-        if (CheckpointInterval <= TimeSpan.Zero)
-        {
-            throw new ArgumentException($"AuditLogOptions.CheckpointInterval must be positive; got {CheckpointInterval}.", nameof(CheckpointInterval));
-        }
-
-        if (CheckpointEveryEntries < 1)
-        {
-            throw new ArgumentException($"AuditLogOptions.CheckpointEveryEntries must be at least 1; got {CheckpointEveryEntries}.", nameof(CheckpointEveryEntries));
-        }
-
-        if (MaxSegmentBytes < 4096)
-        {
-            throw new ArgumentException($"AuditLogOptions.MaxSegmentBytes must be at least 4096; got {MaxSegmentBytes}.", nameof(MaxSegmentBytes));
-        }
-
-        if (Origin is not null)
-        {
-            Checkpoint.ValidateKeyName(Origin, nameof(Origin));
+            throw new ArgumentException($"Invalid audit log options: {error}");
         }
     }
+}
+
+/// <summary>The attribute rules of <see cref="AuditLogOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class AuditLogOptionsValidator : IValidateOptions<AuditLogOptions>
+{
+    public static AuditLogOptionsValidator Instance { get; } = new();
+}
+
+/// <summary>The rule of <see cref="AuditLogOptions"/> beyond attributes: a set origin is a valid signed-note key name.</summary>
+internal sealed class AuditLogOptionsRules : IValidateOptions<AuditLogOptions>
+{
+    public static AuditLogOptionsRules Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, AuditLogOptions options) =>
+        options.Origin is { } origin && Checkpoint.DescribeInvalidKeyName(origin) is { } error
+            ? ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(AuditLogOptions))}.Origin {error}")
+            : ValidateOptionsResult.Success;
 }
 
 /// <summary>

@@ -125,11 +125,17 @@ public sealed class Checkpoint
 
     internal static void ValidateKeyName(string name, string paramName)
     {
-        if (string.IsNullOrEmpty(name) || name.Any(c => char.IsWhiteSpace(c) || c == '+' || char.IsControl(c)))
+        if (DescribeInvalidKeyName(name) is { } error)
         {
-            throw new ArgumentException($"'{name}' is not a valid origin or key name: it must be non-empty with no spaces, '+' or control characters.", paramName);
+            throw new ArgumentException(error, paramName);
         }
     }
+
+    /// <summary>Says why <paramref name="name"/> is not a valid origin or key name, or returns <see langword="null"/>.</summary>
+    internal static string? DescribeInvalidKeyName(string name) =>
+        string.IsNullOrEmpty(name) || name.Any(c => char.IsWhiteSpace(c) || c == '+' || char.IsControl(c))
+            ? $"'{name}' is not a valid origin or key name: it must be non-empty with no spaces, '+' or control characters."
+            : null;
 }
 
 /// <summary>One signature line of a signed note.</summary>

@@ -1,3 +1,6 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace AgentIdentity.Issuer;
 
 /// <summary>Options of the embedded issuer service (<c>services.AddAgentIdentityIssuer(o => ...)</c>). The store is chosen on the
@@ -8,6 +11,8 @@ public sealed class AgentIdentityIssuerOptions
     public const string KeyEncryptionKeyEnvironmentVariable = "AGENTIDENTITY_ISSUER_KEK";
 
     /// <summary>Gets or sets the trust domain the CA is constrained to, for example <c>example.org</c>. Required.</summary>
+    [Required(ErrorMessage = "{0} is required: the trust domain the CA is constrained to, for example 'example.org'.")]
+    [TrustDomainName]
     public string? TrustDomain { get; set; }
 
     /// <summary>Gets or sets the key-encryption key: the secret that encrypts the CA keys at rest (PKCS#8 PBES2 with
@@ -17,18 +22,21 @@ public sealed class AgentIdentityIssuerOptions
 
     /// <summary>Gets or sets the PBKDF2 iteration count for new encrypted keys.</summary>
     /// <value>The default value is 600 000 (the OWASP 2023 figure for PBKDF2-HMAC-SHA256); at least 100 000.</value>
+    [AtLeast(100_000)]
     public int KeyEncryptionIterations { get; set; } = 600_000;
 
     /// <summary>Gets or sets the lifetime of a generated CA (root and intermediate).</summary>
-    /// <value>The default value is 365 days.</value>
+    /// <value>The default value is 365 days. Must be longer than <see cref="MaxSvidLifetime"/>.</value>
     public TimeSpan CertificateAuthorityLifetime { get; set; } = TimeSpan.FromDays(365);
 
     /// <summary>Gets or sets the longest SVID lifetime granted; longer requests are shortened.</summary>
-    /// <value>The default value is 1 hour.</value>
+    /// <value>The default value is 1 hour. Must be positive.</value>
+    [PositiveTimeSpan]
     public TimeSpan MaxSvidLifetime { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Gets or sets the longest join-token lifetime an administrator may ask for.</summary>
-    /// <value>The default value is 1 hour.</value>
+    /// <value>The default value is 1 hour. Must be positive.</value>
+    [PositiveTimeSpan]
     public TimeSpan MaxJoinTokenLifetime { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Gets or sets the static admin API key, an opt-in <b>for bootstrap only</b>: it lets <c>POST v1/join-tokens</c>
@@ -46,11 +54,13 @@ public sealed class AgentIdentityIssuerOptions
     public IList<string> OperatorIds { get; } = [];
 
     /// <summary>Gets or sets how many requests one caller (SPIFFE ID of its client certificate, else remote IP address) may make per <see cref="RateLimitWindow"/>.</summary>
-    /// <value>The default value is 60.</value>
+    /// <value>The default value is 60. At least 1.</value>
+    [AtLeast(1)]
     public int RateLimitPermits { get; set; } = 60;
 
     /// <summary>Gets or sets the rate-limit window.</summary>
-    /// <value>The default value is 1 minute.</value>
+    /// <value>The default value is 1 minute. Must be positive.</value>
+    [PositiveTimeSpan]
     public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Gets or sets what <c>v1/renew</c> does with a certificate that a renewal already superseded (the identity's current
@@ -62,36 +72,43 @@ public sealed class AgentIdentityIssuerOptions
     /// <value>The default value is <c>localhost</c>.</value>
     public IList<string> ServerDnsNames { get; } = ["localhost"];
 
-    internal string? Validate()
+    internal string? Validate() => OptionsValidation.Validate(null, this, AgentIdentityIssuerOptionsValidator.Instance, AgentIdentityIssuerOptionsRules.Instance);
+}
+
+/// <summary>The attribute rules of <see cref="AgentIdentityIssuerOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class AgentIdentityIssuerOptionsValidator : IValidateOptions<AgentIdentityIssuerOptions>
+{
+    public static AgentIdentityIssuerOptionsValidator Instance { get; } = new();
+}
+
+/// <summary>The rules of <see cref="AgentIdentityIssuerOptions"/> beyond attributes: the admin key's length (never its value
+/// in a message), and a CA that outlives the SVIDs it signs.</summary>
+internal sealed class AgentIdentityIssuerOptionsRules : IValidateOptions<AgentIdentityIssuerOptions>
+{
+    public static AgentIdentityIssuerOptionsRules Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, AgentIdentityIssuerOptions options)
     {
-        if (string.IsNullOrEmpty(TrustDomain) || !AgentIdentity.TrustDomain.TryParse(TrustDomain, out _, out _))
+        var prefix = OptionsValidation.DisplayName(name, nameof(AgentIdentityIssuerOptions));
+        var failures = new List<string>();
+        if (options.AdminApiKey is { Length: < 32 })
         {
-            return $"AgentIdentityIssuerOptions.TrustDomain '{TrustDomain}' is missing or invalid; set it, for example 'example.org'.";
+            failures.Add($"{prefix}.AdminApiKey must be at least 32 characters.");
         }
 
-        if (KeyEncryptionIterations < 100_000)
+        if (options.CertificateAuthorityLifetime <= options.MaxSvidLifetime)
         {
-            return "AgentIdentityIssuerOptions.KeyEncryptionIterations must be at least 100000.";
+            failures.Add($"{prefix}.CertificateAuthorityLifetime ({options.CertificateAuthorityLifetime}) must be longer than MaxSvidLifetime ({options.MaxSvidLifetime}).");
         }
 
-        if (AdminAuthorization.ValidateOperatorIds(this, AgentIdentity.TrustDomain.Parse(TrustDomain)) is { } operatorError)
+        if (options.TrustDomain is { Length: > 0 } td && AgentIdentity.TrustDomain.TryParse(td, out var trustDomain, out _) &&
+            AdminAuthorization.ValidateOperatorIds(options, trustDomain) is { } operatorError)
         {
-            return operatorError;
+            failures.Add(operatorError);
         }
 
-        if (AdminApiKey is { Length: < 32 })
-        {
-            return "AgentIdentityIssuerOptions.AdminApiKey must be at least 32 characters.";
-        }
-
-        if (MaxSvidLifetime <= TimeSpan.Zero || MaxJoinTokenLifetime <= TimeSpan.Zero || CertificateAuthorityLifetime <= MaxSvidLifetime)
-        {
-            return "AgentIdentityIssuerOptions lifetimes must be positive, and CertificateAuthorityLifetime longer than MaxSvidLifetime.";
-        }
-
-        return RateLimitPermits < 1 || RateLimitWindow <= TimeSpan.Zero
-            ? "AgentIdentityIssuerOptions.RateLimitPermits must be at least 1 and RateLimitWindow positive."
-            : null;
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
 

@@ -1,9 +1,13 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace AgentIdentity.Spiffe;
 
 /// <summary>Options of <see cref="WorkloadApiServer"/>.</summary>
 public sealed class WorkloadApiServerOptions
 {
     /// <summary>Gets or sets the absolute path of the Unix socket to listen on. Required. An existing socket file is replaced.</summary>
+    [Required(ErrorMessage = "{0} is required: the absolute path of the Unix socket to listen on.")]
     public string? SocketPath { get; set; }
 
     /// <summary>Gets the registration entries. Callers that match none are denied (<c>PermissionDenied</c>).</summary>
@@ -13,37 +17,65 @@ public sealed class WorkloadApiServerOptions
     public IList<TrustBundle> FederatedBundles { get; } = [];
 
     /// <summary>Gets or sets the lifetime of the SVIDs the server mints.</summary>
+    /// <value>The default value is 1 hour. Must be longer than 1 second.</value>
     public TimeSpan SvidLifetime { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Gets or sets the fraction of the lifetime after which SVIDs are re-minted and pushed (SPIRE: one half).</summary>
+    /// <value>The default value is 0.5. Valid range: 0 to 1, both exclusive.</value>
+    [Range(0.0, 1.0, MinimumIsExclusive = true, MaximumIsExclusive = true)]
     public double RotationFraction { get; set; } = 0.5;
 
     /// <summary>Gets or sets the lifetime of JWT-SVIDs the server mints.</summary>
+    /// <value>The default value is 5 minutes. Must be positive.</value>
+    [PositiveTimeSpan]
     public TimeSpan JwtSvidLifetime { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Runs every rule (attributes and cross-field).</summary>
+    /// <exception cref="ArgumentException">An option is invalid; the message names it.</exception>
     internal void Validate()
     {
-        if (string.IsNullOrEmpty(SocketPath) || !Path.IsPathFullyQualified(SocketPath))
+        if (OptionsValidation.Validate(null, this, WorkloadApiServerOptionsValidator.Instance, WorkloadApiServerOptionsRules.Instance) is { } error)
         {
-            throw new ArgumentException($"WorkloadApiServerOptions.SocketPath must be an absolute path, not '{SocketPath}'.");
+            throw new ArgumentException($"Invalid Workload API server options: {error}");
+        }
+    }
+}
+
+/// <summary>The attribute rules of <see cref="WorkloadApiServerOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class WorkloadApiServerOptionsValidator : IValidateOptions<WorkloadApiServerOptions>
+{
+    public static WorkloadApiServerOptionsValidator Instance { get; } = new();
+}
+
+/// <summary>The rules of <see cref="WorkloadApiServerOptions"/> beyond attributes: an absolute socket path, an SVID lifetime
+/// above one second, and a selector on every registration.</summary>
+internal sealed class WorkloadApiServerOptionsRules : IValidateOptions<WorkloadApiServerOptions>
+{
+    public static WorkloadApiServerOptionsRules Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, WorkloadApiServerOptions options)
+    {
+        var prefix = OptionsValidation.DisplayName(name, nameof(WorkloadApiServerOptions));
+        var failures = new List<string>();
+        if (options.SocketPath is { Length: > 0 } path && !Path.IsPathFullyQualified(path))
+        {
+            failures.Add($"{prefix}.SocketPath must be an absolute path, not '{DisplayText.Truncate(path)}'.");
         }
 
-        if (SvidLifetime <= TimeSpan.FromSeconds(1) || JwtSvidLifetime <= TimeSpan.Zero)
+        if (options.SvidLifetime <= TimeSpan.FromSeconds(1))
         {
-            throw new ArgumentException($"WorkloadApiServerOptions: SvidLifetime ({SvidLifetime}) and JwtSvidLifetime ({JwtSvidLifetime}) must be positive.");
+            failures.Add($"{prefix}.SvidLifetime must be longer than 1 second; it is {options.SvidLifetime}.");
         }
 
-        if (RotationFraction is <= 0 or >= 1)
-        {
-            throw new ArgumentException($"WorkloadApiServerOptions.RotationFraction must be between 0 and 1 exclusive, not {RotationFraction}.");
-        }
-
-        foreach (var registration in Registrations)
+        foreach (var registration in options.Registrations)
         {
             if (registration.UserId is null && registration.GroupId is null && registration.ExecutablePath is null && registration.ProcessId is null)
             {
-                throw new ArgumentException($"Registration for '{registration.Id}' has no selector; set UserId, GroupId, ExecutablePath or ProcessId.");
+                failures.Add($"{prefix}.Registrations: the registration for '{registration.Id}' has no selector; set UserId, GroupId, ExecutablePath or ProcessId.");
             }
         }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -1,5 +1,8 @@
+using System.ComponentModel.DataAnnotations;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
 
 namespace AgentIdentity.AspNetCore;
 
@@ -8,11 +11,15 @@ public sealed class AgentIdentityAuthenticationOptions : AuthenticationSchemeOpt
 {
     /// <summary>Gets or sets how far certificate validity windows are stretched on both ends to absorb clock differences.</summary>
     /// <value>The default value is 30 seconds. Must be between zero and 10 minutes.</value>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = OptionsValidation.TimeSpanRangeJustification)]
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets the trust bundles callers are validated against.</summary>
     /// <value>The default value is <see langword="null"/>: the <see cref="ITrustBundleSource"/> registered in DI
     /// (for example by <c>UseDevelopmentCertificateAuthority()</c>).</value>
+    [Required(ErrorMessage = "AgentIdentity authentication has no trust bundle: set {0}, or register an ITrustBundleSource " +
+        "(for example services.AddAgentIdentity(...).UseDevelopmentCertificateAuthority()).")]
     public ITrustBundleSource? TrustBundleSource { get; set; }
 
     /// <summary>Gets or sets the revocation hook asked on every request.</summary>
@@ -24,9 +31,10 @@ public sealed class AgentIdentityAuthenticationOptions : AuthenticationSchemeOpt
     /// or <see cref="AgentCertificatePolicyEvaluator"/>, which enforces the effective policy of the delegation chain and denies undecodable policies.</value>
     public IAgentCertificatePolicyEvaluator? CertificatePolicyEvaluator { get; set; }
 
-    /// <summary>Gets or sets how many validated certificates are cached (per SHA-256 thumbprint) so that repeated connections
+    /// <summary>Gets or sets how many validated certificates are cached (keyed by the leaf's DER) so that repeated connections
     /// cost no chain build. Entries expire with the certificate and are dropped when the trust bundle changes.</summary>
     /// <value>The default value is 10 000. Zero disables the cache.</value>
+    [AtLeast(0)]
     public int ValidationCacheSize { get; set; } = 10_000;
 
     /// <summary>Gets the options for RFC 8705 certificate-bound access tokens.</summary>
@@ -39,44 +47,55 @@ public sealed class AgentIdentityAuthenticationOptions : AuthenticationSchemeOpt
 
     internal IAgentCertificatePolicyEvaluator ResolvedPolicyEvaluator => CertificatePolicyEvaluator ?? AgentCertificatePolicyEvaluatorDefault.Instance;
 
-    /// <inheritdoc/>
+    /// <summary>Checks the options; ASP.NET Core calls it when the scheme's handler is first used. The rules are
+    /// <see cref="IValidateOptions{TOptions}"/> classes: a source-generated one for the attributes and one for the rules that
+    /// relate several options.</summary>
+    /// <exception cref="InvalidOperationException">An option is invalid; the message names it and says how to fix it.</exception>
     public override void Validate()
     {
         base.Validate();
-        if (ClockSkew < TimeSpan.Zero || ClockSkew > TimeSpan.FromMinutes(10))
+        if (OptionsValidation.Validate(null, this, AgentIdentityAuthenticationOptionsValidator.Instance, AgentIdentityAuthenticationOptionsRules.Instance) is { } error)
         {
-            throw new InvalidOperationException($"AgentIdentityAuthenticationOptions.ClockSkew is {ClockSkew}; it must be between zero and 10 minutes.");
+            throw new InvalidOperationException(error);
         }
+    }
+}
 
-        if (ValidationCacheSize < 0)
-        {
-            throw new InvalidOperationException($"AgentIdentityAuthenticationOptions.ValidationCacheSize is {ValidationCacheSize}; it must be zero (no cache) or positive.");
-        }
+/// <summary>The attribute rules of <see cref="AgentIdentityAuthenticationOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class AgentIdentityAuthenticationOptionsValidator : IValidateOptions<AgentIdentityAuthenticationOptions>
+{
+    public static AgentIdentityAuthenticationOptionsValidator Instance { get; } = new();
+}
 
-        if (TrustBundleSource is null)
-        {
-            throw new InvalidOperationException(
-                "AgentIdentity authentication has no trust bundle: set AgentIdentityAuthenticationOptions.TrustBundleSource, or register an ITrustBundleSource " +
-                "(for example services.AddAgentIdentity(...).UseDevelopmentCertificateAuthority()).");
-        }
+/// <summary>The rules of <see cref="AgentIdentityAuthenticationOptions"/> that relate several options: a token mode needs a
+/// validator, and certificate forwarding needs a trusted proxy and a header name.</summary>
+internal sealed class AgentIdentityAuthenticationOptionsRules : IValidateOptions<AgentIdentityAuthenticationOptions>
+{
+    public static AgentIdentityAuthenticationOptionsRules Instance { get; } = new();
 
-        if (AccessTokens.Mode != AgentAccessTokenMode.Ignore && AccessTokens.Validator is null)
+    public ValidateOptionsResult Validate(string? name, AgentIdentityAuthenticationOptions options)
+    {
+        var failures = new List<string>();
+        if (options.AccessTokens.Mode != AgentAccessTokenMode.Ignore && options.AccessTokens.Validator is null)
         {
-            throw new InvalidOperationException(
-                $"AgentIdentity access tokens are '{AccessTokens.Mode}' but no validator is set: set AccessTokens.Validator to a JwtAccessTokenValidator or " +
+            failures.Add(
+                $"AgentIdentity access tokens are '{options.AccessTokens.Mode}' but no validator is set: set AccessTokens.Validator to a JwtAccessTokenValidator or " +
                 "IntrospectionAccessTokenValidator, or register an IAccessTokenValidator.");
         }
 
-        if (CertificateForwarding.Enabled && CertificateForwarding.KnownProxies.Count == 0 && CertificateForwarding.KnownNetworks.Count == 0)
+        var forwarding = options.CertificateForwarding;
+        if (forwarding.Enabled && forwarding.KnownProxies.Count == 0 && forwarding.KnownNetworks.Count == 0)
         {
-            throw new InvalidOperationException(
-                "AgentIdentity certificate forwarding is enabled but no trusted proxy is configured: add the proxy's address to CertificateForwarding.KnownProxies or KnownNetworks.");
+            failures.Add("AgentIdentity certificate forwarding is enabled but no trusted proxy is configured: add the proxy's address to CertificateForwarding.KnownProxies or KnownNetworks.");
         }
 
-        if (CertificateForwarding.Enabled && string.IsNullOrWhiteSpace(CertificateForwarding.HeaderName))
+        if (forwarding.Enabled && string.IsNullOrWhiteSpace(forwarding.HeaderName))
         {
-            throw new InvalidOperationException("AgentIdentity certificate forwarding is enabled but CertificateForwarding.HeaderName is empty.");
+            failures.Add("AgentIdentity certificate forwarding is enabled but CertificateForwarding.HeaderName is empty.");
         }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
 

@@ -1,4 +1,6 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Options;
 
 namespace AgentIdentity.AspNetCore;
 
@@ -19,29 +21,48 @@ public sealed class AgentRevocationFeedOptions
     public const string HttpClientName = "AgentIdentity.RevocationFeed";
 
     /// <summary>Gets or sets the feed URI, for example <c>https://issuer.example/revocation/feed</c>. Required.</summary>
+    [Required(ErrorMessage = "{0} is required: the absolute URI of the issuer's revocation feed.")]
     public Uri? FeedUri { get; set; }
 
     /// <summary>Gets or sets the feed-signer certificate (the issuing CA). Required.</summary>
+    [Required(ErrorMessage = "{0} (the issuing CA certificate) is required to verify feed entries.")]
     public X509Certificate2? SignerCertificate { get; set; }
 
     /// <summary>Gets or sets the trust domain whose feed this is. Required.</summary>
+    [Required(ErrorMessage = "{0} is required: the trust domain whose feed this is, for example 'example.org'.")]
+    [TrustDomainName]
     public string? TrustDomain { get; set; }
 
     /// <summary>Gets or sets how long the feed may be unreachable before <see cref="FailurePolicy"/> applies.</summary>
-    /// <value>The default value is 30 seconds.</value>
+    /// <value>The default value is 30 seconds. Must be positive.</value>
+    [PositiveTimeSpan]
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets what happens after the grace period.</summary>
     /// <value>The default value is <see cref="RevocationFeedFailurePolicy.FailClosed"/>.</value>
+    [EnumDataType(typeof(RevocationFeedFailurePolicy))]
     public RevocationFeedFailurePolicy FailurePolicy { get; set; } = RevocationFeedFailurePolicy.FailClosed;
 
     /// <summary>Gets the reconnect and idle-timeout settings of the subscriber.</summary>
     public RevocationFeedSubscriberOptions Subscriber { get; } = new();
 
-    internal string? Validate() =>
-        FeedUri is not { IsAbsoluteUri: true } ? "FeedUri must be an absolute URI of the issuer's revocation feed"
-        : SignerCertificate is null ? "SignerCertificate (the issuing CA certificate) is required to verify feed entries"
-        : !AgentIdentity.TrustDomain.TryParse(TrustDomain, out _) ? $"TrustDomain '{TrustDomain}' is not a valid trust domain name"
-        : GracePeriod <= TimeSpan.Zero ? "GracePeriod must be positive"
-        : null;
+    internal string? Validate() => OptionsValidation.Validate(null, this, AgentRevocationFeedOptionsValidator.Instance, AgentRevocationFeedOptionsRules.Instance);
+}
+
+/// <summary>The attribute rules of <see cref="AgentRevocationFeedOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class AgentRevocationFeedOptionsValidator : IValidateOptions<AgentRevocationFeedOptions>
+{
+    public static AgentRevocationFeedOptionsValidator Instance { get; } = new();
+}
+
+/// <summary>The rule of <see cref="AgentRevocationFeedOptions"/> beyond attributes: the feed URI is absolute.</summary>
+internal sealed class AgentRevocationFeedOptionsRules : IValidateOptions<AgentRevocationFeedOptions>
+{
+    public static AgentRevocationFeedOptionsRules Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, AgentRevocationFeedOptions options) =>
+        options.FeedUri is { IsAbsoluteUri: false } uri
+            ? ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(AgentRevocationFeedOptions))}.FeedUri '{uri}' must be an absolute URI of the issuer's revocation feed.")
+            : ValidateOptionsResult.Success;
 }

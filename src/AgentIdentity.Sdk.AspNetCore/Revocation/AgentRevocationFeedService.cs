@@ -40,7 +40,7 @@ public sealed class AgentRevocationFeedService : IHostedService, IAgentRevocatio
         _options = options.Value;
         if (_options.Validate() is { } error)
         {
-            throw new OptionsValidationException(nameof(AgentRevocationFeedOptions), typeof(AgentRevocationFeedOptions), [$"Invalid revocation feed options: {error}."]);
+            throw new OptionsValidationException(nameof(AgentRevocationFeedOptions), typeof(AgentRevocationFeedOptions), [$"Invalid revocation feed options: {error}"]);
         }
 
         Set = set;

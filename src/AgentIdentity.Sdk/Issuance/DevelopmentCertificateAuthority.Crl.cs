@@ -67,24 +67,20 @@ public sealed partial class DevelopmentCertificateAuthority
         return _intermediate;
     }
 
+    /// <summary>The revocation pointers of every issued SVID; the URIs are already validated (absolute http(s)).</summary>
     private static X509Extension[] BuildRevocationExtensions(DevelopmentCertificateAuthorityOptions options)
     {
         var extensions = new List<X509Extension>(2);
         if (options.CrlDistributionPoint is { } crl)
         {
-            extensions.Add(CertificateRevocationListBuilder.BuildCrlDistributionPointExtension([Absolute(crl, nameof(options.CrlDistributionPoint)).AbsoluteUri]));
+            extensions.Add(CertificateRevocationListBuilder.BuildCrlDistributionPointExtension([crl.AbsoluteUri]));
         }
 
         if (options.OcspResponder is { } ocsp)
         {
-            extensions.Add(new X509AuthorityInformationAccessExtension([Absolute(ocsp, nameof(options.OcspResponder)).AbsoluteUri], null));
+            extensions.Add(new X509AuthorityInformationAccessExtension([ocsp.AbsoluteUri], null));
         }
 
         return [.. extensions];
     }
-
-    private static Uri Absolute(Uri uri, string name) =>
-        uri.IsAbsoluteUri && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
-            ? uri
-            : throw new ArgumentException($"DevelopmentCertificateAuthorityOptions.{name} must be an absolute http(s) URI; '{uri}' is not.", nameof(uri));
 }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace AgentIdentity;
 
@@ -9,15 +10,18 @@ namespace AgentIdentity;
 public sealed class DevelopmentCertificateAuthorityOptions
 {
     /// <summary>Gets or sets the lifetime of the generated root and intermediate.</summary>
-    /// <value>The default value is 30 days.</value>
+    /// <value>The default value is 30 days. Must be positive.</value>
+    [PositiveTimeSpan]
     public TimeSpan CertificateAuthorityLifetime { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>Gets or sets the longest SVID lifetime the CA grants; longer requests are shortened.</summary>
-    /// <value>The default value is 24 hours.</value>
+    /// <value>The default value is 24 hours. Must be positive.</value>
+    [PositiveTimeSpan]
     public TimeSpan MaxSvidLifetime { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>Gets or sets how far <c>NotBefore</c> is backdated to absorb clock skew between peers.</summary>
-    /// <value>The default value is 30 seconds.</value>
+    /// <value>The default value is 30 seconds. Must be zero or positive.</value>
+    [PositiveTimeSpan(AllowZero = true)]
     public TimeSpan NotBeforeBackdate { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets a value indicating whether the CA may run in a host whose environment is Production.</summary>
@@ -31,6 +35,40 @@ public sealed class DevelopmentCertificateAuthorityOptions
     /// <summary>Gets or sets the OCSP responder URI written into every issued SVID (authority information access).</summary>
     /// <value>The default value is <see langword="null"/>: no authority information access extension.</value>
     public Uri? OcspResponder { get; set; }
+
+    /// <summary>Runs every rule (attributes and the URIs).</summary>
+    /// <returns>The failures, each naming the option; <see langword="null"/> when the options are valid.</returns>
+    internal string? Validate() => OptionsValidation.Validate(null, this, DevelopmentCertificateAuthorityOptionsValidator.Instance, DevelopmentCertificateAuthorityOptionsRules.Instance);
+}
+
+/// <summary>The attribute rules of <see cref="DevelopmentCertificateAuthorityOptions"/> (source-generated).</summary>
+[OptionsValidator]
+internal sealed partial class DevelopmentCertificateAuthorityOptionsValidator : IValidateOptions<DevelopmentCertificateAuthorityOptions>
+{
+    public static DevelopmentCertificateAuthorityOptionsValidator Instance { get; } = new();
+}
+
+/// <summary>The rule of <see cref="DevelopmentCertificateAuthorityOptions"/> beyond attributes: the URIs written into SVIDs are absolute http(s).</summary>
+internal sealed class DevelopmentCertificateAuthorityOptionsRules : IValidateOptions<DevelopmentCertificateAuthorityOptions>
+{
+    public static DevelopmentCertificateAuthorityOptionsRules Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, DevelopmentCertificateAuthorityOptions options)
+    {
+        var prefix = OptionsValidation.DisplayName(name, nameof(DevelopmentCertificateAuthorityOptions));
+        var failures = new List<string>(2);
+        Check(options.CrlDistributionPoint, nameof(options.CrlDistributionPoint));
+        Check(options.OcspResponder, nameof(options.OcspResponder));
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+
+        void Check(Uri? uri, string option)
+        {
+            if (uri is not null && !(uri.IsAbsoluteUri && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)))
+            {
+                failures.Add($"{prefix}.{option} must be an absolute http(s) URI; '{uri}' is not.");
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -94,6 +132,7 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
     /// <param name="timeProvider">The clock; <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
     /// <param name="logger">Receives the warning; <see langword="null"/> for none.</param>
     /// <returns>The CA.</returns>
+    /// <exception cref="ArgumentException"><paramref name="trustDomain"/> is empty, or an option is invalid (the message names it).</exception>
     public static DevelopmentCertificateAuthority Create(
         TrustDomain trustDomain,
         DevelopmentCertificateAuthorityOptions? options = null,
@@ -106,9 +145,11 @@ public sealed partial class DevelopmentCertificateAuthority : IX509SvidIssuer, I
         }
 
         options ??= new DevelopmentCertificateAuthorityOptions();
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.CertificateAuthorityLifetime, TimeSpan.Zero, nameof(options));
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.MaxSvidLifetime, TimeSpan.Zero, nameof(options));
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.NotBeforeBackdate, TimeSpan.Zero, nameof(options));
+        if (options.Validate() is { } error)
+        {
+            throw new ArgumentException($"Invalid development CA options: {error}", nameof(options));
+        }
+
         var ca = new DevelopmentCertificateAuthority(trustDomain, options, timeProvider ?? TimeProvider.System);
         (logger ?? NullLogger.Instance).DevelopmentCaInUse(trustDomain.Name);
         return ca;

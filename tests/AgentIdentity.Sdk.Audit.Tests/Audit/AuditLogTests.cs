@@ -303,6 +303,25 @@ public sealed class AuditLogTests : IDisposable
         Assert.Contains("not a valid origin", Assert.Throws<ArgumentException>(() => _fixture.Open(o => o.Origin = "a b")).Message, StringComparison.Ordinal);
     }
 
+    public static TheoryData<Action<AuditLogOptions>, string> BadOptions => new()
+    {
+        { o => o.Directory = " ", "AuditLogOptions.Directory is required: set it to the directory that holds the audit log." },
+        { o => o.CheckpointInterval = TimeSpan.FromSeconds(-1), "AuditLogOptions.CheckpointInterval must be positive; it is -00:00:01." },
+        { o => o.CheckpointEveryEntries = 0, "AuditLogOptions.CheckpointEveryEntries must be at least 1; it is 0." },
+        { o => o.MaxSegmentBytes = 4095, "AuditLogOptions.MaxSegmentBytes must be at least 4096; it is 4095." },
+        { o => o.FlushMode = (AuditFlushMode)7, "AuditLogOptions.FlushMode" },
+        { o => o.Origin = "a+b", "AuditLogOptions.Origin 'a+b' is not a valid origin or key name" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void Open_BadOption_ThrowsTheSpecificMessage(Action<AuditLogOptions> breakIt, string message)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => _fixture.Open(breakIt));
+
+        Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Timer_SignerUnavailable_LogsAndSignsOnceTheSvidIsBack()
     {
