@@ -56,7 +56,7 @@ public sealed class AuditLogOptions
     /// <exception cref="ArgumentException">An option is invalid; the message names it.</exception>
     internal void Validate()
     {
-        if (OptionsValidation.Validate(null, this, AuditLogOptionsValidator.Instance, AuditLogOptionsRules.Instance) is { } error)
+        if (OptionsValidation.Validate(null, this, new AuditLogOptionsValidator(), AuditLogOptionsRules.Instance) is { } error)
         {
             throw new ArgumentException($"Invalid audit log options: {error}");
         }
@@ -65,10 +65,7 @@ public sealed class AuditLogOptions
 
 /// <summary>The attribute rules of <see cref="AuditLogOptions"/> (source-generated).</summary>
 [OptionsValidator]
-internal sealed partial class AuditLogOptionsValidator : IValidateOptions<AuditLogOptions>
-{
-    public static AuditLogOptionsValidator Instance { get; } = new();
-}
+internal sealed partial class AuditLogOptionsValidator : IValidateOptions<AuditLogOptions>;
 
 /// <summary>The rule of <see cref="AuditLogOptions"/> beyond attributes: a set origin is a valid signed-note key name.</summary>
 internal sealed class AuditLogOptionsRules : IValidateOptions<AuditLogOptions>

@@ -72,15 +72,12 @@ public sealed class AgentIdentityIssuerOptions
     /// <value>The default value is <c>localhost</c>.</value>
     public IList<string> ServerDnsNames { get; } = ["localhost"];
 
-    internal string? Validate() => OptionsValidation.Validate(null, this, AgentIdentityIssuerOptionsValidator.Instance, AgentIdentityIssuerOptionsRules.Instance);
+    internal string? Validate() => OptionsValidation.Validate(null, this, new AgentIdentityIssuerOptionsValidator(), AgentIdentityIssuerOptionsRules.Instance);
 }
 
 /// <summary>The attribute rules of <see cref="AgentIdentityIssuerOptions"/> (source-generated).</summary>
 [OptionsValidator]
-internal sealed partial class AgentIdentityIssuerOptionsValidator : IValidateOptions<AgentIdentityIssuerOptions>
-{
-    public static AgentIdentityIssuerOptionsValidator Instance { get; } = new();
-}
+internal sealed partial class AgentIdentityIssuerOptionsValidator : IValidateOptions<AgentIdentityIssuerOptions>;
 
 /// <summary>The rules of <see cref="AgentIdentityIssuerOptions"/> beyond attributes: the admin key's length (never its value
 /// in a message), and a CA that outlives the SVIDs it signs.</summary>
@@ -108,7 +105,7 @@ internal sealed class AgentIdentityIssuerOptionsRules : IValidateOptions<AgentId
             failures.Add(operatorError);
         }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return OptionsValidation.Result(failures);
     }
 }
 

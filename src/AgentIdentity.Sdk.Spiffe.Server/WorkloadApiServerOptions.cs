@@ -34,7 +34,7 @@ public sealed class WorkloadApiServerOptions
     /// <exception cref="ArgumentException">An option is invalid; the message names it.</exception>
     internal void Validate()
     {
-        if (OptionsValidation.Validate(null, this, WorkloadApiServerOptionsValidator.Instance, WorkloadApiServerOptionsRules.Instance) is { } error)
+        if (OptionsValidation.Validate(null, this, new WorkloadApiServerOptionsValidator(), WorkloadApiServerOptionsRules.Instance) is { } error)
         {
             throw new ArgumentException($"Invalid Workload API server options: {error}");
         }
@@ -43,10 +43,7 @@ public sealed class WorkloadApiServerOptions
 
 /// <summary>The attribute rules of <see cref="WorkloadApiServerOptions"/> (source-generated).</summary>
 [OptionsValidator]
-internal sealed partial class WorkloadApiServerOptionsValidator : IValidateOptions<WorkloadApiServerOptions>
-{
-    public static WorkloadApiServerOptionsValidator Instance { get; } = new();
-}
+internal sealed partial class WorkloadApiServerOptionsValidator : IValidateOptions<WorkloadApiServerOptions>;
 
 /// <summary>The rules of <see cref="WorkloadApiServerOptions"/> beyond attributes: an absolute socket path, an SVID lifetime
 /// above one second, and a selector on every registration.</summary>
@@ -76,6 +73,6 @@ internal sealed class WorkloadApiServerOptionsRules : IValidateOptions<WorkloadA
             }
         }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return OptionsValidation.Result(failures);
     }
 }

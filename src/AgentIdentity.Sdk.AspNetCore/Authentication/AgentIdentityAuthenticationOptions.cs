@@ -54,7 +54,7 @@ public sealed class AgentIdentityAuthenticationOptions : AuthenticationSchemeOpt
     public override void Validate()
     {
         base.Validate();
-        if (OptionsValidation.Validate(null, this, AgentIdentityAuthenticationOptionsValidator.Instance, AgentIdentityAuthenticationOptionsRules.Instance) is { } error)
+        if (OptionsValidation.Validate(null, this, new AgentIdentityAuthenticationOptionsValidator(), AgentIdentityAuthenticationOptionsRules.Instance) is { } error)
         {
             throw new InvalidOperationException(error);
         }
@@ -63,10 +63,7 @@ public sealed class AgentIdentityAuthenticationOptions : AuthenticationSchemeOpt
 
 /// <summary>The attribute rules of <see cref="AgentIdentityAuthenticationOptions"/> (source-generated).</summary>
 [OptionsValidator]
-internal sealed partial class AgentIdentityAuthenticationOptionsValidator : IValidateOptions<AgentIdentityAuthenticationOptions>
-{
-    public static AgentIdentityAuthenticationOptionsValidator Instance { get; } = new();
-}
+internal sealed partial class AgentIdentityAuthenticationOptionsValidator : IValidateOptions<AgentIdentityAuthenticationOptions>;
 
 /// <summary>The rules of <see cref="AgentIdentityAuthenticationOptions"/> that relate several options: a token mode needs a
 /// validator, and certificate forwarding needs a trusted proxy and a header name.</summary>
@@ -95,7 +92,7 @@ internal sealed class AgentIdentityAuthenticationOptionsRules : IValidateOptions
             failures.Add("AgentIdentity certificate forwarding is enabled but CertificateForwarding.HeaderName is empty.");
         }
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return OptionsValidation.Result(failures);
     }
 }
 

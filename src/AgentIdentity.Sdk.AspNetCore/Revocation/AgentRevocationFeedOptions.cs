@@ -46,15 +46,12 @@ public sealed class AgentRevocationFeedOptions
     /// <summary>Gets the reconnect and idle-timeout settings of the subscriber.</summary>
     public RevocationFeedSubscriberOptions Subscriber { get; } = new();
 
-    internal string? Validate() => OptionsValidation.Validate(null, this, AgentRevocationFeedOptionsValidator.Instance, AgentRevocationFeedOptionsRules.Instance);
+    internal string? Validate() => OptionsValidation.Validate(null, this, new AgentRevocationFeedOptionsValidator(), AgentRevocationFeedOptionsRules.Instance);
 }
 
 /// <summary>The attribute rules of <see cref="AgentRevocationFeedOptions"/> (source-generated).</summary>
 [OptionsValidator]
-internal sealed partial class AgentRevocationFeedOptionsValidator : IValidateOptions<AgentRevocationFeedOptions>
-{
-    public static AgentRevocationFeedOptionsValidator Instance { get; } = new();
-}
+internal sealed partial class AgentRevocationFeedOptionsValidator : IValidateOptions<AgentRevocationFeedOptions>;
 
 /// <summary>The rule of <see cref="AgentRevocationFeedOptions"/> beyond attributes: the feed URI is absolute.</summary>
 internal sealed class AgentRevocationFeedOptionsRules : IValidateOptions<AgentRevocationFeedOptions>

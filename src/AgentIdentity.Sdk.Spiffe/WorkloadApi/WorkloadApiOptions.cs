@@ -31,7 +31,7 @@ public sealed class WorkloadApiOptions
     /// <exception cref="ArgumentException">An option is invalid; the message names it.</exception>
     internal void Validate()
     {
-        if (OptionsValidation.Validate(null, this, WorkloadApiOptionsValidator.Instance, WorkloadApiOptionsRules.Instance) is { } error)
+        if (OptionsValidation.Validate(null, this, new WorkloadApiOptionsValidator(), WorkloadApiOptionsRules.Instance) is { } error)
         {
             throw new ArgumentException($"Invalid Workload API options: {error}");
         }
@@ -40,10 +40,7 @@ public sealed class WorkloadApiOptions
 
 /// <summary>The attribute rules of <see cref="WorkloadApiOptions"/> (source-generated).</summary>
 [OptionsValidator]
-internal sealed partial class WorkloadApiOptionsValidator : IValidateOptions<WorkloadApiOptions>
-{
-    public static WorkloadApiOptionsValidator Instance { get; } = new();
-}
+internal sealed partial class WorkloadApiOptionsValidator : IValidateOptions<WorkloadApiOptions>;
 
 /// <summary>The rules of <see cref="WorkloadApiOptions"/> beyond attributes: a set hint is not empty, and the backoff cap is not below its step.</summary>
 internal sealed class WorkloadApiOptionsRules : IValidateOptions<WorkloadApiOptions>

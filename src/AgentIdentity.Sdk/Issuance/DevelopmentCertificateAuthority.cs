@@ -38,15 +38,12 @@ public sealed class DevelopmentCertificateAuthorityOptions
 
     /// <summary>Runs every rule (attributes and the URIs).</summary>
     /// <returns>The failures, each naming the option; <see langword="null"/> when the options are valid.</returns>
-    internal string? Validate() => OptionsValidation.Validate(null, this, DevelopmentCertificateAuthorityOptionsValidator.Instance, DevelopmentCertificateAuthorityOptionsRules.Instance);
+    internal string? Validate() => OptionsValidation.Validate(null, this, new DevelopmentCertificateAuthorityOptionsValidator(), DevelopmentCertificateAuthorityOptionsRules.Instance);
 }
 
 /// <summary>The attribute rules of <see cref="DevelopmentCertificateAuthorityOptions"/> (source-generated).</summary>
 [OptionsValidator]
-internal sealed partial class DevelopmentCertificateAuthorityOptionsValidator : IValidateOptions<DevelopmentCertificateAuthorityOptions>
-{
-    public static DevelopmentCertificateAuthorityOptionsValidator Instance { get; } = new();
-}
+internal sealed partial class DevelopmentCertificateAuthorityOptionsValidator : IValidateOptions<DevelopmentCertificateAuthorityOptions>;
 
 /// <summary>The rule of <see cref="DevelopmentCertificateAuthorityOptions"/> beyond attributes: the URIs written into SVIDs are absolute http(s).</summary>
 internal sealed class DevelopmentCertificateAuthorityOptionsRules : IValidateOptions<DevelopmentCertificateAuthorityOptions>
@@ -59,7 +56,7 @@ internal sealed class DevelopmentCertificateAuthorityOptionsRules : IValidateOpt
         var failures = new List<string>(2);
         Check(options.CrlDistributionPoint, nameof(options.CrlDistributionPoint));
         Check(options.OcspResponder, nameof(options.OcspResponder));
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return OptionsValidation.Result(failures);
 
         void Check(Uri? uri, string option)
         {

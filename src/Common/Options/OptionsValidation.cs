@@ -16,6 +16,10 @@ internal static class OptionsValidation
     /// <summary>The name the generated validators give an options instance: its name, or its type name for the default instance.</summary>
     public static string DisplayName(string? name, string typeName) => string.IsNullOrEmpty(name) ? typeName : name;
 
+    /// <summary>The result of a rules class that collected its failures, each naming the option.</summary>
+    public static ValidateOptionsResult Result(List<string> failures) =>
+        failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+
     /// <summary>Runs <paramref name="validators"/> outside of dependency injection.</summary>
     /// <returns>The failures joined with "; ", or <see langword="null"/> when all pass.</returns>
     public static string? Validate<TOptions>(string? name, TOptions options, params ReadOnlySpan<IValidateOptions<TOptions>> validators)
