@@ -1,3 +1,5 @@
+extern alias core;
+
 using System.Security.Cryptography;
 using AgentIdentity;
 using BenchmarkDotNet.Attributes;
@@ -91,7 +93,7 @@ public class SvidIssuanceStepBenchmarks
     public byte[] CreateCsr() => SvidKeys.CreateSigningRequest(_id, _key);
 
     [Benchmark]
-    public bool ReadAndVerifyCsr() => Pkcs10.Read(_csr, _id).IsRsa;
+    public bool ReadAndVerifyCsr() => core::AgentIdentity.Pkcs10.Read(_csr, _id).IsRsa;
 
     [Benchmark]
     public X509SvidIssuance IssueFromCsr()

@@ -373,7 +373,7 @@ public static class MerkleTree
 /// Appending a leaf and computing the root take O(log n) time and the state is O(log n) memory: at most 64 hashes.
 /// </summary>
 /// <remarks>Not thread-safe; callers serialize appends.</remarks>
-public sealed class CompactMerkleTree
+internal sealed class CompactMerkleTree
 {
     private readonly byte[] _stack = new byte[64 * MerkleTree.HashSize];
     private int _count;

@@ -46,7 +46,7 @@ public sealed class AgentIdentityIssuer : IDisposable
     public SpiffeId ServerId { get; }
 
     /// <summary>Gets the store.</summary>
-    public IIssuerStore Store { get; }
+    internal IIssuerStore Store { get; }
 
     internal AgentIdentityIssuerOptions Options => _options;
 

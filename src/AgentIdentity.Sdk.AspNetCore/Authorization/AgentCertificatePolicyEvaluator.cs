@@ -7,7 +7,7 @@ namespace AgentIdentity.AspNetCore;
 /// cannot be decoded is denied (fail-closed).
 /// </summary>
 /// <remarks>Thread-safe.</remarks>
-public sealed class AgentCertificatePolicyEvaluator : IAgentCertificatePolicyEvaluator
+internal sealed class AgentCertificatePolicyEvaluator : IAgentCertificatePolicyEvaluator
 {
     private readonly CertificatePolicyCache _cache;
 

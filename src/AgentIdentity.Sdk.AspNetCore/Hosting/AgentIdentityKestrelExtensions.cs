@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 namespace Microsoft.AspNetCore.Hosting;
 
 /// <summary>Kestrel helpers that make endpoints require agent client certificates and serve the service's own SVID.</summary>
-public static class AgentIdentityKestrelExtensions
+public static partial class AgentIdentityKestrelExtensions
 {
     /// <summary>
     /// Requires a client certificate on the HTTPS endpoints configured with these options, accepts any certificate at the TLS

@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Microsoft.AspNetCore.Hosting;
 
 /// <summary>Kestrel connection middleware for revocation.</summary>
-public static class AgentIdentityRevocationListenOptionsExtensions
+public static partial class AgentIdentityKestrelExtensions
 {
     /// <summary>
     /// Tracks this endpoint's TLS connections by client certificate: connections that present a revoked certificate are refused,

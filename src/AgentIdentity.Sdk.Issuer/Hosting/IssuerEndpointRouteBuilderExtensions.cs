@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>Maps the endpoints of the embedded AgentIdentity issuer service.</summary>
-public static class AgentIdentityIssuerEndpointRouteBuilderExtensions
+public static partial class AgentIdentityIssuerEndpointRouteBuilderExtensions
 {
     /// <summary>Maps the issuer endpoints under <paramref name="prefix"/>: <c>POST v1/issue</c> (CSR + join token),
     /// <c>POST v1/renew</c> (mTLS with the current SVID), <c>POST v1/delegate</c> (mTLS with the parent SVID + child policy),

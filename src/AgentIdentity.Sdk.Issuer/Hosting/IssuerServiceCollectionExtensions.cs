@@ -19,8 +19,8 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
     /// the default: the file <c>agent-identity-issuer.db</c> in the working directory when no store is chosen) or
     /// <see cref="AgentIdentityIssuerStoreExtensions.UsePostgreSql"/> (several replicas share one database).</returns>
     /// <remarks>Safe to call more than once: the services are registered once and every <paramref name="configure"/> is applied.
-    /// A custom <see cref="IIssuerStore"/> registered before this call is used instead of the built-in stores; do not combine
-    /// it with <c>UseSqlite</c> or <c>UsePostgreSql</c>.</remarks>
+    /// The store is SQLite or PostgreSQL: revocation, replication and group commit are built on their schema, so the store
+    /// interface is not public.</remarks>
     public static IAgentIdentityIssuerBuilder AddAgentIdentityIssuer(this IServiceCollection services, Action<AgentIdentityIssuerOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);

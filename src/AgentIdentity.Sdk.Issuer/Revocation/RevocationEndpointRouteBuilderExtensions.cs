@@ -13,7 +13,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>Maps the revocation publication endpoints of an issuer: the signed feed, the CRL and the OCSP responder.</summary>
-public static class RevocationEndpointRouteBuilderExtensions
+public static partial class AgentIdentityIssuerEndpointRouteBuilderExtensions
 {
     private static readonly byte[] Heartbeat = ": heartbeat\n\n"u8.ToArray();
 

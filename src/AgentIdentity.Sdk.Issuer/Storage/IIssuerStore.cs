@@ -5,7 +5,7 @@ namespace AgentIdentity.Issuer;
 /// Several issuer replicas may share one store (PostgreSQL); every method is then atomic across replicas.
 /// </summary>
 /// <remarks>Implementations are thread-safe. Failures to reach the database surface as <see cref="IssuerStoreUnavailableException"/>.</remarks>
-public interface IIssuerStore
+internal interface IIssuerStore
 {
     /// <summary>Creates the schema when missing.</summary>
     /// <param name="cancellationToken">Cancels the operation.</param>
@@ -81,7 +81,7 @@ public interface IIssuerStore
 }
 
 /// <summary>The state of a stored certificate authority.</summary>
-public enum CertificateAuthorityState
+internal enum CertificateAuthorityState
 {
     /// <summary>Signs SVIDs.</summary>
     Active = 0,
@@ -102,7 +102,7 @@ public enum CertificateAuthorityState
 /// <param name="EncryptedIntermediateKey">The intermediate key, encrypted like the root's.</param>
 /// <param name="CreatedAt">When it was generated.</param>
 /// <param name="NotAfter">When the root expires.</param>
-public sealed record StoredCertificateAuthority(
+internal sealed record StoredCertificateAuthority(
     string Id,
     CertificateAuthorityState State,
     byte[] RootCertificate,
@@ -120,7 +120,7 @@ public sealed record StoredCertificateAuthority(
 /// <param name="ExpiresAt">When it expires.</param>
 /// <param name="RedeemedAt">When it was redeemed, or <see langword="null"/>.</param>
 /// <param name="RedeemedBy">The SPIFFE ID it enrolled, or <see langword="null"/>.</param>
-public sealed record JoinTokenRecord(
+internal sealed record JoinTokenRecord(
     byte[] TokenHash,
     string AgentName,
     byte[]? Policy,
@@ -140,7 +140,7 @@ public sealed record JoinTokenRecord(
 /// <param name="ParentId">The parent's SPIFFE ID for a delegated task identity; otherwise <see langword="null"/>.</param>
 /// <param name="EnrolledAt">When it was enrolled.</param>
 /// <param name="Revoked">Whether it is revoked (renewal refused).</param>
-public sealed record IdentityRecord(string SpiffeId, byte[]? Policy, string? ParentId, DateTimeOffset EnrolledAt, bool Revoked);
+internal sealed record IdentityRecord(string SpiffeId, byte[]? Policy, string? ParentId, DateTimeOffset EnrolledAt, bool Revoked);
 
 /// <summary>A certificate the issuer signed.</summary>
 /// <param name="SerialNumber">The serial number, hex.</param>
@@ -150,7 +150,7 @@ public sealed record IdentityRecord(string SpiffeId, byte[]? Policy, string? Par
 /// <param name="NotAfter">The end of validity.</param>
 /// <param name="IssuedAt">When it was issued.</param>
 /// <param name="Certificate">The certificate, DER.</param>
-public sealed record IssuedCertificateRecord(string SerialNumber, string SpiffeId, string Kind, DateTimeOffset NotBefore, DateTimeOffset NotAfter, DateTimeOffset IssuedAt, byte[] Certificate);
+internal sealed record IssuedCertificateRecord(string SerialNumber, string SpiffeId, string Kind, DateTimeOffset NotBefore, DateTimeOffset NotAfter, DateTimeOffset IssuedAt, byte[] Certificate);
 
 /// <summary>The issuer's database cannot be reached or failed; nothing was written.</summary>
 public sealed class IssuerStoreUnavailableException : AgentIdentityException

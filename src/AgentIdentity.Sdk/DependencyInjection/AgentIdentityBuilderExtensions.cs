@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Configuration methods of <see cref="IAgentIdentityBuilder"/>.</summary>
-public static class AgentIdentityBuilderExtensions
+public static partial class AgentIdentityBuilderExtensions
 {
     /// <summary>
     /// Uses an in-process <see cref="DevelopmentCertificateAuthority"/> as the issuer. For development and tests only: it logs

@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Configures <see cref="IAgentIdentityBuilder"/> to obtain SVIDs from the AgentIdentity issuer service.</summary>
-public static class AgentIdentityIssuerBuilderExtensions
+public static partial class AgentIdentityBuilderExtensions
 {
     /// <summary>
     /// Uses the issuer service at <paramref name="address"/>: the first SVID is obtained with <paramref name="joinToken"/>,

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Subscribes the host's agents to their own revocation status: the kill switch without hand wiring.</summary>
-public static class AgentIdentityRevocationBuilderExtensions
+public static partial class AgentIdentityBuilderExtensions
 {
     /// <summary>
     /// Subscribes every agent credential of the host (declared agents, the default agent, credentials made by

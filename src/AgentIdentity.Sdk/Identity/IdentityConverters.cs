@@ -70,7 +70,7 @@ public sealed class TrustDomainJsonConverter : JsonConverter<TrustDomain>
 }
 
 /// <summary>Converts a <see cref="SpiffeId"/> from and to its string form, for configuration binding and ASP.NET Core parameters.</summary>
-public sealed class SpiffeIdTypeConverter : TypeConverter
+internal sealed class SpiffeIdTypeConverter : TypeConverter
 {
     /// <inheritdoc/>
     public override bool CanConvertFrom(ITypeDescriptorContext? context, Type sourceType) => sourceType == typeof(string) || base.CanConvertFrom(context, sourceType);
@@ -89,7 +89,7 @@ public sealed class SpiffeIdTypeConverter : TypeConverter
 }
 
 /// <summary>Converts a <see cref="TrustDomain"/> from and to its name, for configuration binding and ASP.NET Core parameters.</summary>
-public sealed class TrustDomainTypeConverter : TypeConverter
+internal sealed class TrustDomainTypeConverter : TypeConverter
 {
     /// <inheritdoc/>
     public override bool CanConvertFrom(ITypeDescriptorContext? context, Type sourceType) => sourceType == typeof(string) || base.CanConvertFrom(context, sourceType);

@@ -68,8 +68,13 @@ public sealed class DelegationProof
         return new DelegationProof(X509CertificateLoader.LoadCertificate(parent.Certificate.RawData), parent.Intermediates, signature);
     }
 
-    /// <summary>Verifies the signature with the parent certificate's public key.</summary>
-    internal bool VerifySignature(SpiffeId childId, ReadOnlySpan<byte> certificateSigningRequest)
+    /// <summary>Verifies the proof's signature with the parent certificate's public key, over the child's SPIFFE ID and the
+    /// CSR it was made for: what an <see cref="IX509SvidIssuer"/> checks before it issues a task identity.</summary>
+    /// <param name="childId">The SPIFFE ID requested for the task identity.</param>
+    /// <param name="certificateSigningRequest">The DER PKCS#10 CSR of the request.</param>
+    /// <returns><see langword="true"/> when the parent's key signed exactly this ID and CSR; <see langword="false"/> otherwise
+    /// (another ID or CSR, another key, or a malformed signature).</returns>
+    public bool VerifySignature(SpiffeId childId, ReadOnlySpan<byte> certificateSigningRequest)
     {
         var content = BuildContent(childId, certificateSigningRequest);
         try

@@ -5,7 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace AgentIdentity;
 
 /// <summary>Options for <see cref="X509SvidSigner"/>.</summary>
-public sealed class X509SvidSignerOptions
+internal sealed class X509SvidSignerOptions
 {
     /// <summary>Gets or sets the longest SVID lifetime the signer grants; longer requests are shortened.</summary>
     /// <value>The default value is 24 hours.</value>
@@ -36,7 +36,7 @@ public sealed class X509SvidSignerOptions
 /// in the <see cref="X509SvidRequest"/>. Delegated requests are checked against their parent (see <see cref="X509SvidRequest.Delegation"/>).</para>
 /// <para>Thread-safe.</para>
 /// </remarks>
-public sealed class X509SvidSigner : IDisposable
+internal sealed class X509SvidSigner : IDisposable
 {
     private readonly TimeProvider _time;
     private readonly X509SvidSignerOptions _options;
