@@ -14,7 +14,7 @@ public static partial class AgentIdentityIssuerEndpointRouteBuilderExtensions
     /// <c>GET v1/bundle</c> (SPIFFE bundle), the administration endpoints, authorized by the operator's SVID over mTLS
     /// (see <see cref="IssuerAdminActions"/>): <c>POST v1/join-tokens</c>, <c>POST v1/revoke</c> and <c>GET v1/status?id=</c>; and the
     /// revocation endpoints of the issuer's registry under <c>revocation/</c> (<c>feed</c>, <c>feed/poll</c>, <c>crl</c>, <c>ocsp</c>; see
-    /// <see cref="RevocationEndpointRouteBuilderExtensions.MapAgentIdentityRevocation"/>).</summary>
+    /// <see cref="MapAgentIdentityRevocation"/>).</summary>
     /// <param name="endpoints">The endpoint builder (the app).</param>
     /// <param name="prefix">The path prefix.</param>
     /// <returns>A convention builder for all issuer endpoints.</returns>

@@ -101,6 +101,7 @@ internal sealed class BoundTokenDeployment : IAsyncDisposable
         o.Token.ClientId = OpenIddictAuthorizationServer.ClientId;
         o.Token.Scope = OpenIddictAuthorizationServer.Scope;
         o.Token.ServerId = "spiffe://example.org/svc/as";
+        o.Token.RequestTimeout = TimeSpan.FromMinutes(3); // a safety net: a loaded machine answers OpenIddict's first requests slowly
     }
 
     /// <summary>Three calls on one token: each answered with the presented certificate, one token request to the mTLS alias, every call
