@@ -60,9 +60,7 @@ public class IssuerEndToEndBenchmarks
         _app.StartAsync().GetAwaiter().GetResult();
         _issuer = _app.Services.GetRequiredService<AgentIdentityIssuer>();
 
-        // The switch is internal (the store is internal too): set it by reflection, for this comparison only.
-        var store = _issuer.Store;
-        store.GetType().GetProperty("UsesGroupCommit", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.SetValue(store, GroupCommit);
+        ((SqlIssuerStore)_issuer.Store).UsesGroupCommit = GroupCommit; // internal: for this comparison only
         var address = new Uri(_app.Urls.First().Replace("http://", "https://", StringComparison.Ordinal) + "/agent-identity/");
         _client = new IssuerClient(new IssuerClientOptions
         {
