@@ -25,6 +25,13 @@ if (args.Length > 0 && args[0] == "revocation-propagation")
     return await RevocationPropagation.RunAsync(Arg(1, 10), Arg(2, 200), Arg(3, 1000));
 }
 
+// Sustained revocations per second through v1/revoke (issue 15): ... -- revocation-throughput [revocations] [concurrency] [postgresql-connection-string]
+if (args.Length > 0 && args[0] == "revocation-throughput")
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    return await RevocationThroughput.RunAsync(Arg(1, 2000), Arg(2, 8), args.Length > 3 ? args[3] : null);
+}
+
 // Keep-alive latency percentiles, agent vs plain HttpClient (issue 3): ... -- http-keepalive-percentiles [requests] [rounds] [block]
 if (args.Length > 0 && args[0] == "http-keepalive-percentiles")
 {

@@ -297,9 +297,8 @@ internal abstract partial class SqlIssuerStore
     /// new one current and records it, atomically.</summary>
     /// <returns>The identity's current serial when the presented one was superseded (nothing written when <paramref name="refuseSuperseded"/>);
     /// otherwise <see langword="null"/>.</returns>
-    internal Task<string?> RecordRenewalAsync(IssuedCertificateRecord certificate, string presentedSerial, bool refuseSuperseded, CancellationToken cancellationToken) => RunAsync(async connection =>
+    internal Task<string?> RecordRenewalAsync(IssuedCertificateRecord certificate, string presentedSerial, bool refuseSuperseded, CancellationToken cancellationToken) => WriteAsync<string?>(async (connection, transaction, cancellationToken) =>
     {
-        using var transaction = await BeginWriteTransactionAsync(connection, cancellationToken).ConfigureAwait(false);
         string? superseded = null;
         using (var swap = Command(connection, transaction, "UPDATE ai_identity_lineage SET current_serial = @new WHERE spiffe_id = @id AND current_serial = @presented",
             ("new", certificate.SerialNumber), ("id", certificate.SpiffeId), ("presented", presentedSerial)))
@@ -310,8 +309,7 @@ internal abstract partial class SqlIssuerStore
                 superseded = await current.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
                 if (superseded is not null && refuseSuperseded)
                 {
-                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                    return superseded;
+                    return (superseded, false);
                 }
 
                 await SetCurrentCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false); // no lineage yet (enrolled before it was tracked), or allowed
@@ -319,8 +317,7 @@ internal abstract partial class SqlIssuerStore
         }
 
         await InsertCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return superseded;
+        return (superseded, true);
     }, cancellationToken);
 
     private static async Task SetCurrentCertificateAsync(DbConnection connection, DbTransaction transaction, IssuedCertificateRecord certificate, CancellationToken cancellationToken)

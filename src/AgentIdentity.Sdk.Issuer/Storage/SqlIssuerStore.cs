@@ -96,9 +96,8 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
     public Task AddJoinTokenAsync(JoinTokenRecord token, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(token);
-        return RunAsync(async connection =>
+        return WriteAsync(async (connection, transaction, cancellationToken) =>
         {
-            using var transaction = await BeginWriteTransactionAsync(connection, cancellationToken).ConfigureAwait(false);
             using (var insert = Command(connection, transaction,
                 "INSERT INTO ai_join_tokens (token_hash, agent_name, policy, created_at, expires_at) VALUES (@hash, @name, @policy, @created, @expires)",
                 ("hash", token.TokenHash), ("name", token.AgentName), ("policy", token.Policy), ("created", Ms(token.CreatedAt)), ("expires", Ms(token.ExpiresAt))))
@@ -112,8 +111,7 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
                 await bind.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return true;
+            return (true, true);
         }, cancellationToken);
     }
 
@@ -141,17 +139,15 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
         ArgumentNullException.ThrowIfNull(tokenHash);
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentNullException.ThrowIfNull(certificate);
-        return RunAsync(async connection =>
+        return WriteAsync(async (connection, transaction, cancellationToken) =>
         {
-            using var transaction = await BeginWriteTransactionAsync(connection, cancellationToken).ConfigureAwait(false);
             using (var redeem = Command(connection, transaction,
                 "UPDATE ai_join_tokens SET redeemed_at = @now, redeemed_by = @id WHERE token_hash = @hash AND redeemed_at IS NULL AND expires_at > @now",
                 ("now", Ms(now)), ("id", identity.SpiffeId), ("hash", tokenHash)))
             {
                 if (await redeem.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1)
                 {
-                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                    return false;
+                    return (false, false);
                 }
             }
 
@@ -162,15 +158,13 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
             {
                 if (await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1 && !await ReenrollBoundAsync(connection, transaction, tokenHash, identity, cancellationToken).ConfigureAwait(false))
                 {
-                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                    return false;
+                    return (false, false);
                 }
             }
 
             await InsertCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
             await SetCurrentCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return true;
+            return (true, true);
         }, cancellationToken);
     }
 
@@ -193,17 +187,15 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
     public Task RecordIssuanceAsync(IdentityRecord? identity, IssuedCertificateRecord certificate, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(certificate);
-        return RunAsync(async connection =>
+        return WriteAsync(async (connection, transaction, cancellationToken) =>
         {
-            using var transaction = await BeginWriteTransactionAsync(connection, cancellationToken).ConfigureAwait(false);
             if (identity is not null)
             {
                 await UpsertIdentityAsync(connection, transaction, identity, cancellationToken).ConfigureAwait(false);
             }
 
             await InsertCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return true;
+            return (true, true);
         }, cancellationToken);
     }
 

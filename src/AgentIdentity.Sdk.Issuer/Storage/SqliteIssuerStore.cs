@@ -13,6 +13,7 @@ internal sealed class SqliteIssuerStore : SqlIssuerStore
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
         _connectionString = connectionString;
+        UsesGroupCommit = true; // one writer: without coalescing, concurrent issuances wait for each other's fsync one by one
     }
 
     /// <summary>Turns a file path, or a connection string with a file <c>Data Source</c>, into the store's connection string
