@@ -66,7 +66,7 @@ public sealed class AgentIdentityIssuerOptions
     public int RateLimitIPv6PrefixLength { get; set; } = 64;
 
     /// <summary>Gets or sets how many requests all callers together may make per <see cref="RateLimitWindow"/> to the anonymous
-    /// endpoints: <c>v1/issue</c> (enrollment), <c>v1/bundle</c>, and the revocation feed, CRL and OCSP. It bounds the load that
+    /// endpoints: <c>v1/issue</c> (enrollment), <c>v1/renew-expired</c>, <c>v1/bundle</c>, and the revocation feed, CRL and OCSP. It bounds the load that
     /// many addresses together put on the issuer (every join-token guess is a database read); counted per replica.</summary>
     /// <value>The default value is 1000.</value>
     public int AnonymousRateLimitPermits { get; set; } = 1000;

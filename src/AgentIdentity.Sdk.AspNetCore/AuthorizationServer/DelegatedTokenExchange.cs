@@ -22,7 +22,7 @@ public static class DelegatedTokenExchange
     /// <param name="actorCertificate">The client certificate presented over mTLS, the one <paramref name="actor"/> verified.</param>
     /// <param name="actor">The verification of <paramref name="actorCertificate"/> (<see cref="DelegationChainVerifier.Verify"/>).</param>
     /// <param name="revocations">The revocations the authorization server knows: the <see cref="RevocationSet"/> its revocation feed
-    /// subscription keeps current (<c>services.AddAgentRevocationFeed(...)</c> registers it in DI).</param>
+    /// subscription keeps current (<c>services.AddAgentIdentityRevocationFeed(...)</c> registers it in DI).</param>
     /// <param name="act">The <c>act</c> value for the delegated token: the task first, then the subject token's own actors.</param>
     /// <param name="error">Why the exchange is refused; suitable for an <c>invalid_grant</c> error description.</param>
     /// <returns><see langword="true"/> when the exchange is allowed.</returns>

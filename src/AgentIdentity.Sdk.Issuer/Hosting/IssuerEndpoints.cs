@@ -285,7 +285,7 @@ internal sealed partial class IssuerEndpoints
         context.Response.Headers.RetryAfter = ((int)Math.Ceiling(refusal.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         var options = _issuer.Options;
         await WriteProblemAsync(context, StatusCodes.Status429TooManyRequests, "Too many requests", refusal.Global
-            ? $"The issuer's anonymous endpoints (enrollment, bundle, revocation feed, CRL, OCSP) exceeded their global limit of {options.AnonymousRateLimitPermits} requests per {options.RateLimitWindow}; retry later."
+            ? $"The issuer's anonymous endpoints (enrollment, renewal after expiry, bundle, revocation feed, CRL, OCSP) exceeded their global limit of {options.AnonymousRateLimitPermits} requests per {options.RateLimitWindow}; retry later."
             : $"The caller '{refusal.Partition}' exceeded {options.RateLimitPermits} requests per {options.RateLimitWindow}; retry later.").ConfigureAwait(false);
         return false;
     }

@@ -11,7 +11,7 @@ namespace AgentIdentity.Issuer;
 /// <item>per caller: the SPIFFE ID of a client certificate that validates against the issuer's own bundle, else the remote
 /// address prefix (<see cref="AgentIdentityIssuerOptions.RateLimitIPv4PrefixLength"/>, <see cref="AgentIdentityIssuerOptions.RateLimitIPv6PrefixLength"/>).
 /// A certificate the issuer did not sign is not an identity: a fresh self-signed certificate per connection shares its address's limit;</item>
-/// <item>global: one limit shared by every request to the anonymous endpoints (enrollment, bundle, revocation feed, CRL, OCSP),
+/// <item>global: one limit shared by every request to the anonymous endpoints (enrollment, renewal after expiry, bundle, revocation feed, CRL, OCSP),
 /// <see cref="AgentIdentityIssuerOptions.AnonymousRateLimitPermits"/>, so that many addresses together cannot exhaust the issuer.</item>
 /// </list>
 /// </summary>
@@ -21,7 +21,7 @@ internal sealed class IssuerRateLimiter
     /// <summary>How many caller windows are kept before the ones of past windows are dropped.</summary>
     internal const int PruneThreshold = 10_000;
 
-    private static readonly HashSet<string> Anonymous = new(StringComparer.Ordinal) { "issue", "bundle", "feed", "feed/poll", "crl", "ocsp" };
+    private static readonly HashSet<string> Anonymous = new(StringComparer.Ordinal) { "issue", "renew-expired", "bundle", "feed", "feed/poll", "crl", "ocsp" };
 
     private readonly AgentIdentityIssuer _issuer;
     private readonly ConcurrentDictionary<string, Window> _callers = new(StringComparer.Ordinal);
