@@ -53,6 +53,7 @@ public class IssuerEndToEndBenchmarks
             o.TrustDomain = "bench.example";
             o.KeyEncryptionKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
             o.RateLimitPermits = int.MaxValue;
+            o.AnonymousRateLimitPermits = int.MaxValue;
         }).UseSqlite(Path.Combine(_directory, "issuer.db"));
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityIssuerHttps()));
         _app = builder.Build();

@@ -53,15 +53,42 @@ public sealed class AgentIdentityIssuerOptions
     /// <value>The default value is empty: only certificate policies grant admin actions.</value>
     public IList<string> OperatorIds { get; } = [];
 
-    /// <summary>Gets or sets how many requests one caller (SPIFFE ID of its client certificate, else remote IP address) may make per <see cref="RateLimitWindow"/>.</summary>
+    /// <summary>Gets or sets how many requests one caller may make per <see cref="RateLimitWindow"/>. A caller is the SPIFFE ID of
+    /// a client certificate that validates against the issuer's own bundle; any other caller (no certificate, an expired or
+    /// foreign one, a self-signed one) is its remote address prefix (<see cref="RateLimitIPv4PrefixLength"/>, <see cref="RateLimitIPv6PrefixLength"/>).</summary>
     /// <value>The default value is 60. At least 1.</value>
     [AtLeast(1)]
     public int RateLimitPermits { get; set; } = 60;
 
-    /// <summary>Gets or sets the rate-limit window.</summary>
+    /// <summary>Gets or sets the rate-limit window (fixed windows on the issuer's <see cref="TimeProvider"/>).</summary>
     /// <value>The default value is 1 minute. Must be positive.</value>
     [PositiveTimeSpan]
     public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Gets or sets the prefix length that groups IPv4 callers without a valid SVID into one rate-limit caller: 32 limits each
+    /// address; 24 limits each /24 network (one attacker with many addresses of a subnet, but also every agent behind it).</summary>
+    /// <value>The default value is 32; from 8 to 32.</value>
+    public int RateLimitIPv4PrefixLength { get; set; } = 32;
+
+    /// <summary>Gets or sets the prefix length that groups IPv6 callers without a valid SVID into one rate-limit caller. A host usually
+    /// holds a whole /64, so a longer prefix lets one host take as many limits as it has addresses.</summary>
+    /// <value>The default value is 64; from 16 to 128.</value>
+    public int RateLimitIPv6PrefixLength { get; set; } = 64;
+
+    /// <summary>Gets or sets how many requests all callers together may make per <see cref="RateLimitWindow"/> to the anonymous
+    /// endpoints: <c>v1/issue</c> (enrollment), <c>v1/renew-expired</c>, <c>v1/bundle</c>, and the revocation feed, CRL and OCSP. It bounds the load that
+    /// many addresses together put on the issuer (every join-token guess is a database read); counted per replica.</summary>
+    /// <value>The default value is 1000. At least 1.</value>
+    [AtLeast(1)]
+    public int AnonymousRateLimitPermits { get; set; } = 1000;
+
+    /// <summary>Gets or sets how long after its expiry an agent's SVID may still be renewed, by proof of possession of its key
+    /// (<c>POST v1/renew-expired</c>), without a new join token: for an agent whose host slept or whose issuer was down past its
+    /// SVID's expiry (step-ca's <c>allowRenewalAfterExpiry</c>). The expired certificate must be one this issuer issued, the
+    /// identity's current one, and neither it, its identity nor a delegation ancestor revoked. Task identities are not renewed
+    /// this way (their parent delegates again).</summary>
+    /// <value>The default value is <see cref="TimeSpan.Zero"/>: off, an expired SVID needs a new join token.</value>
+    public TimeSpan RenewalAfterExpiryGrace { get; set; } = TimeSpan.Zero;
 
     /// <summary>Gets or sets what <c>v1/renew</c> does with a certificate that a renewal already superseded (the identity's current
     /// certificate is another one): two holders of the key are renewing, likely a stolen key. Either way it is logged as critical.</summary>
@@ -103,6 +130,16 @@ internal sealed class AgentIdentityIssuerOptionsRules : IValidateOptions<AgentId
             AdminAuthorization.ValidateOperatorIds(options, trustDomain) is { } operatorError)
         {
             failures.Add(operatorError);
+        }
+
+        if (options.RenewalAfterExpiryGrace < TimeSpan.Zero || options.RenewalAfterExpiryGrace > options.CertificateAuthorityLifetime)
+        {
+            failures.Add($"{prefix}.RenewalAfterExpiryGrace ({options.RenewalAfterExpiryGrace}) must be zero (off) or positive, and at most CertificateAuthorityLifetime.");
+        }
+
+        if (options.RateLimitIPv4PrefixLength is < 8 or > 32 || options.RateLimitIPv6PrefixLength is < 16 or > 128)
+        {
+            failures.Add($"{prefix}.RateLimitIPv4PrefixLength ({options.RateLimitIPv4PrefixLength}) must be from 8 to 32 and RateLimitIPv6PrefixLength ({options.RateLimitIPv6PrefixLength}) from 16 to 128.");
         }
 
         return OptionsValidation.Result(failures);

@@ -19,8 +19,9 @@ namespace AgentIdentity.Testing;
 /// <list type="bullet">
 /// <item><see cref="ValidateSubjectToken"/> runs inside OpenIddict's token validation, just before its proof-of-possession check. OpenIddict
 /// requires a bound subject token to be presented with its own certificate, which a task identity never holds; for the subject token
-/// of a token exchange this handler replaces that check by the delegated one (<see cref="DelegatedTokenExchange.TryAuthorize"/>: the
-/// token is bound to the parent certificate named in the presenting task certificate's delegation chain), and rejects otherwise.</item>
+/// of a token exchange this handler replaces that check by the delegated one (<c>DelegatedTokenExchange.TryAuthorize</c>: the
+/// token is bound to the parent certificate named in the presenting task certificate's delegation chain, and, when a
+/// <see cref="RevocationSet"/> is registered, nothing in the task chain is revoked), and rejects otherwise.</item>
 /// <item><see cref="HandleAsync"/> is the passthrough endpoint's exchange branch: it signs in a token that keeps the subject, carries the
 /// RFC 8693 <c>act</c> claim and is bound by OpenIddict to the presenting (task) certificate.</item>
 /// </list></summary>
@@ -83,7 +84,9 @@ public static class DelegatedExchangeEndpoint
         var pki = context.RequestServices.GetRequiredService<TestPki>();
         var actor = DelegationChainVerifier.Verify(certificate, [pki.Ca.IntermediateCertificate], pki.Ca, pki.Time.GetUtcNow());
         using var claims = JsonDocument.Parse(Base64Url.DecodeFromChars(subjectToken.Split('.')[1]));
-        return DelegatedTokenExchange.TryAuthorize(claims.RootElement, actor, out act, out error);
+        return context.RequestServices.GetService<RevocationSet>() is { } revocations
+            ? DelegatedTokenExchange.TryAuthorize(claims.RootElement, certificate, actor, revocations, out act, out error)
+            : DelegatedTokenExchange.TryAuthorize(claims.RootElement, actor, out act, out error);
     }
 
     private static IResult Refuse(string description) => Results.Forbid(

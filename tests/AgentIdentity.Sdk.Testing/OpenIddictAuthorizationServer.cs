@@ -51,12 +51,14 @@ public sealed class OpenIddictAuthorizationServer : IAsyncDisposable
 
     /// <param name="selfSignedClientCertificate">When set, the server runs self_signed_tls_client_auth only (no PKI method) and registers this
     /// certificate in the client's key set.</param>
+    /// <param name="revocations">The revocations the token exchange enforces (<see cref="DelegatedExchangeEndpoint"/>); <see langword="null"/> for none.</param>
     public static async Task<OpenIddictAuthorizationServer> StartAsync(
         TestPki pki,
         TimeSpan accessTokenLifetime,
         string clientSpiffePattern = "spiffe://example.org/agent/planner/*",
         bool bindTokens = true,
-        X509Certificate2? selfSignedClientCertificate = null)
+        X509Certificate2? selfSignedClientCertificate = null,
+        RevocationSet? revocations = null)
     {
         var (certificate, intermediates) = pki.IssueServer("/svc/as");
         var issuerHolder = new IssuerHolder();
@@ -76,6 +78,10 @@ public sealed class OpenIddictAuthorizationServer : IAsyncDisposable
         }
 
         builder.Services.AddSingleton(pki);
+        if (revocations is not null)
+        {
+            builder.Services.AddSingleton(revocations);
+        }
         var database = "as-" + Guid.NewGuid().ToString("N");
         builder.Services.AddDbContext<AuthorizationDbContext>(o =>
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -14,7 +15,43 @@ namespace AgentIdentity;
 /// <c>UseClientCertificateBoundAccessTokens()</c>) and carry the returned <c>act</c> claim, keeping the subject token's <c>sub</c>.</remarks>
 public static class DelegatedTokenExchange
 {
+    /// <summary>Decides whether the task identity may exchange the subject token, as <see cref="TryAuthorize(JsonElement, DelegationVerificationResult, out JsonObject?, out string?)"/>
+    /// does, and refuses a revoked task chain: the task's certificate (by serial number), the task identity, any identity of its
+    /// delegation chain (the parent, its parent, ...), or the subject token's <c>sub</c> when it is a SPIFFE ID. Each refusal names the revocation.</summary>
+    /// <param name="subjectTokenClaims">The claims of the subject token (its JWT payload), after the server validated its signature, issuer and expiry.</param>
+    /// <param name="actorCertificate">The client certificate presented over mTLS, the one <paramref name="actor"/> verified.</param>
+    /// <param name="actor">The verification of <paramref name="actorCertificate"/> (<see cref="DelegationChainVerifier.Verify"/>).</param>
+    /// <param name="revocations">The revocations the authorization server knows: the <see cref="RevocationSet"/> its revocation feed
+    /// subscription keeps current (<c>services.AddAgentIdentityRevocationFeed(...)</c> registers it in DI).</param>
+    /// <param name="act">The <c>act</c> value for the delegated token: the task first, then the subject token's own actors.</param>
+    /// <param name="error">Why the exchange is refused; suitable for an <c>invalid_grant</c> error description.</param>
+    /// <returns><see langword="true"/> when the exchange is allowed.</returns>
+    /// <remarks>A certificate of an ancestor revoked by serial number alone is not visible here (the delegation chain names ancestor
+    /// certificates by hash): the issuer stops delegating from it, and revoking the ancestor's identity reaches every task below it.</remarks>
+    public static bool TryAuthorize(
+        JsonElement subjectTokenClaims, X509Certificate2 actorCertificate, DelegationVerificationResult actor, RevocationSet revocations,
+        [NotNullWhen(true)] out JsonObject? act, [NotNullWhen(false)] out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(actorCertificate);
+        ArgumentNullException.ThrowIfNull(revocations);
+        if (!TryAuthorize(subjectTokenClaims, actor, out act, out error))
+        {
+            return false;
+        }
+
+        error = RevokedBy(subjectTokenClaims, actorCertificate, actor, revocations);
+        if (error is not null)
+        {
+            act = null;
+            return false;
+        }
+
+        return true;
+    }
+
     /// <summary>Decides whether the task identity may exchange the subject token, and builds the new token's <c>act</c> claim.</summary>
+    /// <remarks>It does not check revocation; an authorization server that subscribes to the revocation feed uses
+    /// <see cref="TryAuthorize(JsonElement, X509Certificate2, DelegationVerificationResult, RevocationSet, out JsonObject?, out string?)"/>.</remarks>
     /// <param name="subjectTokenClaims">The claims of the subject token (its JWT payload), after the server validated its signature, issuer and expiry.</param>
     /// <param name="actor">The verification of the client certificate presented over mTLS (<see cref="DelegationChainVerifier.Verify"/>).</param>
     /// <param name="act">The <c>act</c> value for the delegated token: the task first, then the subject token's own actors.</param>
@@ -79,5 +116,37 @@ public static class DelegatedTokenExchange
         act = ActorClaim.Nest(actor.Id.ToString(), previous.ValueKind == JsonValueKind.Undefined ? null : previous);
         error = null;
         return true;
+    }
+
+    /// <summary>The revocation that covers the exchange's task chain, described, or <see langword="null"/>.</summary>
+    private static string? RevokedBy(JsonElement subjectTokenClaims, X509Certificate2 actorCertificate, DelegationVerificationResult actor, RevocationSet revocations)
+    {
+        var id = actor.Id;
+        if (revocations.IsRevoked(actorCertificate.SerialNumber, default, null, out var entry))
+        {
+            return $"the task certificate of '{id}' (serial {actorCertificate.SerialNumber}) is revoked by revocation {entry}; a revoked certificate cannot exchange a token";
+        }
+
+        // The ancestors first: a task ID lies below its parent's, so the parent's revocation also covers the task's path.
+        foreach (var link in actor.Chain!)
+        {
+            if (revocations.IsIdentityRevoked(link.Id, out entry))
+            {
+                return $"the delegation chain of '{id}' is revoked: '{link.Id}', which delegated to it, is revoked by revocation {entry}; a task of a revoked identity cannot exchange its token";
+            }
+        }
+
+        if (revocations.IsIdentityRevoked(id, out entry))
+        {
+            return $"the task identity '{id}' is revoked by revocation {entry}; a revoked identity cannot exchange a token";
+        }
+
+        if (subjectTokenClaims.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String
+            && SpiffeId.TryParse(sub.GetString(), out var subject, out _) && revocations.IsIdentityRevoked(subject, out entry))
+        {
+            return $"the subject token's subject '{subject}' is revoked by revocation {entry}";
+        }
+
+        return null;
     }
 }

@@ -1,6 +1,7 @@
 using AgentIdentity;
 using AgentIdentity.Issuer;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -10,7 +11,8 @@ namespace Microsoft.AspNetCore.Builder;
 public static partial class AgentIdentityIssuerEndpointRouteBuilderExtensions
 {
     /// <summary>Maps the issuer endpoints under <paramref name="prefix"/>: <c>POST v1/issue</c> (CSR + join token),
-    /// <c>POST v1/renew</c> (mTLS with the current SVID), <c>POST v1/delegate</c> (mTLS with the parent SVID + child policy),
+    /// <c>POST v1/renew</c> (mTLS with the current SVID), <c>POST v1/renew-expired</c> (proof of possession of an expired SVID's key,
+    /// when <see cref="AgentIdentityIssuerOptions.RenewalAfterExpiryGrace"/> allows it), <c>POST v1/delegate</c> (mTLS with the parent SVID + child policy),
     /// <c>GET v1/bundle</c> (SPIFFE bundle), the administration endpoints, authorized by the operator's SVID over mTLS
     /// (see <see cref="IssuerAdminActions"/>): <c>POST v1/join-tokens</c>, <c>POST v1/revoke</c> and <c>GET v1/status?id=</c>; and the
     /// revocation endpoints of the issuer's registry under <c>revocation/</c> (<c>feed</c>, <c>feed/poll</c>, <c>crl</c>, <c>ocsp</c>; see
@@ -30,6 +32,7 @@ public static partial class AgentIdentityIssuerEndpointRouteBuilderExtensions
         var group = endpoints.MapGroup(prefix);
         group.MapPost(IssuerProtocol.IssuePath, handlers.IssueAsync);
         group.MapPost(IssuerProtocol.RenewPath, handlers.RenewAsync);
+        group.MapPost(IssuerProtocol.RenewExpiredPath, handlers.RenewExpiredAsync);
         group.MapPost(IssuerProtocol.DelegatePath, handlers.DelegateAsync);
         group.MapGet(IssuerProtocol.BundlePath, handlers.BundleAsync);
         group.MapPost(IssuerProtocol.JoinTokensPath, handlers.CreateJoinTokenAsync);
@@ -39,9 +42,28 @@ public static partial class AgentIdentityIssuerEndpointRouteBuilderExtensions
 
         if (AgentIdentityIssuerServiceCollectionExtensions.ResolveRegistry(endpoints.ServiceProvider) is not null)
         {
-            endpoints.MapAgentIdentityRevocation(prefix.TrimEnd('/') + "/revocation");
+            var revocation = prefix.TrimEnd('/') + "/revocation";
+            IEndpointConventionBuilder published = endpoints.MapAgentIdentityRevocation(revocation);
+            published.Add(builder => RateLimit(builder, handlers, revocation));
         }
 
         return group;
+    }
+
+    /// <summary>Puts a revocation endpoint (feed, feed/poll, crl, ocsp) under the issuer's per-caller and global anonymous rate limits.</summary>
+    private static void RateLimit(EndpointBuilder builder, IssuerEndpoints handlers, string revocationPrefix)
+    {
+        var inner = builder.RequestDelegate ?? throw new InvalidOperationException("A revocation endpoint has no request delegate.");
+        var pattern = (builder as RouteEndpointBuilder)?.RoutePattern.RawText ?? string.Empty;
+        var name = pattern.StartsWith(revocationPrefix, StringComparison.Ordinal) ? pattern[revocationPrefix.Length..].Trim('/') : pattern;
+        var parameter = name.IndexOf("/{", StringComparison.Ordinal);
+        name = parameter < 0 ? name : name[..parameter];
+        builder.RequestDelegate = async context =>
+        {
+            if (await handlers.AcquireAsync(context, IssuerEndpoints.CallerKey(context), name).ConfigureAwait(false))
+            {
+                await inner(context).ConfigureAwait(false);
+            }
+        };
     }
 }

@@ -3,7 +3,6 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -11,11 +10,11 @@ namespace AgentIdentity.Issuer;
 
 /// <summary>The HTTP handlers: rate-limit, bind the body to its wire record (<see cref="IssuerJsonContext"/>), validate,
 /// authenticate, sign, record, answer (RFC 7807 problem details on failure).</summary>
-internal sealed class IssuerEndpoints : IDisposable
+internal sealed partial class IssuerEndpoints
 {
     private const int MaxBodyBytes = 64 * 1024;
     private readonly AgentIdentityIssuer _issuer;
-    private readonly PartitionedRateLimiter<string> _limiter;
+    private readonly IssuerRateLimiter _limiter;
     private readonly IRevocationRegistry? _registry;
     private readonly AdminAuthorization _admin;
 
@@ -28,17 +27,11 @@ internal sealed class IssuerEndpoints : IDisposable
         _issuer = issuer;
         _admin = admin;
         _registry = registry;
-        var options = issuer.Options;
-        _limiter = PartitionedRateLimiter.Create<string, string>(caller => RateLimitPartition.GetFixedWindowLimiter(caller, _ => new FixedWindowRateLimiterOptions
-        {
-            PermitLimit = options.RateLimitPermits,
-            Window = options.RateLimitWindow,
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
+        _limiter = new IssuerRateLimiter(issuer);
     }
 
-    public void Dispose() => _limiter.Dispose();
+    /// <summary>Gets the rate limits of every issuer endpoint.</summary>
+    internal IssuerRateLimiter Limiter => _limiter;
 
     public Task IssueAsync(HttpContext context) => HandleAsync(context, "issue", async (body, caller) =>
     {
@@ -141,30 +134,7 @@ internal sealed class IssuerEndpoints : IDisposable
             throw new Refusal(StatusCodes.Status403Forbidden, "Task identities are renewed by delegation", $"'{id}' is a task identity of '{identity.ParentId}'; its parent renews it through v1/delegate.");
         }
 
-        var now = _issuer.Time.GetUtcNow();
-        var issuance = Sign(new X509SvidRequest(id, csr, lifetime) { Policy = identity.Policy is null ? null : AgentPolicy.FromDer(identity.Policy) });
-        var certificate = Record(issuance, id, "renew", now);
-        if (_issuer.Store is SqlIssuerStore sql)
-        {
-            var refuse = _issuer.Options.SupersededRenewal == SupersededRenewalPolicy.Refuse;
-            if (await sql.RecordRenewalAsync(certificate, presentedSerial, refuse, context.RequestAborted).ConfigureAwait(false) is { } currentSerial)
-            {
-                var action = refuse ? "refused" : "allowed (SupersededRenewalPolicy.AllowAndAlert)";
-                _issuer.Logger.SupersededRenewal(certificate.SpiffeId, presentedSerial, currentSerial, action);
-                if (refuse)
-                {
-                    issuance.Certificate.Dispose();
-                    throw new Refusal(StatusCodes.Status403Forbidden, "Superseded certificate",
-                        $"The client certificate (serial {presentedSerial}) of '{id}' was superseded by a renewal (current serial {currentSerial}); only the current certificate renews. " +
-                        "Two holders of this identity's key are renewing: this is treated as a likely key theft. Revoke the identity and enroll a new instance.");
-                }
-            }
-        }
-        else
-        {
-            await _issuer.Store.RecordIssuanceAsync(null, certificate, context.RequestAborted).ConfigureAwait(false);
-        }
-
+        var (issuance, certificate) = await IssueRenewalAsync(id, csr, lifetime, identity, presentedSerial, "client certificate", context.RequestAborted).ConfigureAwait(false);
         return Done(issuance, certificate, caller);
     });
 
@@ -300,22 +270,23 @@ internal sealed class IssuerEndpoints : IDisposable
         }
     }
 
+    /// <summary>Takes the rate-limit permits of the request (see <see cref="IssuerRateLimiter"/>), or answers 429.</summary>
+    /// <param name="context">The request.</param>
+    /// <param name="caller">The caller as logged (<see cref="CallerKey"/>); the limit is keyed on the validated identity or the address prefix.</param>
+    /// <param name="endpoint">The endpoint.</param>
     internal async Task<bool> AcquireAsync(HttpContext context, string caller, string endpoint)
     {
-        using var lease = _limiter.AttemptAcquire(caller);
-        if (lease.IsAcquired)
+        if (_limiter.TryAcquire(context, endpoint) is not { } refusal)
         {
             return true;
         }
 
-        _issuer.Logger.RateLimited(caller, endpoint);
-        if (lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
-        {
-            context.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        await WriteProblemAsync(context, StatusCodes.Status429TooManyRequests, "Too many requests",
-            $"The caller '{caller}' exceeded {_issuer.Options.RateLimitPermits} requests per {_issuer.Options.RateLimitWindow}; retry later.").ConfigureAwait(false);
+        _issuer.Logger.RateLimited(refusal.Global ? $"{refusal.Partition} (global anonymous limit; presented {caller})" : $"{refusal.Partition} (presented {caller})", endpoint);
+        context.Response.Headers.RetryAfter = ((int)Math.Ceiling(refusal.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var options = _issuer.Options;
+        await WriteProblemAsync(context, StatusCodes.Status429TooManyRequests, "Too many requests", refusal.Global
+            ? $"The issuer's anonymous endpoints (enrollment, renewal after expiry, bundle, revocation feed, CRL, OCSP) exceeded their global limit of {options.AnonymousRateLimitPermits} requests per {options.RateLimitWindow}; retry later."
+            : $"The caller '{refusal.Partition}' exceeded {options.RateLimitPermits} requests per {options.RateLimitWindow}; retry later.").ConfigureAwait(false);
         return false;
     }
 
@@ -342,7 +313,8 @@ internal sealed class IssuerEndpoints : IDisposable
         return buffer.ToArray();
     }
 
-    /// <summary>The rate-limit partition: the presented client certificate (by SHA-256 thumbprint), else the remote address.</summary>
+    /// <summary>The caller as logged: the presented client certificate (by SHA-256 thumbprint, validated or not), else the remote
+    /// address. Not the rate-limit key (<see cref="IssuerRateLimiter.PartitionKey"/>).</summary>
     internal static string CallerKey(HttpContext context)
     {
         if (context.Connection.ClientCertificate is { } certificate)

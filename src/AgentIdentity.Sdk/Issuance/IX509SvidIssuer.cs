@@ -62,6 +62,12 @@ public sealed class X509SvidRequest
     /// there is none (a first enrollment, or recovery after expiry).</summary>
     /// <remarks>Set by <see cref="AgentCredential"/>. In-process issuers ignore it. The issuer must not keep or dispose it.</remarks>
     public X509Svid? AuthenticatingSvid { get; init; }
+
+    /// <summary>Gets the requester's own last SVID, with its private key, once it has expired (and it is not revoked): a remote
+    /// issuer that allows renewal after expiry accepts a proof of possession of its key instead of a new join token
+    /// (<see cref="IssuerClient"/>, <c>v1/renew-expired</c>). <see langword="null"/> otherwise.</summary>
+    /// <remarks>Set by <see cref="AgentCredential"/>. The issuer must not keep or dispose it.</remarks>
+    internal X509Svid? ExpiredSvid { get; init; }
 }
 
 /// <summary>The result of an issuance: the leaf, the intermediates to present with it, and the trust bundle.</summary>

@@ -90,10 +90,12 @@ public sealed partial class AgentCredential
     {
         if (_parent is null)
         {
+            var authenticating = TryGetCurrent(out var current) ? current : null;
             return new X509SvidRequest(Id, csr, _options.Lifetime)
             {
                 Policy = _options.Policy,
-                AuthenticatingSvid = TryGetCurrent(out var current) ? current : null,
+                AuthenticatingSvid = authenticating,
+                ExpiredSvid = authenticating is null && Volatile.Read(ref _revokedBy) is null ? Volatile.Read(ref _current) : null,
             };
         }
 

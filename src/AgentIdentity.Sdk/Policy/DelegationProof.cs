@@ -50,21 +50,8 @@ public sealed class DelegationProof
     {
         ArgumentNullException.ThrowIfNull(parent);
         var content = BuildContent(childId, certificateSigningRequest);
-        byte[] signature;
-        using (var ec = parent.Certificate.GetECDsaPrivateKey())
-        {
-            if (ec is not null)
-            {
-                signature = ec.SignData(content, HashAlgorithmName.SHA256);
-            }
-            else
-            {
-                using var rsa = parent.Certificate.GetRSAPrivateKey()
-                    ?? throw new ArgumentException($"The key of '{parent.Id}' is neither ECDSA nor RSA; it cannot sign a delegation.", nameof(parent));
-                signature = rsa.SignData(content, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-            }
-        }
-
+        var signature = CertificateKeySignature.Sign(parent.Certificate, content)
+            ?? throw new ArgumentException($"The key of '{parent.Id}' is neither ECDSA nor RSA; it cannot sign a delegation.", nameof(parent));
         return new DelegationProof(X509CertificateLoader.LoadCertificate(parent.Certificate.RawData), parent.Intermediates, signature);
     }
 
@@ -74,27 +61,8 @@ public sealed class DelegationProof
     /// <param name="certificateSigningRequest">The DER PKCS#10 CSR of the request.</param>
     /// <returns><see langword="true"/> when the parent's key signed exactly this ID and CSR; <see langword="false"/> otherwise
     /// (another ID or CSR, another key, or a malformed signature).</returns>
-    public bool VerifySignature(SpiffeId childId, ReadOnlySpan<byte> certificateSigningRequest)
-    {
-        var content = BuildContent(childId, certificateSigningRequest);
-        try
-        {
-            using (var ec = ParentCertificate.GetECDsaPublicKey())
-            {
-                if (ec is not null)
-                {
-                    return ec.VerifyData(content, _signature, HashAlgorithmName.SHA256);
-                }
-            }
-
-            using var rsa = ParentCertificate.GetRSAPublicKey();
-            return rsa is not null && rsa.VerifyData(content, _signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        }
-        catch (CryptographicException)
-        {
-            return false;
-        }
-    }
+    public bool VerifySignature(SpiffeId childId, ReadOnlySpan<byte> certificateSigningRequest) =>
+        CertificateKeySignature.Verify(ParentCertificate, BuildContent(childId, certificateSigningRequest), _signature);
 
     private static byte[] BuildContent(SpiffeId childId, ReadOnlySpan<byte> csr)
     {

@@ -7,6 +7,7 @@ namespace AgentIdentity;
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(IssuerEnrollRequest))]
 [JsonSerializable(typeof(IssuerRenewRequest))]
+[JsonSerializable(typeof(IssuerRenewExpiredRequest))]
 [JsonSerializable(typeof(IssuerDelegateRequest))]
 [JsonSerializable(typeof(IssuerIssuanceResponse))]
 [JsonSerializable(typeof(IssuerJoinTokenRequest))]

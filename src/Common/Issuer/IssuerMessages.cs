@@ -49,6 +49,33 @@ internal sealed record IssuerRenewRequest : IIssuerSvidRequest
     public int? LifetimeSeconds { get; init; }
 }
 
+/// <summary><c>POST v1/renew-expired</c>: a new SVID for an identity whose SVID expired (within the issuer's grace), authorized by
+/// a proof of possession of the expired SVID's key instead of mTLS (TLS refuses an expired client certificate). See
+/// <see cref="ExpiredRenewalProof"/>.</summary>
+internal sealed record IssuerRenewExpiredRequest : IIssuerSvidRequest
+{
+    [JsonPropertyName(IssuerProtocol.SpiffeId)]
+    public string? SpiffeId { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.Csr)]
+    public byte[]? Csr { get; init; }
+
+    [JsonPropertyName(IssuerProtocol.LifetimeSeconds)]
+    public int? LifetimeSeconds { get; init; }
+
+    /// <summary>Gets the expired SVID's DER certificates, leaf first, then its intermediates.</summary>
+    [JsonPropertyName(IssuerProtocol.Certificates)]
+    public IReadOnlyList<byte[]?>? Certificates { get; init; }
+
+    /// <summary>Gets when the proof was signed, in Unix seconds (the issuer accepts a proof only shortly around its own clock).</summary>
+    [JsonPropertyName(IssuerProtocol.ProofTime)]
+    public long? ProofTime { get; init; }
+
+    /// <summary>Gets the expired key's signature over <see cref="ExpiredRenewalProof.BuildContent"/>.</summary>
+    [JsonPropertyName(IssuerProtocol.ProofSignature)]
+    public byte[]? ProofSignature { get; init; }
+}
+
 /// <summary><c>POST v1/delegate</c>: a task identity below the client certificate's identity (mTLS with the parent SVID).</summary>
 internal sealed record IssuerDelegateRequest : IIssuerSvidRequest
 {

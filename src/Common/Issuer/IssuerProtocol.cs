@@ -7,6 +7,7 @@ internal static class IssuerProtocol
 {
     public const string IssuePath = "v1/issue";
     public const string RenewPath = "v1/renew";
+    public const string RenewExpiredPath = "v1/renew-expired";
     public const string DelegatePath = "v1/delegate";
     public const string BundlePath = "v1/bundle";
     public const string JoinTokensPath = "v1/join-tokens";
@@ -23,6 +24,7 @@ internal static class IssuerProtocol
     public const string JoinToken = "joinToken";
     public const string Policy = "policy";
     public const string ProofSignature = "proofSignature";
+    public const string ProofTime = "proofTime";
     public const string Certificates = "certificates";
     public const string Bundle = "bundle";
     public const string ExpiresAt = "expiresAt";

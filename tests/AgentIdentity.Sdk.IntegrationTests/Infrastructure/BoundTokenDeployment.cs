@@ -43,6 +43,7 @@ internal sealed class BoundTokenDeployment : IAsyncDisposable
     /// <param name="registerAgentCertificate">In self-signed mode, whether the agent's first certificate is in the client's key set
     /// (otherwise an unrelated certificate is).</param>
     /// <param name="method">The client's authentication method, when it differs from the server's mode.</param>
+    /// <param name="revocations">The revocations the authorization server's token exchange enforces; <see langword="null"/> for none.</param>
     public static async Task<BoundTokenDeployment> StartAsync(
         TimeSpan accessTokenLifetime,
         bool selfSigned = false,
@@ -51,7 +52,8 @@ internal sealed class BoundTokenDeployment : IAsyncDisposable
         TlsClientAuthenticationMethod? method = null,
         string clientSpiffePattern = "spiffe://example.org/agent/planner/*",
         bool bindTokens = true,
-        AgentPolicy? policy = null)
+        AgentPolicy? policy = null,
+        RevocationSet? revocations = null)
     {
         var pki = TestPki.OnFakeClock();
         var deployment = new BoundTokenDeployment(pki, selfSigned && !caIssuedAgent ? new SelfSignedSvidSource(pki.Time) : null);
@@ -65,7 +67,7 @@ internal sealed class BoundTokenDeployment : IAsyncDisposable
                     : SelfSignedSvidSource.CreateCertificate(pki.Time);
             }
 
-            deployment.AuthorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, accessTokenLifetime, clientSpiffePattern, bindTokens, registered);
+            deployment.AuthorizationServer = await OpenIddictAuthorizationServer.StartAsync(pki, accessTokenLifetime, clientSpiffePattern, bindTokens, registered, revocations);
             deployment.ResourceServer = await Infrastructure.ResourceServer.StartAsync(
                 pki, deployment.AuthorizationServer, deployment.Seen, deployment.SelfSigned is null ? null : AcceptAnyClientCertificate);
             deployment.Services = AgentClient.Build(

@@ -137,6 +137,63 @@ public sealed class DelegatedBoundTokenExchangeTests
         Assert.Equal(0, env.ResourceServer.RequestCount);
     }
 
+    [Fact]
+    public async Task Exchange_RevokedTaskChain_RefusedNamingTheRevocationAndNothingSent()
+    {
+        // The authorization server's revocation set is fed with the signed entries of a real registry, verified like a feed subscriber does.
+        var revocations = new RevocationSet();
+        await using var env = await Environment.StartAsync(revocations);
+        var signer = env.Pki.Ca.CreateRevocationSigner();
+        var registry = new InMemoryRevocationRegistry(signer, timeProvider: env.Pki.Time);
+        using var verifier = new RevocationFeedVerifier(signer.Certificate, env.Pki.Ca.TrustDomain);
+        async Task FeedAsync()
+        {
+            foreach (var entry in await registry.GetEntriesAsync(revocations.LastSequence, 100))
+            {
+                revocations.Apply(verifier.Verify(entry.GetEncoded()));
+            }
+        }
+
+        await using var control = await env.Planner.DelegateAsync("t0", TaskPolicy);
+        await using var bySerial = await env.Planner.DelegateAsync("t1", TaskPolicy);
+        await using var byIdentity = await env.Planner.DelegateAsync("t2", TaskPolicy);
+        await using var byParent = await env.Planner.DelegateAsync("t3", TaskPolicy);
+        using (var controlHttp = env.TaskClient(control, ct => env.Tokens.GetAccessTokenAsync(AgentClient.Name, ct)))
+        {
+            await controlHttp.GetFromJsonAsync<JsonElement>("/api/actor"); // the chain is fine before any revocation
+        }
+
+        Assert.Equal(1, env.ResourceServer.RequestCount);
+
+        // The task's own certificate, by serial number.
+        var serialEntry = await registry.RevokeCertificateAsync(bySerial.GetCurrent().SerialNumber, System.Security.Cryptography.X509Certificates.X509RevocationReason.KeyCompromise);
+        await FeedAsync();
+        var ex = await ExchangeFailsAsync(env, bySerial);
+        Assert.Contains($"the task certificate of '{bySerial.Id}' (serial {bySerial.GetCurrent().SerialNumber}) is revoked by revocation {serialEntry}", ex.Message, StringComparison.Ordinal);
+
+        // The task identity.
+        var identityEntry = await registry.RevokeIdentityAsync(byIdentity.Id, System.Security.Cryptography.X509Certificates.X509RevocationReason.KeyCompromise);
+        await FeedAsync();
+        ex = await ExchangeFailsAsync(env, byIdentity);
+        Assert.Contains($"the task identity '{byIdentity.Id}' is revoked by revocation {identityEntry}", ex.Message, StringComparison.Ordinal);
+
+        // A delegation ancestor: the planner itself.
+        var parentEntry = await registry.RevokeIdentityAsync(env.Planner.Id, System.Security.Cryptography.X509Certificates.X509RevocationReason.KeyCompromise);
+        await FeedAsync();
+        ex = await ExchangeFailsAsync(env, byParent);
+        Assert.Contains($"the delegation chain of '{byParent.Id}' is revoked: '{env.Planner.Id}', which delegated to it, is revoked by revocation {parentEntry}", ex.Message, StringComparison.Ordinal);
+
+        Assert.Equal(1, env.ResourceServer.RequestCount);
+    }
+
+    private static async Task<BoundTokenException> ExchangeFailsAsync(Environment env, AgentCredential task)
+    {
+        using var http = env.TaskClient(task, ct => env.Tokens.GetAccessTokenAsync(AgentClient.Name, ct));
+        var ex = await Assert.ThrowsAsync<BoundTokenException>(() => http.GetStringAsync("/api/actor"));
+        Assert.Contains("invalid_grant", ex.Message, StringComparison.Ordinal);
+        return ex;
+    }
+
     private static string[] Actors(JsonElement seen)
     {
         using var act = JsonDocument.Parse($"{{\"act\":{seen.GetProperty("act").GetString()}}}");
@@ -168,8 +225,8 @@ public sealed class DelegatedBoundTokenExchangeTests
 
         public AgentAccessTokens Tokens { get; }
 
-        public static async Task<Environment> StartAsync() =>
-            new(await BoundTokenDeployment.StartAsync(TimeSpan.FromHours(2), policy: PlannerPolicy));
+        public static async Task<Environment> StartAsync(RevocationSet? revocations = null) =>
+            new(await BoundTokenDeployment.StartAsync(TimeSpan.FromHours(2), policy: PlannerPolicy, revocations: revocations));
 
         /// <summary>An HttpClient for a task credential whose tokens are obtained by exchanging <paramref name="subjectToken"/>.</summary>
         public TaskHttp TaskClient(AgentCredential credential, Func<CancellationToken, ValueTask<string>> subjectToken)

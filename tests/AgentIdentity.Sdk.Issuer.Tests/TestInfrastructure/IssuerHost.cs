@@ -67,6 +67,7 @@ internal sealed class IssuerHost : IAsyncDisposable
             o.KeyEncryptionIterations = 100_000;
             o.AdminApiKey = AdminKey;
             o.RateLimitPermits = 10_000;
+            o.AnonymousRateLimitPermits = 10_000;
             configure?.Invoke(o);
         });
         (store ?? (b => b.UseSqlite(Path.Combine(directory, "issuer.db"))))(issuer);

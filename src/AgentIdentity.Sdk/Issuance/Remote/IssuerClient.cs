@@ -9,8 +9,9 @@ namespace AgentIdentity;
 /// <summary>
 /// An <see cref="IX509SvidIssuer"/> that talks to the AgentIdentity issuer service over HTTPS: the first SVID of an identity is
 /// obtained with a one-time join token, later ones are renewed over mTLS with the current SVID, and task identities are
-/// delegated over mTLS with the parent's SVID. After an SVID expired (renewal impossible) it enrolls again with a token from
-/// <see cref="IssuerClientOptions.JoinTokenCallback"/>.
+/// delegated over mTLS with the parent's SVID. After an SVID expired (TLS renewal impossible) it first renews by proof of
+/// possession of the expired key (<c>v1/renew-expired</c>, which the issuer allows within its configured grace after expiry);
+/// when the issuer refuses that, it enrolls again with a token from <see cref="IssuerClientOptions.JoinTokenCallback"/>.
 /// </summary>
 /// <remarks>Thread-safe. Only CSRs, never private keys, leave the process. Register it with <c>builder.UseIssuer(uri, joinToken)</c>.</remarks>
 public sealed class IssuerClient : IX509SvidIssuer, IDisposable
@@ -77,7 +78,37 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
             var body = JsonSerializer.SerializeToUtf8Bytes(
                 new IssuerRenewRequest { SpiffeId = request.Id.ToString(), Csr = request.CertificateSigningRequest.ToArray(), LifetimeSeconds = LifetimeSeconds(request) },
                 IssuerJsonContext.Default.IssuerRenewRequest);
-            return await SendWithCertificateAsync(IssuerProtocol.RenewPath, body, current, request.Id, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await SendWithCertificateAsync(IssuerProtocol.RenewPath, body, current, request.Id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CertificateIssuanceException ex) when (StatusCode(ex) == 401)
+            {
+                // The issuer rejected the certificate over mTLS (by its clock it may have expired): prove possession of its key instead.
+                try
+                {
+                    return await RenewExpiredAsync(request, current, cancellationToken).ConfigureAwait(false);
+                }
+                catch (CertificateIssuanceException recovery) when (StatusCode(recovery) is not null)
+                {
+                    throw new CertificateIssuanceException($"{ex.Message} Renewal by proof of possession of its key was refused too: {recovery.Message}", ex) { Data = { ["StatusCode"] = StatusCode(ex) } };
+                }
+            }
+        }
+
+        CertificateIssuanceException? recoveryRefused = null;
+        if (request.ExpiredSvid is { } expired && expired.Id == request.Id)
+        {
+            // The SVID expired (the host slept, the issuer was down): an issuer that allows renewal after expiry accepts a proof of
+            // possession of its key. If it refuses, enroll again with a join token below.
+            try
+            {
+                return await RenewExpiredAsync(request, expired, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CertificateIssuanceException ex) when (StatusCode(ex) is not null)
+            {
+                recoveryRefused = ex;
+            }
         }
 
         var token = Interlocked.Exchange(ref _joinToken, null);
@@ -90,7 +121,9 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
         {
             throw new CertificateIssuanceException(
                 $"Cannot enroll '{request.Id}' with the issuer at {Address}: no join token is left (each is single-use) and no JoinTokenCallback supplied one. " +
-                "Create a join token for this agent and configure IssuerClientOptions.JoinTokenCallback.");
+                "Create a join token for this agent and configure IssuerClientOptions.JoinTokenCallback." +
+                (recoveryRefused is null ? string.Empty : $" Renewal of the expired SVID was refused: {recoveryRefused.Message}"),
+                recoveryRefused);
         }
 
         var enrollBody = JsonSerializer.SerializeToUtf8Bytes(
@@ -121,6 +154,31 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
             _anonymous.Dispose();
         }
     }
+
+    /// <summary>Renews with <paramref name="svid"/>'s certificate and a proof of possession of its key, not over mTLS (<c>v1/renew-expired</c>).</summary>
+    private async Task<X509SvidIssuance> RenewExpiredAsync(X509SvidRequest request, X509Svid svid, CancellationToken cancellationToken)
+    {
+        var csr = request.CertificateSigningRequest.ToArray();
+        var proofTime = _time.GetUtcNow().ToUnixTimeSeconds();
+        var content = ExpiredRenewalProof.BuildContent(request.Id.TrustDomain, request.Id, svid.SerialNumber, proofTime, csr);
+        var signature = CertificateKeySignature.Sign(svid.Certificate, content)
+            ?? throw new CertificateIssuanceException($"Cannot renew '{request.Id}' after expiry: the key of its SVID is neither ECDSA nor RSA.");
+        var body = JsonSerializer.SerializeToUtf8Bytes(
+            new IssuerRenewExpiredRequest
+            {
+                SpiffeId = request.Id.ToString(),
+                Csr = csr,
+                LifetimeSeconds = LifetimeSeconds(request),
+                Certificates = [svid.Certificate.RawData, .. svid.Intermediates.Select(i => i.RawData)],
+                ProofTime = proofTime,
+                ProofSignature = signature,
+            },
+            IssuerJsonContext.Default.IssuerRenewExpiredRequest);
+        return await SendAsync(_anonymous, IssuerProtocol.RenewExpiredPath, body, request.Id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The HTTP status of the issuer's refusal, or <see langword="null"/> when the issuer did not answer.</summary>
+    private static int? StatusCode(CertificateIssuanceException exception) => exception.Data["StatusCode"] as int?;
 
     /// <summary>The requested lifetime in whole seconds (rounded up), capped at the wire's 32-bit range; the issuer shortens it to its maximum.</summary>
     private static int LifetimeSeconds(X509SvidRequest request) => (int)Math.Min(int.MaxValue, Math.Ceiling(request.Lifetime.TotalSeconds));

@@ -14,7 +14,8 @@ public sealed class IssuerClientOptions
     public string? JoinToken { get; set; }
 
     /// <summary>Gets or sets a callback that supplies a fresh join token when the client must enroll again: a second agent
-    /// identity, or recovery after the SVID expired so that renewal over mTLS is no longer possible. Return
+    /// identity, or recovery after the SVID expired so that renewal over mTLS is no longer possible and the issuer refused the
+    /// renewal after expiry (off by default on the issuer, <c>AgentIdentityIssuerOptions.RenewalAfterExpiryGrace</c>). Return
     /// <see langword="null"/> to give up.</summary>
     public Func<SpiffeId, CancellationToken, ValueTask<string?>>? JoinTokenCallback { get; set; }
 
