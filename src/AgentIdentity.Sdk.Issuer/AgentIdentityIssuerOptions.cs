@@ -62,6 +62,9 @@ public sealed class AgentIdentityIssuerOptions
     /// <value>The default value is <c>localhost</c>.</value>
     public IList<string> ServerDnsNames { get; } = ["localhost"];
 
+    /// <summary>Gets the options of the issuer's own audit log of control-plane actions (off until <see cref="IssuerAuditOptions.Directory"/> is set).</summary>
+    public IssuerAuditOptions Audit { get; } = new();
+
     internal string? Validate()
     {
         if (string.IsNullOrEmpty(TrustDomain) || !AgentIdentity.TrustDomain.TryParse(TrustDomain, out _, out _))
@@ -77,6 +80,11 @@ public sealed class AgentIdentityIssuerOptions
         if (AdminAuthorization.ValidateOperatorIds(this, AgentIdentity.TrustDomain.Parse(TrustDomain)) is { } operatorError)
         {
             return operatorError;
+        }
+
+        if (Audit.Validate() is { } auditError)
+        {
+            return auditError;
         }
 
         if (AdminApiKey is { Length: < 32 })

@@ -109,6 +109,7 @@ internal sealed class IssuerEndpoints : IDisposable
             throw new Refusal(StatusCodes.Status401Unauthorized, "Join token already used", $"The join token was redeemed concurrently by another request, or '{id}' was enrolled concurrently; join tokens are single-use.");
         }
 
+        _admin.Audit.Issued(context, certificate);
         return Done(issuance, certificate, caller);
     });
 
@@ -151,6 +152,7 @@ internal sealed class IssuerEndpoints : IDisposable
             {
                 var action = refuse ? "refused" : "allowed (SupersededRenewalPolicy.AllowAndAlert)";
                 _issuer.Logger.SupersededRenewal(certificate.SpiffeId, presentedSerial, currentSerial, action);
+                IssuerAudit.FlagSuperseded(context, presentedSerial, currentSerial);
                 if (refuse)
                 {
                     issuance.Certificate.Dispose();
@@ -165,6 +167,7 @@ internal sealed class IssuerEndpoints : IDisposable
             await _issuer.Store.RecordIssuanceAsync(null, certificate, context.RequestAborted).ConfigureAwait(false);
         }
 
+        _admin.Audit.Issued(context, certificate);
         return Done(issuance, certificate, caller);
     });
 
@@ -203,6 +206,7 @@ internal sealed class IssuerEndpoints : IDisposable
         var issuance = Sign(new X509SvidRequest(id, csr, lifetime) { Policy = policy, Delegation = proof });
         var certificate = Record(issuance, id, "delegate", now);
         await _issuer.Store.RecordIssuanceAsync(new IdentityRecord(id.ToString(), policy!.ToDer(), parentId.ToString(), now, false), certificate, context.RequestAborted).ConfigureAwait(false);
+        _admin.Audit.Issued(context, certificate);
         return Done(issuance, certificate, caller);
     });
 
@@ -238,6 +242,7 @@ internal sealed class IssuerEndpoints : IDisposable
 
         var policy = request.Policy is { } policyRequest ? ReadPolicy(policyRequest) : null;
         var token = await _issuer.CreateJoinTokenAsync(agentName, policy, TimeSpan.FromSeconds(ttl), context.RequestAborted).ConfigureAwait(false);
+        _admin.Audit.JoinTokenCreated(context, agentName, token, _issuer.Time.GetUtcNow().AddSeconds(ttl));
         return JsonSerializer.SerializeToUtf8Bytes(
             new IssuerJoinTokenResponse { JoinToken = token, AgentName = agentName, ExpiresAt = _issuer.Time.GetUtcNow().AddSeconds(ttl) },
             IssuerJsonContext.Default.IssuerJoinTokenResponse);
@@ -290,11 +295,13 @@ internal sealed class IssuerEndpoints : IDisposable
         catch (Refusal refusal)
         {
             _issuer.Logger.RequestRefused(endpoint, caller, refusal.Status, refusal.Message);
+            _admin.Audit.Refused(context, endpoint, refusal.Status, refusal.Title, refusal.Message);
             await WriteProblemAsync(context, refusal.Status, refusal.Title, refusal.Message).ConfigureAwait(false);
         }
         catch (IssuerStoreUnavailableException ex)
         {
             _issuer.Logger.StoreUnavailable(endpoint, ex);
+            _admin.Audit.Refused(context, endpoint, StatusCodes.Status503ServiceUnavailable, "Issuer store unavailable", "The issuer's database is unavailable; nothing was issued or recorded.");
             await WriteProblemAsync(context, StatusCodes.Status503ServiceUnavailable, "Issuer store unavailable",
                 "The issuer's database is unavailable; nothing was issued or recorded. Retry later.").ConfigureAwait(false);
         }
