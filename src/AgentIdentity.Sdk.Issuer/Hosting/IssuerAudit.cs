@@ -158,18 +158,7 @@ internal sealed class IssuerAudit : IDisposable
             }
         }
 
-        Append(context, new AuditEvent
-        {
-            Kind = AuditEventKind.Administration,
-            Timestamp = _issuer.Time.GetUtcNow(),
-            Agent = actor.Id,
-            SerialNumber = actor.Serial,
-            DelegationChain = actor.Chain,
-            Action = action,
-            Outcome = allowed ? AuditOutcome.Success : AuditOutcome.Denied,
-            Reason = allowed ? null : reason,
-            Attributes = attributes,
-        }, final: !allowed);
+        Record(context, AuditEventKind.Administration, actor, action, null, allowed ? AuditOutcome.Success : AuditOutcome.Denied, allowed ? null : reason, attributes, final: !allowed);
     }
 
     /// <summary>A request the issuer refused (4xx) or could not serve (5xx), unless its admin decision already recorded it.</summary>
@@ -180,19 +169,8 @@ internal sealed class IssuerAudit : IDisposable
             return;
         }
 
-        var actor = context.Items[AdminCallerKey] is AdminCaller { Id.IsEmpty: false } caller ? Actor.Of(caller.Id, context.Connection.ClientCertificate) : Describe(context);
-        Append(context, new AuditEvent
-        {
-            Kind = KindOf(endpoint),
-            Timestamp = _issuer.Time.GetUtcNow(),
-            Agent = actor.Id,
-            SerialNumber = actor.Serial,
-            DelegationChain = actor.Chain,
-            Action = ActionOf(endpoint),
-            Outcome = status >= 500 ? AuditOutcome.Failure : AuditOutcome.Denied,
-            Reason = $"{title}: {detail}",
-            Attributes = Attributes(context, endpoint, status, actor),
-        }, final: true);
+        var actor = CallerActor(context);
+        Record(context, KindOf(endpoint), actor, ActionOf(endpoint), null, status >= 500 ? AuditOutcome.Failure : AuditOutcome.Denied, $"{title}: {detail}", Attributes(context, endpoint, status, actor), final: true);
     }
 
     /// <summary>A certificate issued and recorded by <c>v1/issue</c>, <c>v1/renew</c> or <c>v1/delegate</c>.</summary>
@@ -217,18 +195,7 @@ internal sealed class IssuerAudit : IDisposable
         var attributes = Attributes(context, record.Kind == "enroll" ? "issue" : record.Kind, StatusCodes.Status200OK, actor);
         attributes["issued_serial"] = record.SerialNumber;
         attributes["not_after"] = AuditTimeText(record.NotAfter);
-        Append(context, new AuditEvent
-        {
-            Kind = AuditEventKind.Issuance,
-            Timestamp = _issuer.Time.GetUtcNow(),
-            Agent = actor.Id,
-            SerialNumber = actor.Serial,
-            DelegationChain = actor.Chain,
-            Action = record.Kind,
-            TargetService = record.SpiffeId,
-            Outcome = AuditOutcome.Success,
-            Attributes = attributes,
-        }, final: true);
+        Record(context, AuditEventKind.Issuance, actor, record.Kind, record.SpiffeId, AuditOutcome.Success, null, attributes, final: true);
     }
 
     /// <summary>Flags the request's audit entry: a renewal presented a superseded certificate (likely key theft).</summary>
@@ -243,24 +210,12 @@ internal sealed class IssuerAudit : IDisposable
             return;
         }
 
-        var actor = context.Items[AdminCallerKey] is AdminCaller { Id.IsEmpty: false } caller ? Actor.Of(caller.Id, context.Connection.ClientCertificate) : Describe(context);
+        var actor = CallerActor(context);
         var attributes = Attributes(context, "revoke", StatusCodes.Status200OK, actor);
         attributes["revocation.sequence"] = entry.Sequence.ToString(CultureInfo.InvariantCulture);
         attributes["revocation.kind"] = entry.Kind == RevocationKind.Serial ? "serial" : "identity";
         attributes["known"] = known ? "true" : "false";
-        Append(context, new AuditEvent
-        {
-            Kind = AuditEventKind.Revocation,
-            Timestamp = _issuer.Time.GetUtcNow(),
-            Agent = actor.Id,
-            SerialNumber = actor.Serial,
-            DelegationChain = actor.Chain,
-            Action = IssuerAdminActions.Revoke,
-            TargetService = entry.Kind == RevocationKind.Serial ? entry.SerialNumber : entry.Id.ToString(),
-            Outcome = AuditOutcome.Success,
-            Reason = RevocationReasonNames.ToName(entry.Reason),
-            Attributes = attributes,
-        }, final: true);
+        Record(context, AuditEventKind.Revocation, actor, IssuerAdminActions.Revoke, entry.Kind == RevocationKind.Serial ? entry.SerialNumber : entry.Id.ToString(), AuditOutcome.Success, RevocationReasonNames.ToName(entry.Reason), attributes, final: true);
     }
 
     /// <summary>A join token created by <c>v1/join-tokens</c> (the token itself is never recorded; its SHA-256 is, as in the store).</summary>
@@ -281,18 +236,7 @@ internal sealed class IssuerAudit : IDisposable
 
         attributes["join_token_sha256"] = Convert.ToHexStringLower(AgentIdentityIssuer.HashToken(token));
         attributes["expires_at"] = AuditTimeText(expiresAt);
-        Append(context, new AuditEvent
-        {
-            Kind = AuditEventKind.Administration,
-            Timestamp = _issuer.Time.GetUtcNow(),
-            Agent = actor.Id,
-            SerialNumber = actor.Serial,
-            DelegationChain = actor.Chain,
-            Action = "join-token:create",
-            TargetService = $"spiffe://{_issuer.TrustDomain.Name}/agent/{agentName}/*",
-            Outcome = AuditOutcome.Success,
-            Attributes = attributes,
-        }, final: true);
+        Record(context, AuditEventKind.Administration, actor, "join-token:create", $"spiffe://{_issuer.TrustDomain.Name}/agent/{agentName}/*", AuditOutcome.Success, null, attributes, final: true);
     }
 
     /// <summary>Signs a checkpoint of everything appended so far (used at shutdown and by tests).</summary>
@@ -310,6 +254,25 @@ internal sealed class IssuerAudit : IDisposable
             _log = null;
         }
     }
+
+    private void Record(HttpContext context, AuditEventKind kind, Actor actor, string action, string? target, AuditOutcome outcome, string? reason, Dictionary<string, string> attributes, bool final) =>
+        Append(context, new AuditEvent
+        {
+            Kind = kind,
+            Timestamp = _issuer.Time.GetUtcNow(),
+            Agent = actor.Id,
+            SerialNumber = actor.Serial,
+            DelegationChain = actor.Chain,
+            Action = action,
+            TargetService = target,
+            Outcome = outcome,
+            Reason = reason,
+            Attributes = attributes,
+        }, final);
+
+    /// <summary>The operator the admin decision authorized, else whoever presented what (<see cref="Describe"/>).</summary>
+    private Actor CallerActor(HttpContext context) =>
+        context.Items[AdminCallerKey] is AdminCaller { Id.IsEmpty: false } caller ? Actor.Of(caller.Id, context.Connection.ClientCertificate) : Describe(context);
 
     private void Append(HttpContext context, AuditEvent auditEvent, bool final)
     {
