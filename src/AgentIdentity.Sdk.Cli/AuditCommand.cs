@@ -12,7 +12,7 @@ internal static class AuditCommand
 {
     /// <summary>Builds the <c>audit</c> group. Without a subcommand it is a usage error that shows the group's help.</summary>
     /// <returns>The command.</returns>
-    public static Command Create() => new("audit", "Verifies an agent's tamper-evident audit log and prints inclusion proofs.")
+    public static Command Create() => new("audit", "Verifies a tamper-evident audit log (an agent's, or an issuer's control-plane log) and prints inclusion proofs.")
     {
         CreateVerify(),
         CreateProve(),
@@ -43,6 +43,10 @@ internal static class AuditCommand
             HelpName = "file",
             Description = "A signed checkpoint obtained out of band (e.g. from a witness) that the log must contain.",
         };
+        var issuerLog = new Option<bool>("--issuer-log")
+        {
+            Description = $"The log is an AgentIdentity issuer's control-plane log: its origin must be <td>{IssuerPath}[/<replica>]/audit and every checkpoint signed by the issuer's own SVID (spiffe://<bundle trust domain>{IssuerPath}, or --signer). Requires --bundle. A log whose origin claims to be an issuer's is held to this even without the flag.",
+        };
 
         var command = new Command("verify", "Recomputes the Merkle tree of the audit log in <dir>, checks every checkpoint's signature, signer and consistency, and names the first altered, removed or reordered entry.")
         {
@@ -51,6 +55,7 @@ internal static class AuditCommand
             trustDomain,
             signer,
             checkpoint,
+            issuerLog,
         };
         command.SetAction(parse => Verify(
             parse.GetRequiredValue(directory),
@@ -58,6 +63,7 @@ internal static class AuditCommand
             parse.GetValue(trustDomain),
             parse.GetValue(signer),
             parse.GetValue(checkpoint),
+            parse.GetValue(issuerLog),
             parse.InvocationConfiguration.Output,
             parse.InvocationConfiguration.Error));
         return command;
@@ -117,8 +123,13 @@ internal static class AuditCommand
         return 0;
     }
 
-    private static int Verify(string directory, string? bundlePath, TrustDomain? trustDomain, SpiffeId? signer, string? checkpointPath, TextWriter stdout, TextWriter stderr)
+    private static int Verify(string directory, string? bundlePath, TrustDomain? trustDomain, SpiffeId? signer, string? checkpointPath, bool issuerLog, TextWriter stdout, TextWriter stderr)
     {
+        if (issuerLog && bundlePath is null)
+        {
+            throw new UsageException("--issuer-log needs --bundle: an issuer's log is authentic only if its checkpoints were signed by an SVID its CA issued to the issuer.");
+        }
+
         if (!Directory.Exists(directory))
         {
             stderr.WriteLine($"agentid: audit log directory '{directory}' does not exist.");
@@ -131,12 +142,25 @@ internal static class AuditCommand
             verification.TrustedCheckpoint = SignedCheckpoint.Parse(File.ReadAllText(checkpointPath, Encoding.UTF8));
         }
 
+        TrustBundle? trust = null;
         if (bundlePath is not null)
         {
-            verification.TrustBundles = LoadBundle(bundlePath, trustDomain);
+            verification.TrustBundles = trust = LoadBundle(bundlePath, trustDomain);
+        }
+
+        if (issuerLog && signer is null)
+        {
+            verification.ExpectedSigner = SpiffeId.Parse($"spiffe://{trust!.TrustDomain.Name}{IssuerPath}");
         }
 
         var result = AuditLogVerifier.Verify(directory, verification);
+        if (result.IsValid && CheckIssuerLog(result, issuerLog, signer, trust) is { } issuerProblem)
+        {
+            stdout.WriteLine($"FAILED ({AuditLogProblem.SignerMismatch}): {char.ToUpperInvariant(issuerProblem[0])}{issuerProblem[1..]}");
+            stdout.WriteLine($"entries read: {result.TreeSize}; checkpoints verified: {result.CheckpointCount}");
+            return AgentIdCommand.VerificationFailed;
+        }
+
         if (!result.IsValid)
         {
             stdout.WriteLine($"FAILED ({result.Problem}): {result.Message}");
@@ -155,6 +179,11 @@ internal static class AuditCommand
         if (result.LatestCheckpoint is { } latest)
         {
             stdout.WriteLine($"origin: {latest.Checkpoint.Origin}");
+            if (IssuerOrigin(latest.Checkpoint.Origin) is { } origin)
+            {
+                stdout.WriteLine($"issuer log: trust domain {origin.TrustDomain}, replica {origin.Replica ?? "(single node)"}");
+            }
+
             stdout.WriteLine($"latest checkpoint: size {latest.Checkpoint.TreeSize} at {latest.Time:O}");
         }
 
@@ -169,6 +198,76 @@ internal static class AuditCommand
         }
 
         return AgentIdCommand.Ok;
+    }
+
+    /// <summary>The path of the issuer's own SPIFFE ID, whose SVID signs the issuer's audit checkpoints.</summary>
+    internal const string IssuerPath = "/agent-identity/issuer";
+
+    /// <summary>
+    /// Holds an issuer's log to its claim: with <c>--issuer-log</c>, or when its origin says it is an issuer's
+    /// (<c>&lt;td&gt;/agent-identity/issuer[/&lt;replica&gt;]/audit</c>), every checkpoint must be signed by
+    /// <c>spiffe://&lt;td&gt;/agent-identity/issuer</c> of that trust domain (and of the bundle's, when given). Otherwise any SVID of
+    /// the trust domain, an agent's say, could sign a log that passes for the issuer's.
+    /// </summary>
+    /// <returns>What is wrong, or <see langword="null"/>.</returns>
+    private static string? CheckIssuerLog(AuditLogVerificationResult result, bool issuerLog, SpiffeId? signer, TrustBundle? trust)
+    {
+        if (result.LatestCheckpoint is not { } latest)
+        {
+            return issuerLog && result.TreeSize > 0
+                ? $"the log has {result.TreeSize} entries but no signed checkpoint; nothing proves that the issuer wrote them."
+                : null;
+        }
+
+        var originText = latest.Checkpoint.Origin;
+        var origin = IssuerOrigin(originText);
+        if (origin is null)
+        {
+            return issuerLog
+                ? $"the log's origin '{originText}' is not an issuer's (<trust domain>{IssuerPath}[/<replica>]/audit); it is not an issuer's control-plane log."
+                : null;
+        }
+
+        var expected = signer ?? SpiffeId.Parse($"spiffe://{origin.Value.TrustDomain}{IssuerPath}");
+        if (trust is not null && origin.Value.TrustDomain != trust.TrustDomain.Name)
+        {
+            return $"the log's origin '{originText}' names trust domain '{origin.Value.TrustDomain}', but the bundle is of '{trust.TrustDomain}'.";
+        }
+
+        foreach (var id in result.Signers)
+        {
+            if (id != expected)
+            {
+                return $"the log's origin '{originText}' says it is an issuer's log, but its checkpoints were signed by '{id}', not by the issuer '{expected}'.";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Parses an issuer log's origin: <c>&lt;td&gt;/agent-identity/issuer/audit</c> or <c>&lt;td&gt;/agent-identity/issuer/&lt;replica&gt;/audit</c>.</summary>
+    internal static (string TrustDomain, string? Replica)? IssuerOrigin(string origin)
+    {
+        var slash = origin.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0 || !origin.EndsWith("/audit", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var domain = origin[..slash];
+        var path = origin[slash..^"/audit".Length];
+        if (!TrustDomain.TryParse(domain, out _, out _) || !path.StartsWith(IssuerPath, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var rest = path[IssuerPath.Length..];
+        if (rest.Length == 0)
+        {
+            return (domain, null);
+        }
+
+        return rest[0] == '/' && rest.Length > 1 && rest.IndexOf('/', 1) < 0 ? (domain, rest[1..]) : null;
     }
 
     /// <summary>

@@ -99,6 +99,9 @@ public sealed class AgentIdentityIssuerOptions
     /// <value>The default value is <c>localhost</c>.</value>
     public IList<string> ServerDnsNames { get; } = ["localhost"];
 
+    /// <summary>Gets the options of the issuer's own audit log of control-plane actions (off until <see cref="IssuerAuditOptions.Directory"/> is set).</summary>
+    public IssuerAuditOptions Audit { get; } = new();
+
     internal string? Validate() => OptionsValidation.Validate(null, this, new AgentIdentityIssuerOptionsValidator(), AgentIdentityIssuerOptionsRules.Instance);
 }
 
@@ -130,6 +133,11 @@ internal sealed class AgentIdentityIssuerOptionsRules : IValidateOptions<AgentId
             AdminAuthorization.ValidateOperatorIds(options, trustDomain) is { } operatorError)
         {
             failures.Add(operatorError);
+        }
+
+        if (options.Audit.Validate() is { } auditError)
+        {
+            failures.Add(auditError);
         }
 
         if (options.RenewalAfterExpiryGrace < TimeSpan.Zero || options.RenewalAfterExpiryGrace > options.CertificateAuthorityLifetime)

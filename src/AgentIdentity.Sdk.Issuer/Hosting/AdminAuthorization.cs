@@ -33,12 +33,16 @@ internal sealed class AdminAuthorization
     {
         _issuer = issuer;
         _services = services;
+        Audit = services.GetRequiredService<IssuerAudit>();
         var options = issuer.Options;
         _adminKeyHash = options.AdminApiKey is { } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
 
         // The operator patterns use the policy's SPIFFE pattern language (exact ID, or 'id/*' for every ID below it).
         _operatorPatterns = options.OperatorIds.Count == 0 ? null : new AgentPolicy(services: options.OperatorIds);
     }
+
+    /// <summary>Gets the issuer's audit log, which every decision and the admin endpoints' actions are written to.</summary>
+    internal IssuerAudit Audit { get; }
 
     /// <summary>Validates <see cref="AgentIdentityIssuerOptions.OperatorIds"/>; <see langword="null"/> when valid.</summary>
     internal static string? ValidateOperatorIds(AgentIdentityIssuerOptions options, TrustDomain trustDomain)
@@ -86,12 +90,12 @@ internal sealed class AdminAuthorization
         try
         {
             var caller = await DecideAsync(context, action, allowBootstrapKey).ConfigureAwait(false);
-            Decided(endpoint, action, caller.ToString(), allowed: true, StatusCodes.Status200OK, caller.Grant);
+            Decided(context, endpoint, action, caller, allowed: true, StatusCodes.Status200OK, null, caller.Grant);
             return caller;
         }
         catch (IssuerEndpoints.Refusal refusal)
         {
-            Decided(endpoint, action, DescribeUnauthenticated(context), allowed: false, refusal.Status, refusal.Message);
+            Decided(context, endpoint, action, null, allowed: false, refusal.Status, refusal.Title, refusal.Message);
             throw;
         }
     }
@@ -221,18 +225,22 @@ internal sealed class AdminAuthorization
             ? $"certificate {certificate.GetCertHashString(HashAlgorithmName.SHA256)}"
             : context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 
-    /// <summary>Every admin authorization decision passes here: it is logged (allowed at Information, refused at Warning).</summary>
-    /// <remarks>Audit hook: when the issuer's own audit log exists (issue 15, section 4), append an admin-decision event here
-    /// (endpoint, action, caller, allowed, status, reason), so that refused escalation attempts are audited as well as logged.</remarks>
-    private void Decided(string endpoint, string action, string caller, bool allowed, int status, string reason)
+    /// <summary>Every admin authorization decision passes here: it is logged (allowed at Information, refused at Warning) and
+    /// written to the issuer's audit log (an <c>admin</c> entry, allowed or denied), so that refused escalation attempts are
+    /// audited as well as logged.</summary>
+    private void Decided(HttpContext context, string endpoint, string action, AdminCaller? caller, bool allowed, int status, string? title, string reason)
     {
         if (allowed)
         {
-            _issuer.Logger.AdminActionAllowed(endpoint, action, caller, reason);
+            var who = caller!.ToString();
+            _issuer.Logger.AdminActionAllowed(endpoint, action, who, reason);
         }
         else
         {
-            _issuer.Logger.AdminActionRefused(endpoint, action, caller, status, reason);
+            var who = DescribeUnauthenticated(context);
+            _issuer.Logger.AdminActionRefused(endpoint, action, who, status, reason);
         }
+
+        Audit.AdminDecided(context, endpoint, action, caller, allowed, status, title is null ? reason : $"{title}: {reason}");
     }
 }

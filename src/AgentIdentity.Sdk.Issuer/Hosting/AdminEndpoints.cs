@@ -76,6 +76,7 @@ internal sealed class AdminEndpoints
         }
 
         _issuer.Logger.AdminRevoked(caller.ToString(), Kind(entry), entry.Subject, RevocationReasonNames.ToName(entry.Reason), entry.Sequence);
+        _authorization.Audit.Revoked(context, entry, known);
         return JsonSerializer.SerializeToUtf8Bytes(Describe(entry) with { Known = known }, IssuerJsonContext.Default.IssuerRevokeResponse);
     });
 
@@ -106,6 +107,7 @@ internal sealed class AdminEndpoints
         catch (IssuerEndpoints.Refusal refusal)
         {
             _issuer.Logger.RequestRefused(endpoint, callerKey, refusal.Status, refusal.Message);
+            _authorization.Audit.Refused(context, endpoint, refusal.Status, refusal.Title, refusal.Message);
             await IssuerEndpoints.WriteProblemAsync(context, refusal.Status, refusal.Title, refusal.Message).ConfigureAwait(false);
         }
         catch (IssuerStoreUnavailableException ex)

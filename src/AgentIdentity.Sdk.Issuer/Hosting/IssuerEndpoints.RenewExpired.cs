@@ -107,7 +107,7 @@ internal sealed partial class IssuerEndpoints
                 throw new Refusal(StatusCodes.Status403Forbidden, "Task identities are renewed by delegation", $"'{id}' is a task identity of '{identity.ParentId}'; its parent delegates it again through v1/delegate.");
             }
 
-            var (issuance, certificate) = await IssueRenewalAsync(id, csr, lifetime, identity, serial, "expired certificate", context.RequestAborted).ConfigureAwait(false);
+            var (issuance, certificate) = await IssueRenewalAsync(id, csr, lifetime, identity, serial, "expired certificate", context).ConfigureAwait(false);
             _issuer.Logger.RenewedAfterExpiry(id.ToString(), serial, overdue < TimeSpan.Zero ? TimeSpan.Zero : overdue, grace);
             return Done(issuance, certificate, caller);
         }
@@ -116,8 +116,9 @@ internal sealed partial class IssuerEndpoints
     /// <summary>Signs the renewal of <paramref name="id"/> with its recorded policy and records it; on the built-in stores the presented
     /// certificate must be the identity's current one (<see cref="AgentIdentityIssuerOptions.SupersededRenewal"/>).</summary>
     private async Task<(X509SvidIssuance Issuance, IssuedCertificateRecord Certificate)> IssueRenewalAsync(
-        SpiffeId id, byte[] csr, TimeSpan lifetime, IdentityRecord identity, string presentedSerial, string presented, CancellationToken cancellationToken)
+        SpiffeId id, byte[] csr, TimeSpan lifetime, IdentityRecord identity, string presentedSerial, string presented, HttpContext context)
     {
+        var cancellationToken = context.RequestAborted;
         var now = _issuer.Time.GetUtcNow();
         var issuance = Sign(new X509SvidRequest(id, csr, lifetime) { Policy = identity.Policy is null ? null : AgentPolicy.FromDer(identity.Policy) });
         var certificate = Record(issuance, id, "renew", now);
@@ -128,6 +129,7 @@ internal sealed partial class IssuerEndpoints
             {
                 var action = refuse ? "refused" : "allowed (SupersededRenewalPolicy.AllowAndAlert)";
                 _issuer.Logger.SupersededRenewal(certificate.SpiffeId, presentedSerial, currentSerial, action);
+                IssuerAudit.FlagSuperseded(context, presentedSerial, currentSerial);
                 if (refuse)
                 {
                     issuance.Certificate.Dispose();
@@ -142,6 +144,7 @@ internal sealed partial class IssuerEndpoints
             await _issuer.Store.RecordIssuanceAsync(null, certificate, cancellationToken).ConfigureAwait(false);
         }
 
+        _admin.Audit.Issued(context, certificate);
         return (issuance, certificate);
     }
 }

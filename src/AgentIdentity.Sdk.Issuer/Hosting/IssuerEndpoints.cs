@@ -102,6 +102,7 @@ internal sealed partial class IssuerEndpoints
             throw new Refusal(StatusCodes.Status401Unauthorized, "Join token already used", $"The join token was redeemed concurrently by another request, or '{id}' was enrolled concurrently; join tokens are single-use.");
         }
 
+        _admin.Audit.Issued(context, certificate);
         return Done(issuance, certificate, caller);
     });
 
@@ -134,7 +135,7 @@ internal sealed partial class IssuerEndpoints
             throw new Refusal(StatusCodes.Status403Forbidden, "Task identities are renewed by delegation", $"'{id}' is a task identity of '{identity.ParentId}'; its parent renews it through v1/delegate.");
         }
 
-        var (issuance, certificate) = await IssueRenewalAsync(id, csr, lifetime, identity, presentedSerial, "client certificate", context.RequestAborted).ConfigureAwait(false);
+        var (issuance, certificate) = await IssueRenewalAsync(id, csr, lifetime, identity, presentedSerial, "client certificate", context).ConfigureAwait(false);
         return Done(issuance, certificate, caller);
     });
 
@@ -173,6 +174,7 @@ internal sealed partial class IssuerEndpoints
         var issuance = Sign(new X509SvidRequest(id, csr, lifetime) { Policy = policy, Delegation = proof });
         var certificate = Record(issuance, id, "delegate", now);
         await _issuer.Store.RecordIssuanceAsync(new IdentityRecord(id.ToString(), policy!.ToDer(), parentId.ToString(), now, false), certificate, context.RequestAborted).ConfigureAwait(false);
+        _admin.Audit.Issued(context, certificate);
         return Done(issuance, certificate, caller);
     });
 
@@ -208,6 +210,7 @@ internal sealed partial class IssuerEndpoints
 
         var policy = request.Policy is { } policyRequest ? ReadPolicy(policyRequest) : null;
         var token = await _issuer.CreateJoinTokenAsync(agentName, policy, TimeSpan.FromSeconds(ttl), context.RequestAborted).ConfigureAwait(false);
+        _admin.Audit.JoinTokenCreated(context, agentName, token, _issuer.Time.GetUtcNow().AddSeconds(ttl));
         return JsonSerializer.SerializeToUtf8Bytes(
             new IssuerJoinTokenResponse { JoinToken = token, AgentName = agentName, ExpiresAt = _issuer.Time.GetUtcNow().AddSeconds(ttl) },
             IssuerJsonContext.Default.IssuerJoinTokenResponse);
@@ -260,11 +263,13 @@ internal sealed partial class IssuerEndpoints
         catch (Refusal refusal)
         {
             _issuer.Logger.RequestRefused(endpoint, caller, refusal.Status, refusal.Message);
+            _admin.Audit.Refused(context, endpoint, refusal.Status, refusal.Title, refusal.Message);
             await WriteProblemAsync(context, refusal.Status, refusal.Title, refusal.Message).ConfigureAwait(false);
         }
         catch (IssuerStoreUnavailableException ex)
         {
             _issuer.Logger.StoreUnavailable(endpoint, ex);
+            _admin.Audit.Refused(context, endpoint, StatusCodes.Status503ServiceUnavailable, "Issuer store unavailable", "The issuer's database is unavailable; nothing was issued or recorded.");
             await WriteProblemAsync(context, StatusCodes.Status503ServiceUnavailable, "Issuer store unavailable",
                 "The issuer's database is unavailable; nothing was issued or recorded. Retry later.").ConfigureAwait(false);
         }

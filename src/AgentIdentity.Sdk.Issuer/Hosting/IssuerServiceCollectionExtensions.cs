@@ -46,10 +46,12 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
                 () => sp.GetRequiredService<AgentIdentityIssuer>().State.RevocationSigner,
                 null,
                 sp.GetRequiredService<TimeProvider>()));
+            services.TryAddSingleton(sp => new IssuerAudit(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("AgentIdentity.Issuer.Audit")));
             services.TryAddSingleton(sp => new AdminAuthorization(sp.GetRequiredService<AgentIdentityIssuer>(), sp));
             services.TryAddSingleton(sp => new IssuerEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<AdminAuthorization>(), ResolveRegistry(sp)));
             services.TryAddSingleton(sp => new AdminEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<IssuerEndpoints>(), sp.GetRequiredService<AdminAuthorization>(), sp));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IssuerStartupService>());
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IssuerAuditStartupService>());
         }
 
         if (configure is not null)

@@ -25,6 +25,9 @@ public enum AuditEventKind
 
     /// <summary>A policy check refused an action.</summary>
     PolicyDenial,
+
+    /// <summary>An administration request to the issuer (revoke, join token, status) was authorized or refused, or created a join token.</summary>
+    Administration,
 }
 
 /// <summary>How the recorded action ended.</summary>
@@ -221,6 +224,7 @@ public sealed class AuditEvent
         AuditEventKind.Issuance => "issuance",
         AuditEventKind.Revocation => "revocation",
         AuditEventKind.PolicyDenial => "policy_denial",
+        AuditEventKind.Administration => "admin",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown audit event kind."),
     };
 

@@ -37,7 +37,8 @@ public sealed class IssuerServiceCollectionExtensionsTests
         Assert.Same(services, second.Services);
         Assert.Single(services, d => d.ServiceType == typeof(AgentIdentityIssuer));
         Assert.Single(services, d => d.ServiceType == typeof(IIssuerStore));
-        Assert.Single(services, d => d.ServiceType == typeof(IHostedService));
+        Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(IssuerStartupService));
+        Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(IssuerAuditStartupService));
         using var provider = services.BuildServiceProvider();
         var options = provider.GetRequiredService<IOptions<AgentIdentityIssuerOptions>>().Value;
         Assert.Equal(("example.org", 7), (options.TrustDomain, options.RateLimitPermits));
