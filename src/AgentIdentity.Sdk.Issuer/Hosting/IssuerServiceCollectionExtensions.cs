@@ -50,6 +50,15 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
             services.TryAddSingleton(sp => new IssuerEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<AdminAuthorization>(), ResolveRegistry(sp)));
             services.TryAddSingleton(sp => new AdminEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<IssuerEndpoints>(), sp.GetRequiredService<AdminAuthorization>(), sp));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IssuerStartupService>());
+
+            // After the start-up service: replicas follow each other's revocations and CA rotations through the store.
+            services.TryAddSingleton(sp => new IssuerReplicaSync(
+                sp.GetRequiredService<AgentIdentityIssuer>(),
+                ResolveRegistry(sp) as StoreRevocationRegistry,
+                sp.GetRequiredService<IOptions<RevocationRegistryOptions>>().Value,
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("AgentIdentity.Issuer.Replicas")));
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<IssuerReplicaSync>());
         }
 
         if (configure is not null)
