@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using AgentIdentity.Issuer.Tests.ControlPlane;
 using Microsoft.Extensions.DependencyInjection;
+using static AgentIdentity.Issuer.Tests.ReplicaTestKit;
 
 namespace AgentIdentity.Issuer.Tests.Storage;
 
@@ -12,43 +13,6 @@ namespace AgentIdentity.Issuer.Tests.Storage;
 public sealed class PostgreSqlReplicaSyncTests(PostgreSqlServer server) : IClassFixture<PostgreSqlServer>
 {
     private static readonly TimeSpan Safety = TimeSpan.FromSeconds(30);
-
-    internal static IssuerReplicaSync Sync(IssuerHost host) => host.Services.GetRequiredService<IssuerReplicaSync>();
-
-    /// <summary>Awaits catch-ups of <paramref name="host"/> until <paramref name="condition"/> holds (30 s safety net).</summary>
-    internal static async Task WaitUntilAsync(IssuerHost host, Func<bool> condition)
-    {
-        var sync = Sync(host);
-        using var timeout = new CancellationTokenSource(Safety);
-        while (true)
-        {
-            var seen = sync.CatchUps;
-            if (condition())
-            {
-                return;
-            }
-
-            await sync.WhenCaughtUpAsync(seen).WaitAsync(timeout.Token);
-        }
-    }
-
-    /// <summary>Advances <paramref name="clock"/> by each back-off delay the listeners wait until every one has connected again.</summary>
-    internal static async Task AdvanceUntilReconnectedAsync(ObservableTimeProvider clock, params (IssuerHost Host, long Connections)[] replicas)
-    {
-        var reconnected = Task.WhenAll(replicas.Select(r => Sync(r.Host).Listener!.WhenConnectedAsync(r.Connections))).WaitAsync(Safety);
-        while (!reconnected.IsCompleted)
-        {
-            var timer = clock.NextTimerAsync();
-            if (await Task.WhenAny(reconnected, timer) == timer)
-            {
-                clock.Advance(await timer);
-            }
-        }
-
-        await reconnected;
-    }
-
-    private static Action<IServiceCollection> NoSafetyNet => s => s.Configure<RevocationRegistryOptions>(o => o.StorePollInterval = TimeSpan.FromHours(1));
 
     private static async Task<(IssuerHost A, IssuerHost B)> StartAsync(string connectionString, Action<IServiceCollection>? services = null, ObservableTimeProvider? clock = null)
     {
