@@ -25,6 +25,13 @@ if (args.Length > 0 && args[0] == "revocation-propagation")
     return await RevocationPropagation.RunAsync(Arg(1, 10), Arg(2, 200), Arg(3, 1000));
 }
 
+// Across issuer replicas on a real PostgreSQL (started here; needs the postgresql package): ... -- revocation-propagation-replicas [subscribers] [revocations]
+if (args.Length > 0 && args[0] == "revocation-propagation-replicas")
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    return await RevocationPropagationReplicas.RunAsync(Arg(1, 10), Arg(2, 200));
+}
+
 // Keep-alive latency percentiles, agent vs plain HttpClient (issue 3): ... -- http-keepalive-percentiles [requests] [rounds] [block]
 if (args.Length > 0 && args[0] == "http-keepalive-percentiles")
 {

@@ -13,8 +13,9 @@ namespace AgentIdentity.Issuer;
 /// sequence after each (re)connection. On SQLite (one node) the writer is this process, which wakes its subscribers itself.</para>
 /// <para>On both, a periodic catch-up every <see cref="RevocationRegistryOptions.StorePollInterval"/> (on the issuer's
 /// <see cref="TimeProvider"/>) is the safety net: a lost notification delays a change by at most that long, and loses nothing.</para>
+/// <para>Started and stopped by the issuer's start-up hosted service, after the CA is loaded.</para>
 /// </remarks>
-internal sealed class IssuerReplicaSync : IHostedService, IAsyncDisposable
+internal sealed class IssuerReplicaSync : IAsyncDisposable
 {
     private readonly AgentIdentityIssuer _issuer;
     private readonly StoreRevocationRegistry? _registry;
@@ -94,7 +95,7 @@ internal sealed class IssuerReplicaSync : IHostedService, IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            return; // registered as itself and as a hosted service: disposed twice
+            return;
         }
 
         await StopAsync(CancellationToken.None).ConfigureAwait(false);

@@ -51,14 +51,13 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
             services.TryAddSingleton(sp => new AdminEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<IssuerEndpoints>(), sp.GetRequiredService<AdminAuthorization>(), sp));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IssuerStartupService>());
 
-            // After the start-up service: replicas follow each other's revocations and CA rotations through the store.
+            // Started by the start-up service once the CA is loaded: replicas follow each other's revocations and CA rotations through the store.
             services.TryAddSingleton(sp => new IssuerReplicaSync(
                 sp.GetRequiredService<AgentIdentityIssuer>(),
                 ResolveRegistry(sp) as StoreRevocationRegistry,
                 sp.GetRequiredService<IOptions<RevocationRegistryOptions>>().Value,
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger("AgentIdentity.Issuer.Replicas")));
-            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<IssuerReplicaSync>());
         }
 
         if (configure is not null)
@@ -108,9 +107,13 @@ internal sealed class IssuerMarker
     public static readonly ServiceDescriptor Descriptor = ServiceDescriptor.Singleton(new IssuerMarker());
 }
 
-internal sealed class IssuerStartupService(AgentIdentityIssuer issuer) : IHostedService
+internal sealed class IssuerStartupService(AgentIdentityIssuer issuer, IssuerReplicaSync sync) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => issuer.StartAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await issuer.StartAsync(cancellationToken).ConfigureAwait(false);
+        await sync.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => sync.StopAsync(cancellationToken);
 }
