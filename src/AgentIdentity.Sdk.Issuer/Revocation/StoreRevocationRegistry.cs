@@ -127,6 +127,16 @@ internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(afterSequence);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        lock (_gate)
+        {
+            if (_entries.Count > afterSequence)
+            {
+                // Entries are permanent and gapless: what this replica holds is served without a round trip (a woken feed stream).
+                var from = (int)afterSequence;
+                return _entries.GetRange(from, Math.Min(maxCount, _entries.Count - from)).ToArray();
+            }
+        }
+
         await CatchUpAsync(cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
