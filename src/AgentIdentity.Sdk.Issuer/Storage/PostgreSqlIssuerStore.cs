@@ -39,6 +39,9 @@ internal sealed class PostgreSqlIssuerStore : SqlIssuerStore, IAsyncDisposable
 
     protected override string BinaryType => "BYTEA";
 
+    // Replicas starting together on a new database would race in CREATE TABLE IF NOT EXISTS (a unique violation in pg_type).
+    protected override string? SchemaLockStatement => "SELECT pg_advisory_xact_lock(7302406137514650420)";
+
     protected override string[] SchemaStatements =>
     [
         "CREATE TABLE IF NOT EXISTS ai_certificate_authorities (id TEXT PRIMARY KEY, state INTEGER NOT NULL, root_cert BYTEA NOT NULL, root_key BYTEA NOT NULL, intermediate_cert BYTEA NOT NULL, intermediate_key BYTEA NOT NULL, created_at BIGINT NOT NULL, not_after BIGINT NOT NULL)",

@@ -33,6 +33,25 @@ public sealed class PostgreSqlReplicaSyncTests(PostgreSqlServer server) : IClass
     }
 
     [Fact]
+    public async Task ReplicasStartingTogetherOnANewDatabase_BothStartOnOneCa()
+    {
+        for (var round = 0; round < 3; round++)
+        {
+            var connectionString = await server.CreateDatabaseAsync();
+            var hosts = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => IssuerHost.StartAsync(store: s => s.UsePostgreSql(connectionString))));
+            try
+            {
+                Assert.Single(hosts.Select(h => h.Issuer.GetBundle().X509Authorities.Single().Thumbprint).Distinct());
+                Assert.All(hosts, h => Assert.True(Sync(h).Listener!.IsListening));
+            }
+            finally
+            {
+                await StopAsync(hosts);
+            }
+        }
+    }
+
+    [Fact]
     public async Task RevokeOnA_FeedWaiterOnB_IsWokenByTheNotification()
     {
         var (a, b) = await StartAsync(await server.CreateDatabaseAsync(), NoSafetyNet);
