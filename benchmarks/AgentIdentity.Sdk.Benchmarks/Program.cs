@@ -32,6 +32,13 @@ if (args.Length > 0 && args[0] == "revocation-throughput")
     return await RevocationThroughput.RunAsync(Arg(1, 2000), Arg(2, 8), args.Length > 3 ? args[3] : null);
 }
 
+// Across issuer replicas on a real PostgreSQL (started here; needs the postgresql package): ... -- revocation-propagation-replicas [subscribers] [revocations]
+if (args.Length > 0 && args[0] == "revocation-propagation-replicas")
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    return await RevocationPropagationReplicas.RunAsync(Arg(1, 10), Arg(2, 200));
+}
+
 // Keep-alive latency percentiles, agent vs plain HttpClient (issue 3): ... -- http-keepalive-percentiles [requests] [rounds] [block]
 if (args.Length > 0 && args[0] == "http-keepalive-percentiles")
 {

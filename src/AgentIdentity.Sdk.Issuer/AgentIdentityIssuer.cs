@@ -20,6 +20,7 @@ public sealed class AgentIdentityIssuer : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _startLock = new(1, 1);
+    private readonly SemaphoreSlim _reloadLock = new(1, 1);
     private readonly object _serverLock = new();
     private volatile CaState? _state;
     private ServerCredential? _server;
@@ -210,25 +211,53 @@ public sealed class AgentIdentityIssuer : IDisposable
     /// <summary>Reloads the CAs from the store (another replica rotated).</summary>
     /// <param name="cancellationToken">Cancels the operation.</param>
     /// <returns>A task that completes when reloaded.</returns>
-    public async Task ReloadAsync(CancellationToken cancellationToken = default)
+    /// <remarks>Replicas sharing a PostgreSQL store adopt another replica's rotation by themselves (PostgreSQL notifies them, and a
+    /// periodic catch-up re-reads the CAs); calling this is not needed there.</remarks>
+    public Task ReloadAsync(CancellationToken cancellationToken = default) => ReloadAsync(onlyIfChanged: false, cancellationToken);
+
+    /// <summary>Reloads the CAs when the stored set (ids and states) differs from the loaded one: another replica prepared, activated
+    /// or retired a CA.</summary>
+    /// <returns><see langword="true"/> when reloaded.</returns>
+    internal Task<bool> ReloadIfChangedAsync(CancellationToken cancellationToken) => ReloadAsync(onlyIfChanged: true, cancellationToken);
+
+    private async Task<bool> ReloadAsync(bool onlyIfChanged, CancellationToken cancellationToken)
     {
         var kek = State.KeyEncryptionKey;
-        var authorities = await Store.GetCertificateAuthoritiesAsync(cancellationToken).ConfigureAwait(false);
-        var old = _state;
-        _state = Load(authorities, kek);
-        lock (_serverLock)
+        await _reloadLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            _server = null;
-        }
+            var authorities = await Store.GetCertificateAuthoritiesAsync(cancellationToken).ConfigureAwait(false);
+            var old = _state;
+            if (onlyIfChanged && old is not null && old.Fingerprint == Fingerprint(authorities))
+            {
+                return false;
+            }
 
-        old?.Dispose();
+            _state = Load(authorities, kek);
+            lock (_serverLock)
+            {
+                _server = null;
+            }
+
+            old?.Dispose();
+            return true;
+        }
+        finally
+        {
+            _reloadLock.Release();
+        }
     }
+
+    /// <summary>What a reload compares: the stored CAs' ids and states.</summary>
+    private static string Fingerprint(IReadOnlyList<StoredCertificateAuthority> authorities) =>
+        string.Join('|', authorities.Select(a => a.Id + ":" + ((int)a.State).ToString(System.Globalization.CultureInfo.InvariantCulture)));
 
     /// <summary>Releases the CA keys.</summary>
     public void Dispose()
     {
         _state?.Dispose();
         _startLock.Dispose();
+        _reloadLock.Dispose();
     }
 
     internal static byte[] HashToken(string token) => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token));
@@ -305,7 +334,7 @@ public sealed class AgentIdentityIssuer : IDisposable
             bundle,
             new X509SvidSignerOptions { MaxSvidLifetime = _options.MaxSvidLifetime, RejectExtraSubjectAlternativeNames = true },
             _time);
-        return new CaState(active.Id, signer, bundle, intermediates, kek, revocationCertificate, new RevocationSigner(revocationCertificate, TrustDomain));
+        return new CaState(active.Id, signer, bundle, intermediates, kek, revocationCertificate, new RevocationSigner(revocationCertificate, TrustDomain)) { Fingerprint = Fingerprint(authorities) };
     }
 
     private ServerCredential GetServer()
@@ -358,6 +387,9 @@ public sealed class AgentIdentityIssuer : IDisposable
         public IReadOnlyList<X509Certificate2> Intermediates { get; } = intermediates;
 
         public string KeyEncryptionKey { get; } = kek;
+
+        /// <summary>Gets the stored CAs' ids and states this state was loaded from.</summary>
+        public string Fingerprint { get; init; } = string.Empty;
 
         public void Dispose()
         {

@@ -56,6 +56,31 @@ public sealed class PostgreSqlServer : IAsyncLifetime
         await command.ExecuteNonQueryAsync();
     }
 
+    /// <summary>Restarts the server (<c>pg_ctl restart -m fast</c>: every session is terminated, as in a real restart) on the same port
+    /// and data; returns when it accepts connections again.</summary>
+    public Task RestartAsync() =>
+        RunAsync(Path.Combine(_bin, "pg_ctl"), ["-D", Path.Combine(_directory, "data"), "-l", Path.Combine(_directory, "log"), "-m", "fast", "-w", "-t", "60", "restart"]);
+
+    /// <summary>Terminates the sessions whose application name is <paramref name="applicationName"/> (a dropped connection), and
+    /// returns how many it terminated.</summary>
+    public async Task<int> TerminateSessionsAsync(string applicationName)
+    {
+        await using var connection = new NpgsqlConnection(AdminConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = @name", connection);
+        command.Parameters.AddWithValue("name", applicationName);
+        return Convert.ToInt32(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Runs one SQL statement in the database of <paramref name="connectionString"/>.</summary>
+    public static async Task ExecuteAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ToString());
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
     public async Task DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();

@@ -52,6 +52,14 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
             services.TryAddSingleton(sp => new AdminEndpoints(sp.GetRequiredService<AgentIdentityIssuer>(), sp.GetRequiredService<IssuerEndpoints>(), sp.GetRequiredService<AdminAuthorization>(), sp));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IssuerStartupService>());
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IssuerAuditStartupService>());
+
+            // Started by the start-up service once the CA is loaded: replicas follow each other's revocations and CA rotations through the store.
+            services.TryAddSingleton(sp => new IssuerReplicaSync(
+                sp.GetRequiredService<AgentIdentityIssuer>(),
+                ResolveRegistry(sp) as StoreRevocationRegistry,
+                sp.GetRequiredService<IOptions<RevocationRegistryOptions>>().Value,
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("AgentIdentity.Issuer.Replicas")));
         }
 
         if (configure is not null)
@@ -101,9 +109,13 @@ internal sealed class IssuerMarker
     public static readonly ServiceDescriptor Descriptor = ServiceDescriptor.Singleton(new IssuerMarker());
 }
 
-internal sealed class IssuerStartupService(AgentIdentityIssuer issuer) : IHostedService
+internal sealed class IssuerStartupService(AgentIdentityIssuer issuer, IssuerReplicaSync sync) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => issuer.StartAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await issuer.StartAsync(cancellationToken).ConfigureAwait(false);
+        await sync.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => sync.StopAsync(cancellationToken);
 }

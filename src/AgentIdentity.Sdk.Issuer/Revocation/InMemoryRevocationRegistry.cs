@@ -17,10 +17,12 @@ public sealed class RevocationRegistryOptions
     /// <value>The default value is 5 minutes.</value>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Gets or sets how often a store-backed registry (the issuer service's) re-reads the store while a feed subscriber
-    /// waits, to pick up revocations committed by other replicas.</summary>
-    /// <value>The default value is 1 second.</value>
-    public TimeSpan StorePollInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>Gets or sets how often the issuer service re-reads its store as a safety net: revocations and CA changes committed by
+    /// other replicas. On PostgreSQL the replicas are woken at once by <c>LISTEN</c>/<c>NOTIFY</c> and catch up after every
+    /// reconnection; this interval only bounds the delay of a change whose notification was lost. Measured on the issuer's
+    /// <see cref="TimeProvider"/>.</summary>
+    /// <value>The default value is 10 seconds.</value>
+    public TimeSpan StorePollInterval { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>

@@ -127,6 +127,16 @@ internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(afterSequence);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        lock (_gate)
+        {
+            if (_entries.Count > afterSequence)
+            {
+                // Entries are permanent and gapless: what this replica holds is served without a round trip (a woken feed stream).
+                var from = (int)afterSequence;
+                return _entries.GetRange(from, Math.Min(maxCount, _entries.Count - from)).ToArray();
+            }
+        }
+
         await CatchUpAsync(cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
@@ -135,6 +145,9 @@ internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
         }
     }
 
+    /// <inheritdoc/>
+    /// <remarks>Woken by a revocation on this replica, or by the catch-up that reads what other replicas committed (PostgreSQL's
+    /// notification, or the periodic safety net of <see cref="RevocationRegistryOptions.StorePollInterval"/>).</remarks>
     public async Task WaitForEntriesAsync(long afterSequence, CancellationToken cancellationToken = default)
     {
         while (true)
@@ -150,12 +163,7 @@ internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
                 wait = _next.Task;
             }
 
-            // Woken by a revocation on this replica, or after the poll interval to read what other replicas committed.
-            using var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            poll.CancelAfter(_options.StorePollInterval);
-            await wait.WaitAsync(poll.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            cancellationToken.ThrowIfCancellationRequested();
-            await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -230,8 +238,9 @@ internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
             (rows, number) => signer.BuildCrl(rows, new BigInteger(number), now - _options.ClockSkew, now + _options.CrlValidity), cancellationToken);
     }
 
-    /// <summary>Reads the entries committed since the last catch-up (on any replica), verifies them with the issuer's CAs and applies them.</summary>
-    private async Task CatchUpAsync(CancellationToken cancellationToken)
+    /// <summary>Reads the entries committed since the last catch-up (on any replica), verifies them with the issuer's CAs and applies
+    /// them, waking the feed's waiters.</summary>
+    internal async Task CatchUpAsync(CancellationToken cancellationToken)
     {
         await _catchUp.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -252,7 +261,16 @@ internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
                 TaskCompletionSource? signal = null;
                 foreach (var (_, bytes) in rows)
                 {
-                    var entry = Verify(bytes);
+                    if (!TryVerify(bytes, out var entry, out var error))
+                    {
+                        // Signed by a CA another replica has just activated: adopt it, then verify again.
+                        await _issuer.ReloadIfChangedAsync(cancellationToken).ConfigureAwait(false);
+                        if (!TryVerify(bytes, out entry, out error))
+                        {
+                            throw new InvalidOperationException($"A revocation entry in the issuer store does not verify with any of the issuer's CAs: {error?.Message}", error);
+                        }
+                    }
+
                     if (_set.Apply(entry) != RevocationApplyResult.Applied)
                     {
                         throw new InvalidOperationException($"The issuer store's revocation log is inconsistent at entry #{entry.Sequence} (log {entry.LogId}); it was altered or restored partially.");
@@ -295,22 +313,24 @@ internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
 
     /// <summary>Verifies a stored entry with the issuer's CAs (the active one and any kept for rotation): a row altered in the
     /// database is refused, never served.</summary>
-    private RevocationEntry Verify(byte[] bytes)
+    private bool TryVerify(byte[] bytes, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out RevocationEntry? entry, out RevocationFeedException? error)
     {
-        RevocationFeedException? last = null;
+        error = null;
         foreach (var intermediate in _issuer.State.Intermediates)
         {
             using var verifier = new RevocationFeedVerifier(intermediate, TrustDomain);
             try
             {
-                return verifier.Verify(bytes);
+                entry = verifier.Verify(bytes);
+                return true;
             }
             catch (RevocationFeedException ex)
             {
-                last = ex;
+                error = ex;
             }
         }
 
-        throw new InvalidOperationException($"A revocation entry in the issuer store does not verify with any of the issuer's CAs: {last?.Message}", last);
+        entry = null;
+        return false;
     }
 }

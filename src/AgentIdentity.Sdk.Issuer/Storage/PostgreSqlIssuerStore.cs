@@ -11,8 +11,15 @@ internal sealed class PostgreSqlIssuerStore : SqlIssuerStore, IAsyncDisposable
     public PostgreSqlIssuerStore(string connectionString)
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
+        ConnectionString = connectionString;
         _dataSource = NpgsqlDataSource.Create(connectionString);
     }
+
+    /// <summary>Gets the connection string (the change listener opens its own session with it); never logged.</summary>
+    internal string ConnectionString { get; }
+
+    /// <summary>Drops the pooled connections (after the database restarted: they are dead, and would fail the next requests once each).</summary>
+    internal void ClearPool() => _dataSource.Clear();
 
     /// <summary>Checks that <paramref name="connectionString"/> is a well-formed Npgsql connection string, without naming its values.</summary>
     /// <exception cref="ArgumentException">It is malformed.</exception>
@@ -31,6 +38,9 @@ internal sealed class PostgreSqlIssuerStore : SqlIssuerStore, IAsyncDisposable
     protected override string ProviderName => "PostgreSQL";
 
     protected override string BinaryType => "BYTEA";
+
+    // Replicas starting together on a new database would race in CREATE TABLE IF NOT EXISTS (a unique violation in pg_type).
+    protected override string? SchemaLockStatement => "SELECT pg_advisory_xact_lock(7302406137514650420)";
 
     protected override string[] SchemaStatements =>
     [

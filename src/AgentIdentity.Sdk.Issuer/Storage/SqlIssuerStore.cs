@@ -16,15 +16,25 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
 
     protected abstract bool IsUniqueViolation(DbException exception);
 
+    /// <summary>Gets a statement that serialises schema creation across replicas starting together (run first, in one transaction
+    /// with the DDL), or <see langword="null"/> when the database needs none.</summary>
+    protected virtual string? SchemaLockStatement => null;
+
     public Task InitializeAsync(CancellationToken cancellationToken = default) => RunAsync(async connection =>
     {
-        foreach (var statement in SchemaStatements.Concat(RevocationSchemaStatements))
+        using var transaction = SchemaLockStatement is null ? null : await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var statement in SchemaStatements.Concat(RevocationSchemaStatements).Prepend(SchemaLockStatement).OfType<string>())
         {
-            using var command = Command(connection, null, statement);
+            using var command = Command(connection, transaction, statement);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await InitializeRevocationStateAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (transaction is not null)
+        {
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         return true;
     }, cancellationToken);
 

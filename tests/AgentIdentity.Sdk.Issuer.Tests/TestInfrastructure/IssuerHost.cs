@@ -51,15 +51,17 @@ internal sealed class IssuerHost : IAsyncDisposable
     /// <param name="store">Chooses the store; by default <c>UseSqlite(&lt;directory&gt;/issuer.db)</c>.</param>
     /// <param name="services">Adds services (for example an <see cref="IRevocationRegistry"/>).</param>
     /// <param name="map">Maps more endpoints (for example the revocation feed).</param>
+    /// <param name="clock">The issuer's clock when it is not <paramref name="time"/> itself (an <see cref="ObservableTimeProvider"/>
+    /// over it, to await the issuer's timers).</param>
     public static async Task<IssuerHost> StartAsync(
         Action<AgentIdentityIssuerOptions>? configure = null, string? directory = null, FakeTimeProvider? time = null, Action<IAgentIdentityIssuerBuilder>? store = null,
-        Action<IServiceCollection>? services = null, Action<WebApplication>? map = null)
+        Action<IServiceCollection>? services = null, Action<WebApplication>? map = null, TimeProvider? clock = null)
     {
         directory ??= Path.Combine(Path.GetTempPath(), "ai-issuer-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         time ??= new FakeTimeProvider(DateTimeOffset.UtcNow);
         var builder = TestHost.CreateBuilder(lo => lo.UseAgentIdentityIssuerHttps());
-        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddSingleton<TimeProvider>(clock ?? time);
         var issuer = builder.Services.AddAgentIdentityIssuer(o =>
         {
             o.TrustDomain = TrustDomain.Name;
