@@ -99,7 +99,7 @@ public sealed class AgentIdentityIssuerOptions
     /// <value>The default value is <c>localhost</c>.</value>
     public IList<string> ServerDnsNames { get; } = ["localhost"];
 
-    /// <summary>Gets the options of the issuer's own audit log of control-plane actions (off until <see cref="IssuerAuditOptions.Directory"/> is set).</summary>
+    /// <summary>Gets the options of the issuer's own audit log of control-plane actions (on by default; see <see cref="IssuerAuditOptions"/>).</summary>
     public IssuerAuditOptions Audit { get; } = new();
 
     internal string? Validate() => OptionsValidation.Validate(null, this, new AgentIdentityIssuerOptionsValidator(), AgentIdentityIssuerOptionsRules.Instance);

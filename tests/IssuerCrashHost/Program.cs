@@ -26,6 +26,14 @@ var issuerBuilder = builder.Services.AddAgentIdentityIssuer(o =>
     o.KeyEncryptionKey = "crash-test-kek-0123456789abcdef";
     o.KeyEncryptionIterations = 100_000;
     o.RateLimitPermits = 100_000;
+    o.AnonymousRateLimitPermits = 100_000;
+    if (args[0] == "postgresql")
+    {
+        // One replica per database here: its audit log directory is named after the database, so a restart reopens the same log.
+        var name = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(args[1])))[..16];
+        o.Audit.Directory = Path.Combine(Path.GetTempPath(), "ai-crash-audit-" + name);
+        o.Audit.ReplicaId = "crash";
+    }
 });
 _ = args[0] == "sqlite" ? issuerBuilder.UseSqlite(args[1]) : issuerBuilder.UsePostgreSql(args[1]);
 builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, lo => lo.UseAgentIdentityIssuerHttps()));

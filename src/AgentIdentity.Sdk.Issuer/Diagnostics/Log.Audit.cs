@@ -6,7 +6,7 @@ namespace AgentIdentity.Issuer;
 internal static partial class Log
 {
     [LoggerMessage(EventId = 5200, EventName = "IssuerAuditDisabled", Level = LogLevel.Warning,
-        Message = "The issuer's control-plane actions are not audited: set AgentIdentityIssuerOptions.Audit.Directory (one directory per replica, on durable storage) to keep a signed, tamper-evident audit log.")]
+        Message = "The issuer's control-plane actions are not audited (AgentIdentityIssuerOptions.Audit.Enabled is false): nothing it issues, renews, delegates, revokes or refuses is recorded in a signed, tamper-evident log.")]
     public static partial void IssuerAuditDisabled(this ILogger logger);
 
     [LoggerMessage(EventId = 5201, EventName = "IssuerAuditOpened", Level = LogLevel.Information,

@@ -66,19 +66,20 @@ internal sealed class IssuerAudit : IDisposable
                 return;
             }
 
-            if (options.Directory is null)
+            if (!options.Enabled)
             {
                 _logger.IssuerAuditDisabled();
                 return;
             }
 
-            if (options.ReplicaId is null && _issuer.Store is PostgreSqlIssuerStore)
+            if (_issuer.Store is PostgreSqlIssuerStore && (options.Directory is null || options.ReplicaId is null))
             {
                 throw new InvalidOperationException(
-                    "AgentIdentityIssuerOptions.Audit.ReplicaId is required with PostgreSQL: each replica writes its own audit log under its own origin (<td>/agent-identity/issuer/<replica>/audit). Set it to a stable name per replica, for example the pod name of a StatefulSet.");
+                    "AgentIdentityIssuerOptions.Audit.Directory and Audit.ReplicaId are required with PostgreSQL: each replica writes its own audit log, in a directory of its own on durable storage, under its own origin (<td>/agent-identity/issuer/<replica>/audit). " +
+                    "Set ReplicaId to a stable name per replica (for example the pod name of a StatefulSet) and Directory to its persistent volume; or set Audit.Enabled = false to run without a control-plane audit log.");
             }
 
-            var directory = Path.GetFullPath(options.Directory);
+            var directory = Path.GetFullPath(options.Directory ?? DefaultDirectory(_issuer.Store));
             System.IO.Directory.CreateDirectory(directory);
             var lockPath = Path.Combine(directory, LockFileName);
             FileStream fileLock;
@@ -133,6 +134,11 @@ internal sealed class IssuerAudit : IDisposable
             _logger.IssuerAuditOpened(directory, origin, log.TreeSize);
         }
     }
+
+    /// <summary>The log's directory when none is configured: beside the SQLite database, named after it.</summary>
+    private static string DefaultDirectory(IIssuerStore store) => store is SqliteIssuerStore sqlite
+        ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(sqlite.DatabasePath)) ?? ".", Path.GetFileNameWithoutExtension(sqlite.DatabasePath) + "-audit")
+        : throw new InvalidOperationException("AgentIdentityIssuerOptions.Audit.Directory is required with this store: set a directory on durable storage, or Audit.Enabled = false.");
 
     /// <summary>An admin authorization decision (<see cref="AdminAuthorization"/>): allowed or refused.</summary>
     public void AdminDecided(HttpContext context, string endpoint, string action, AdminCaller? caller, bool allowed, int status, string reason)

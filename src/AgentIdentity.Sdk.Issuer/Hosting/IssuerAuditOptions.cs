@@ -11,9 +11,16 @@ namespace AgentIdentity.Issuer;
 /// issuer runs, so that a second process configured with the same directory fails to start instead of interleaving entries.</remarks>
 public sealed class IssuerAuditOptions
 {
-    /// <summary>Gets or sets the directory of the log (created if missing). Required to audit; one directory per replica, on
-    /// durable storage (a persistent volume), not shared with another process.</summary>
-    /// <value>The default value is <see langword="null"/>: the issuer does not audit, and says so at start (warning 5200).</value>
+    /// <summary>Gets or sets whether the issuer keeps the log. Turn it off only where nothing needs to be attributed (a throw-away
+    /// development issuer): the issuer then records nothing and says so at start (warning 5200).</summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Gets or sets the directory of the log (created if missing): one directory per replica, on durable storage (a
+    /// persistent volume), not shared with another process.</summary>
+    /// <value>The default value is <see langword="null"/>: with SQLite, the directory <c>&lt;database file name&gt;-audit</c> beside
+    /// the database file (both on the same volume); with PostgreSQL there is no default and the issuer refuses to start, since
+    /// each replica needs a directory of its own.</value>
     public string? Directory { get; set; }
 
     /// <summary>Gets or sets this replica's name, a path segment (letters, digits, <c>-</c>, <c>_</c>, <c>.</c>; at most 64
@@ -38,14 +45,16 @@ public sealed class IssuerAuditOptions
 
     internal string? Validate()
     {
-        if (Directory is null)
+        if (!Enabled || Directory is null)
         {
-            return null;
+            return ReplicaId is { } id && !IsReplicaId(id)
+                ? $"AgentIdentityIssuerOptions.Audit.ReplicaId '{id}' must be 1 to 64 ASCII letters, digits, '-', '_' or '.' (it is a path segment of the log's origin), and not '.' or '..'."
+                : null;
         }
 
         if (Directory.Length == 0 || Directory.Trim().Length == 0)
         {
-            return "AgentIdentityIssuerOptions.Audit.Directory is empty; set a directory on durable storage, or leave it null to not audit.";
+            return "AgentIdentityIssuerOptions.Audit.Directory is empty; set a directory on durable storage (or leave it null: with SQLite the log then goes beside the database).";
         }
 
         if (ReplicaId is { } replica && !IsReplicaId(replica))

@@ -16,6 +16,9 @@ internal sealed class SqliteIssuerStore : SqlIssuerStore
         UsesGroupCommit = true; // one writer: without coalescing, concurrent issuances wait for each other's fsync one by one
     }
 
+    /// <summary>Gets the database file's path (the connection string's <c>Data Source</c>).</summary>
+    internal string DatabasePath => new SqliteConnectionStringBuilder(_connectionString).DataSource;
+
     /// <summary>Turns a file path, or a connection string with a file <c>Data Source</c>, into the store's connection string
     /// (read-write-create, pooled, 30 s busy timeout unless the connection string says otherwise).</summary>
     /// <exception cref="ArgumentException">The value names no file, or an in-memory database.</exception>

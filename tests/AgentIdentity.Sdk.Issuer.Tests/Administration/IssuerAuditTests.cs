@@ -227,6 +227,45 @@ public sealed class IssuerAuditTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Default_WithSqlite_AuditsBesideTheDatabase_AndOnlyAnExplicitOptOutRecordsNothing()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "ai-issuer-audit-default-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            // No audit option at all: the log goes to "<database name>-audit" beside the database (IssuerHost uses issuer.db).
+            await using (var issuer = await IssuerHost.StartAsync(directory: directory))
+            {
+                await using var agent = await ControlPlaneTestKit.EnrollAsync(issuer);
+                var audit = issuer.Services.GetRequiredService<IssuerAudit>();
+                Assert.NotNull(audit.Log);
+                audit.Checkpoint();
+                var result = AuditLogVerifier.Verify(Path.Combine(directory, "issuer-audit"), new AuditLogVerificationOptions { TrustBundles = issuer.Issuer.GetBundle(), ExpectedSigner = issuer.Issuer.ServerId });
+                Assert.True(result.IsValid, result.Message);
+                Assert.True(result.TreeSize >= 1, "the enrollment over HTTP is recorded");
+            }
+
+            var other = Path.Combine(Path.GetTempPath(), "ai-issuer-audit-off-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                await using var unaudited = await IssuerHost.StartAsync(o => o.Audit.Enabled = false, other);
+                await using var agent = await ControlPlaneTestKit.EnrollAsync(unaudited);
+                Assert.Null(unaudited.Services.GetRequiredService<IssuerAudit>().Log);
+                Assert.False(Directory.Exists(Path.Combine(other, "issuer-audit")));
+            }
+            finally
+            {
+                Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+                Directory.Delete(other, recursive: true);
+            }
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("", "Audit.Directory is empty")]
     [InlineData("a/b", "Audit.ReplicaId 'a/b'")]

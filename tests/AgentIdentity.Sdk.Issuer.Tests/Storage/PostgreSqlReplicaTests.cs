@@ -16,6 +16,18 @@ public sealed class PostgreSqlReplicaTests(PostgreSqlServer server) : IClassFixt
     }
 
     [Fact]
+    public async Task Replica_WithoutAuditDirectoryOrReplicaId_RefusesToStartAndSaysWhatToSet()
+    {
+        var connectionString = await server.CreateDatabaseAsync();
+        foreach (var configure in new Action<AgentIdentityIssuerOptions>[] { o => o.Audit.Directory = null, o => o.Audit.ReplicaId = null })
+        {
+            var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => IssuerHost.StartAsync(configure, store: b => b.UsePostgreSql(connectionString)));
+            Assert.Contains("Audit.Directory and Audit.ReplicaId are required with PostgreSQL", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("Audit.Enabled = false", ex.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task TwoReplicas_WhatOneIssuesTheOtherSeesAndRenews()
     {
         var connectionString = await server.CreateDatabaseAsync();

@@ -70,6 +70,14 @@ internal sealed class IssuerHost : IAsyncDisposable
             o.AdminApiKey = AdminKey;
             o.RateLimitPermits = 10_000;
             o.AnonymousRateLimitPermits = 10_000;
+            if (store is not null)
+            {
+                // PostgreSQL needs an audit log directory and a replica name per replica: one per host directory, stable across restarts.
+                o.Audit.Directory = Path.Combine(directory, "audit");
+                var leaf = new string(Path.GetFileName(directory.TrimEnd(Path.DirectorySeparatorChar)).Where(char.IsAsciiLetterOrDigit).ToArray());
+                o.Audit.ReplicaId = "r-" + leaf[Math.Max(0, leaf.Length - 12)..];
+            }
+
             configure?.Invoke(o);
         });
         (store ?? (b => b.UseSqlite(Path.Combine(directory, "issuer.db"))))(issuer);
