@@ -19,7 +19,7 @@ using Microsoft.Extensions.Hosting;
 
 return args is ["replica", var name, ..] ? await RunReplicaAsync(name, args) : await RunDemoAsync(args);
 
-static WebApplication BuildReplica(string[] args, Uri? url)
+static WebApplication BuildReplica(string name, string[] args, Uri? url)
 {
     var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
     var issuer = builder.Configuration.GetSection("Issuer");
@@ -32,6 +32,11 @@ static WebApplication BuildReplica(string[] args, Uri? url)
         }
 
         // KeyEncryptionKey stays unset: the issuer reads AGENTIDENTITY_ISSUER_KEK (bind it from your secret store).
+
+        // Each replica keeps its own signed control-plane audit log: a stable name and a directory of its own (a persistent
+        // volume per pod in production: set Issuer:AuditDirectory, or Issuer__AuditDirectory; here by default under the temp directory).
+        o.Audit.ReplicaId = name;
+        o.Audit.Directory = Path.Combine(issuer["AuditDirectory"] ?? Path.Combine(Path.GetTempPath(), "agent-identity-issuer-audit"), name);
     }).UsePostgreSql(issuer["PostgreSql"] ?? throw new InvalidOperationException("Set Issuer:PostgreSql (or the Issuer__PostgreSql environment variable) to the shared database's connection string."));
     builder.WebHost.UseKestrel(k =>
     {
@@ -47,7 +52,7 @@ static async Task<int> RunReplicaAsync(string name, string[] args)
 {
     var configuration = new ConfigurationBuilder().SetBasePath(AppContext.BaseDirectory).AddJsonFile("appsettings.json").AddEnvironmentVariables().AddCommandLine(args[2..]).Build();
     var url = configuration[$"Replicas:{name}:Url"] ?? throw new InvalidOperationException($"Replica '{name}' has no Replicas:{name}:Url in appsettings.json.");
-    await using var app = BuildReplica(args[2..], new Uri(url));
+    await using var app = BuildReplica(name, args[2..], new Uri(url));
     await app.StartAsync();
     Console.WriteLine($"Replica {name} listening on {url}/agent-identity/ (feed: revocation/feed, CRL: revocation/crl).");
     await app.WaitForShutdownAsync();
@@ -58,8 +63,9 @@ static async Task<int> RunDemoAsync(string[] args)
 {
     Environment.SetEnvironmentVariable(AgentIdentityIssuerOptions.KeyEncryptionKeyEnvironmentVariable,
         Environment.GetEnvironmentVariable(AgentIdentityIssuerOptions.KeyEncryptionKeyEnvironmentVariable) ?? Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
-    await using var a = BuildReplica(args, null);
-    await using var b = BuildReplica(args, null);
+    var run = Guid.NewGuid().ToString("N")[..8]; // the demo's replicas get fresh audit logs on each run
+    await using var a = BuildReplica("demo-a-" + run, args, null);
+    await using var b = BuildReplica("demo-b-" + run, args, null);
     await a.StartAsync();
     await b.StartAsync();
     var issuerA = a.Services.GetRequiredService<AgentIdentityIssuer>();
