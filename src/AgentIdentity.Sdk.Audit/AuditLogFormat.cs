@@ -51,7 +51,15 @@ internal static class AuditLogFormat
         return segments;
     }
 
-    public static IEnumerable<AuditRecord> ReadSegment(string path, bool isLast)
+    /// <summary>Reads the records of one segment, stopping at the first damaged one.</summary>
+    /// <param name="path">The segment.</param>
+    /// <param name="isLast">Whether it is the log's last segment (where a torn tail can be).</param>
+    /// <param name="readPastAlteredRecords">Whether to go on after a record whose checksum does not match but whose header is
+    /// intact (its length still tells where the next record starts): that record is returned with its (altered) data, damage
+    /// <see cref="RecordDamage.BadChecksum"/> and its <see cref="AuditRecord.End"/>. For display (the audit explorer), never for
+    /// verification or appending.</param>
+    /// <returns>The records.</returns>
+    public static IEnumerable<AuditRecord> ReadSegment(string path, bool isLast, bool readPastAlteredRecords = false)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
         var length = stream.Length;
@@ -107,6 +115,13 @@ internal static class AuditLogFormat
             if (!CryptographicOperations.FixedTimeEquals(computed, stored))
             {
                 var tail = end == length || IsZeroTail(path, offset);
+                if (readPastAlteredRecords && !tail)
+                {
+                    yield return new AuditRecord(path, offset, end, type, index, data, computed, RecordDamage.BadChecksum, false, "its checksum does not match its content");
+                    offset = end;
+                    continue;
+                }
+
                 yield return AuditRecord.Damaged(path, offset, tail ? RecordDamage.Incomplete : RecordDamage.BadChecksum, isLast && tail, "its checksum does not match its content", index, type);
                 yield break;
             }

@@ -103,6 +103,12 @@ public sealed class AuditLogVerificationResult
     public bool SignersValidated { get; internal set; }
 }
 
+/// <summary>How far a verification has come.</summary>
+/// <param name="BytesRead">The bytes of segments read so far.</param>
+/// <param name="TotalBytes">The bytes of all segments when the verification started.</param>
+/// <param name="Entries">The entries verified so far.</param>
+internal readonly record struct AuditVerificationProgress(long BytesRead, long TotalBytes, long Entries);
+
 /// <summary>An inclusion proof of one audit entry in a signed checkpoint.</summary>
 /// <param name="Index">The entry index.</param>
 /// <param name="Entry">The entry's canonical JSON (the leaf).</param>
@@ -130,7 +136,18 @@ public static class AuditLogVerifier
     /// <param name="options">Options; <see langword="null"/> for defaults.</param>
     /// <returns>The result; never throws for a damaged log.</returns>
     /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
-    public static AuditLogVerificationResult Verify(string directory, AuditLogVerificationOptions? options = null)
+    public static AuditLogVerificationResult Verify(string directory, AuditLogVerificationOptions? options = null) =>
+        Verify(directory, options, progress: null);
+
+    /// <summary>How often, in records, <see cref="Verify(string, AuditLogVerificationOptions?, Action{AuditVerificationProgress}?)"/> reports progress.</summary>
+    internal const int ProgressEveryRecords = 4096;
+
+    /// <summary>Verifies the log in <paramref name="directory"/>, reporting progress every <see cref="ProgressEveryRecords"/> records and at the end of each segment.</summary>
+    /// <param name="directory">The log directory.</param>
+    /// <param name="options">Options; <see langword="null"/> for defaults.</param>
+    /// <param name="progress">Called on the verifying thread with the bytes read so far; <see langword="null"/> for none.</param>
+    /// <returns>The result.</returns>
+    internal static AuditLogVerificationResult Verify(string directory, AuditLogVerificationOptions? options, Action<AuditVerificationProgress>? progress)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new AuditLogVerificationOptions();
@@ -171,12 +188,20 @@ public static class AuditLogVerifier
         CaptureRoot(tree, rootsAt);
         long lastCheckpointSize = 0;
         var segments = AuditLogFormat.ListSegments(directory);
+        var totalBytes = progress is null ? 0 : segments.Sum(segment => new FileInfo(segment.Path).Length);
+        long bytesBefore = 0;
+        var records = 0;
         for (var s = 0; s < segments.Count && !state.Failed; s++)
         {
             var (_, path) = segments[s];
             var name = Path.GetFileName(path);
             foreach (var record in AuditLogFormat.ReadSegment(path, s == segments.Count - 1))
             {
+                if (progress is not null && ++records % ProgressEveryRecords == 0)
+                {
+                    progress(new AuditVerificationProgress(bytesBefore + Math.Max(record.Offset, 0), totalBytes, tree.Size));
+                }
+
                 if (record.Damage != RecordDamage.None)
                 {
                     if (record.TornTailCandidate)
@@ -255,6 +280,12 @@ public static class AuditLogVerifier
                 lastCheckpointSize = tree.Size;
                 result.CheckpointCount++;
                 result.LatestCheckpoint = checkpoint;
+            }
+
+            if (progress is not null && !state.Failed)
+            {
+                bytesBefore += new FileInfo(path).Length;
+                progress(new AuditVerificationProgress(Math.Min(bytesBefore, totalBytes), totalBytes, tree.Size));
             }
         }
 

@@ -46,15 +46,16 @@ internal static class AgentIdCommand
     /// <param name="args">The command-line arguments, without the program name.</param>
     /// <param name="stdout">Where results and requested help go.</param>
     /// <param name="stderr">Where errors, warnings and the help that follows a usage error go.</param>
+    /// <param name="console">Whether stderr is a terminal, and the clock; <see langword="null"/> for <see cref="CliConsole.Redirected"/>.</param>
     /// <returns>The exit code.</returns>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CliConsole? console = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
 
         // Arguments are file paths: '@file' is a path, not a response file to expand.
-        var parse = CreateRootCommand().Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        var parse = CreateRootCommand(console).Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
 
         // System.CommandLine's parse-error action writes the errors, then the help of the command they concern; on an error,
         // that help goes to stderr with them, so that stdout carries only results (and help that was asked for).
@@ -93,8 +94,9 @@ internal static class AgentIdCommand
     }
 
     /// <summary>Builds the command tree.</summary>
+    /// <param name="console">Whether stderr is a terminal, and the clock; <see langword="null"/> for <see cref="CliConsole.Redirected"/>.</param>
     /// <returns>The root command, <c>agentid</c>. A group without a subcommand (<c>agentid</c>, <c>agentid audit</c>) is a usage error that shows the group's help.</returns>
-    public static Command CreateRootCommand()
+    public static Command CreateRootCommand(CliConsole? console = null)
     {
         // A plain Command, not RootCommand: RootCommand takes its name from the executable (the test host, under tests),
         // and the tool is called agentid however it is started.
@@ -102,7 +104,7 @@ internal static class AgentIdCommand
         {
             new HelpOption { Action = new HelpWithExitCodesAction() },
             new VersionOption { Action = new VersionAction() },
-            AuditCommand.Create(),
+            AuditCommand.Create(console ?? CliConsole.Redirected),
             InspectCommand.Create(),
             RevokeCommand.Create(),
             JoinTokenCommand.Create(),

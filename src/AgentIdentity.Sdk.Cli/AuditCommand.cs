@@ -11,14 +11,16 @@ namespace AgentIdentity.Cli;
 internal static class AuditCommand
 {
     /// <summary>Builds the <c>audit</c> group. Without a subcommand it is a usage error that shows the group's help.</summary>
+    /// <param name="console">Whether stderr is a terminal (for progress), and the clock.</param>
     /// <returns>The command.</returns>
-    public static Command Create() => new("audit", "Verifies a tamper-evident audit log (an agent's, or an issuer's control-plane log) and prints inclusion proofs.")
+    public static Command Create(CliConsole console) => new("audit", "Verifies a tamper-evident audit log (an agent's, or an issuer's control-plane log), prints inclusion proofs, and serves a read-only explorer over logs.")
     {
-        CreateVerify(),
+        CreateVerify(console),
         CreateProve(),
+        AuditServeCommand.Create(),
     };
 
-    private static Command CreateVerify()
+    private static Command CreateVerify(CliConsole console)
     {
         var directory = new Argument<string>("dir") { Description = "The audit log directory." };
         var bundle = new Option<string>("--bundle")
@@ -48,6 +50,14 @@ internal static class AuditCommand
             Description = $"The log is an AgentIdentity issuer's control-plane log: its origin must be <td>{IssuerPath}[/<replica>]/audit and every checkpoint signed by the issuer's own SVID (spiffe://<bundle trust domain>{IssuerPath}, or --signer). Requires --bundle. A log whose origin claims to be an issuer's is held to this even without the flag.",
         };
 
+        var progress = new Option<ProgressMode>("--progress")
+        {
+            HelpName = "auto|bar|lines|none",
+            Description = "Progress on stderr: auto (the default) shows a bar when stderr is a terminal and a plain line every 10% when it is redirected, for logs of 4 MiB or more; bar, lines or none force one.",
+            DefaultValueFactory = _ => ProgressMode.Auto,
+            CustomParser = ParseProgress,
+        };
+
         var command = new Command("verify", "Recomputes the Merkle tree of the audit log in <dir>, checks every checkpoint's signature, signer and consistency, and names the first altered, removed or reordered entry.")
         {
             directory,
@@ -56,6 +66,7 @@ internal static class AuditCommand
             signer,
             checkpoint,
             issuerLog,
+            progress,
         };
         command.SetAction(parse => Verify(
             parse.GetRequiredValue(directory),
@@ -64,6 +75,8 @@ internal static class AuditCommand
             parse.GetValue(signer),
             parse.GetValue(checkpoint),
             parse.GetValue(issuerLog),
+            parse.GetValue(progress),
+            console,
             parse.InvocationConfiguration.Output,
             parse.InvocationConfiguration.Error));
         return command;
@@ -90,7 +103,19 @@ internal static class AuditCommand
         return command;
     }
 
-    private static TrustDomain? ParseTrustDomain(ArgumentResult result) =>
+    private static ProgressMode ParseProgress(ArgumentResult result)
+    {
+        var text = result.Tokens.Count == 0 ? "auto" : result.Tokens[0].Value;
+        if (Enum.TryParse<ProgressMode>(text, ignoreCase: true, out var mode) && Enum.IsDefined(mode) && !char.IsDigit(text[0]))
+        {
+            return mode;
+        }
+
+        result.AddError($"--progress '{text}' is not one of auto, bar, lines, none.");
+        return ProgressMode.Auto;
+    }
+
+    internal static TrustDomain? ParseTrustDomain(ArgumentResult result) =>
         Parse(result, "--trust-domain", "a trust domain", static (string text, out TrustDomain value, out string? reason) => TrustDomain.TryParse(text, out value, out reason));
 
     private static SpiffeId? ParseSigner(ArgumentResult result) =>
@@ -123,7 +148,8 @@ internal static class AuditCommand
         return 0;
     }
 
-    private static int Verify(string directory, string? bundlePath, TrustDomain? trustDomain, SpiffeId? signer, string? checkpointPath, bool issuerLog, TextWriter stdout, TextWriter stderr)
+    private static int Verify(string directory, string? bundlePath, TrustDomain? trustDomain, SpiffeId? signer, string? checkpointPath, bool issuerLog,
+        ProgressMode progressMode, CliConsole console, TextWriter stdout, TextWriter stderr)
     {
         if (issuerLog && bundlePath is null)
         {
@@ -153,7 +179,10 @@ internal static class AuditCommand
             verification.ExpectedSigner = SpiffeId.Parse($"spiffe://{trust!.TrustDomain.Name}{IssuerPath}");
         }
 
-        var result = AuditLogVerifier.Verify(directory, verification);
+        var totalBytes = AuditLogFormat.ListSegments(directory).Sum(segment => new FileInfo(segment.Path).Length);
+        var progress = VerifyProgress.Create(progressMode, totalBytes, stderr, console);
+        var result = AuditLogVerifier.Verify(directory, verification, progress is null ? null : progress.Report);
+        progress?.Complete();
         if (result.IsValid && CheckIssuerLog(result, issuerLog, signer, trust) is { } issuerProblem)
         {
             stdout.WriteLine($"FAILED ({AuditLogProblem.SignerMismatch}): {char.ToUpperInvariant(issuerProblem[0])}{issuerProblem[1..]}");
@@ -210,7 +239,7 @@ internal static class AuditCommand
     /// the trust domain, an agent's say, could sign a log that passes for the issuer's.
     /// </summary>
     /// <returns>What is wrong, or <see langword="null"/>.</returns>
-    private static string? CheckIssuerLog(AuditLogVerificationResult result, bool issuerLog, SpiffeId? signer, TrustBundle? trust)
+    internal static string? CheckIssuerLog(AuditLogVerificationResult result, bool issuerLog, SpiffeId? signer, TrustBundle? trust)
     {
         if (result.LatestCheckpoint is not { } latest)
         {
