@@ -34,7 +34,7 @@ try
     host = builder.Build();
     await host.StartAsync(); // options are bound and validated here, and every agent's first SVID is issued
 }
-catch (Exception e) when (e is OptionsValidationException or InvalidOperationException or FormatException)
+catch (Exception e) when (e is OptionsValidationException or InvalidOperationException or FormatException or AggregateException)
 {
     Console.Error.WriteLine($"ConfiguredAgent: configuration error: {e.Message}");
     return 2;
