@@ -1,5 +1,6 @@
 using AgentIdentity;
 using AgentIdentity.Audit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -26,6 +27,36 @@ public static class AuditLogBuilderExtensions
         ArgumentNullException.ThrowIfNull(configure);
         builder.AddAgentReference(agentName);
         builder.Services.AddOptions<AuditLogOptions>().Configure(configure);
+        return AddCore(builder, agentName);
+    }
+
+    /// <summary>
+    /// Registers the audit log as <see cref="AddAuditLog(IAgentIdentityBuilder, string, Action{AuditLogOptions})"/> does, with its options
+    /// bound from <paramref name="configuration"/> (keys <c>Directory</c>, <c>Origin</c>, <c>CheckpointInterval</c>,
+    /// <c>CheckpointEveryEntries</c>, <c>FlushMode</c>, <c>MaxSegmentBytes</c>) and validated at start-up.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="agentName">The agent whose SVID signs the checkpoints.</param>
+    /// <param name="configuration">The section, for example <c>AgentIdentity:Audit</c>; <c>Directory</c> is required.</param>
+    /// <returns>The builder.</returns>
+    /// <remarks>Binding is source-generated (AOT-safe). An unknown key, a value that does not convert and a value that breaks a rule
+    /// fail at start-up, naming the full configuration key (see docs/configuration.md).</remarks>
+    public static IAgentIdentityBuilder AddAuditLog(this IAgentIdentityBuilder builder, string agentName, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configuration);
+        builder.AddAgentReference(agentName);
+        var services = builder.Services;
+        services.AddOptions<AuditLogOptions>().ValidateOnStart()
+            .Configure(options => ConfigurationBinding.Run(configuration, () => configuration.Bind(options, ConfigurationBinding.Strict)));
+        services.AddSingleton(new ConfigurationSource<AuditLogOptions>(Options.Options.DefaultName, ConfigurationBinding.PathOf(configuration)));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AuditLogOptions>, ConfigurationKeyValidator<AuditLogOptions>>(sp =>
+            new(sp.GetServices<ConfigurationSource<AuditLogOptions>>(), [new AuditLogOptionsValidator(), AuditLogOptionsRules.Instance])));
+        return AddCore(builder, agentName);
+    }
+
+    private static IAgentIdentityBuilder AddCore(IAgentIdentityBuilder builder, string agentName)
+    {
         builder.Services.TryAddSingleton(sp => AuditLog.Open(
             sp.GetRequiredService<IOptions<AuditLogOptions>>().Value,
             sp.GetRequiredKeyedService<IX509SvidSource>(agentName),

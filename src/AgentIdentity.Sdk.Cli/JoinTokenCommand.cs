@@ -71,6 +71,20 @@ internal static class JoinTokenCommand
             throw new FormatException($"'{path}' holds null, not a policy JSON object.");
         }
 
+        // The one policy shape (docs/schemas/agent-policy.schema.json) has exactly these members: a misspelt one ("Tools", "tool")
+        // must not silently drop a list from the token's policy.
+        using (var document = JsonDocument.Parse(File.ReadAllBytes(path)))
+        {
+            foreach (var member in document.RootElement.EnumerateObject())
+            {
+                if (member.Name is not (IssuerProtocol.Services or IssuerProtocol.Actions or IssuerProtocol.Tools or IssuerProtocol.DelegationTargets or IssuerProtocol.MaxDelegationDepth))
+                {
+                    throw new FormatException(
+                        $"'{path}' has the unknown member '{member.Name}'; a policy has only 'services', 'actions', 'tools', 'delegationTargets' and 'maxDelegationDepth' (docs/schemas/agent-policy.schema.json).");
+                }
+            }
+        }
+
         try
         {
             _ = new AgentPolicy(

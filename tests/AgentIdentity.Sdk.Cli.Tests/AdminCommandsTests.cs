@@ -144,6 +144,32 @@ public sealed class AdminCommandsTests : IAsyncLifetime
         Assert.Contains("is not a valid policy", stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("""{"Tools":["web.*"]}""", "Tools")]      // the shape is camelCase: a PascalCase member would drop the list
+    [InlineData("""{"tools":["web.*"],"taskId":"t1"}""", "taskId")]
+    public async Task JoinTokenCreate_PolicyFileWithUnknownMember_Exits3NamingIt(string json, string member)
+    {
+        var policy = Write("policy.json", json);
+
+        var (code, _, stderr) = await RunAsync(["join-token", "create", "planner", "--policy", policy, .. _operator]);
+
+        Assert.Equal(AgentIdCommand.InputError, code);
+        Assert.Contains($"has the unknown member '{member}'", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task JoinTokenCreate_TheConfiguredAgentSamplePolicy_IsAccepted()
+    {
+        // The same file the schema test validates and whose shape configuration binds (samples/ConfiguredAgent/policy.json).
+        var sample = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "samples", "ConfiguredAgent", "policy.json");
+        var policy = Write("policy.json", File.ReadAllText(sample));
+
+        var (code, stdout, stderr) = await RunAsync(["join-token", "create", "planner", "--policy", policy, .. _operator]);
+
+        Assert.True(code == AgentIdCommand.Ok, stderr);
+        Assert.StartsWith("aijt_", stdout.Trim(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Status_ShowsCertificatesRevocationAndDescendants()
     {

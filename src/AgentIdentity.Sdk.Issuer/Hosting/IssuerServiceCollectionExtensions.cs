@@ -1,5 +1,6 @@
 using AgentIdentity;
 using AgentIdentity.Issuer;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -68,6 +69,41 @@ public static class AgentIdentityIssuerServiceCollectionExtensions
         }
 
         return new AgentIdentityIssuerBuilder(services);
+    }
+
+    /// <summary>Adds the issuer as <see cref="AddAgentIdentityIssuer(IServiceCollection, Action{AgentIdentityIssuerOptions}?)"/> does, with
+    /// its options bound from <paramref name="configuration"/>, for example the <c>AgentIdentityIssuer</c> section of appsettings.json:
+    /// <c>{ "TrustDomain": "example.org", "OperatorIds": ["spiffe://example.org/agent/ops/*"], "Audit": { "Directory": "/var/lib/issuer/audit" } }</c>.</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configuration">The section to bind <see cref="AgentIdentityIssuerOptions"/> from (its nested <c>Audit</c> section too).</param>
+    /// <returns>A builder to choose the store.</returns>
+    /// <remarks>Binding is source-generated (AOT-safe). A list in configuration (<c>OperatorIds</c>, <c>ServerDnsNames</c>) replaces
+    /// the list's default rather than adding to it. An unknown key, a value that does not convert and a value that breaks a rule fail
+    /// at start-up, naming the full configuration key (see docs/configuration.md). Keep <c>KeyEncryptionKey</c> and
+    /// <c>AdminApiKey</c> in a secret store or the environment, never in a committed file.</remarks>
+    public static IAgentIdentityIssuerBuilder AddAgentIdentityIssuer(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var builder = AddAgentIdentityIssuer(services, configure: null);
+        services.AddOptions<AgentIdentityIssuerOptions>().ValidateOnStart().Configure(options =>
+        {
+            if (configuration.GetSection(nameof(AgentIdentityIssuerOptions.ServerDnsNames)).Exists())
+            {
+                options.ServerDnsNames.Clear();
+            }
+
+            if (configuration.GetSection(nameof(AgentIdentityIssuerOptions.OperatorIds)).Exists())
+            {
+                options.OperatorIds.Clear();
+            }
+
+            ConfigurationBinding.Run(configuration, () => configuration.Bind(options, ConfigurationBinding.Strict));
+        });
+        services.AddSingleton(new ConfigurationSource<AgentIdentityIssuerOptions>(Options.Options.DefaultName, ConfigurationBinding.PathOf(configuration)));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentIdentityIssuerOptions>, ConfigurationKeyValidator<AgentIdentityIssuerOptions>>(sp =>
+            new(sp.GetServices<ConfigurationSource<AgentIdentityIssuerOptions>>(), [new AgentIdentityIssuerOptionsValidator(), AgentIdentityIssuerOptionsRules.Instance])));
+        return builder;
     }
 
     /// <summary>The registry the issuance endpoints enforce: the store-backed one on the built-in stores, or one the host registered;

@@ -1,4 +1,5 @@
 using AgentIdentity;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -33,6 +34,30 @@ public static partial class AgentIdentityBuilderExtensions
 
         builder.Services.Configure<AgentRevocationSubscriptionOptions>(o => o.FeedUri = feedUri);
         return UseRevocationFeed(builder, configure);
+    }
+
+    /// <summary>
+    /// Subscribes every agent credential of the host to the revocation feed, as <see cref="UseRevocationFeed(IAgentIdentityBuilder, Action{AgentRevocationSubscriptionOptions}?)"/>,
+    /// with the options bound from <paramref name="configuration"/> (keys <c>FeedUri</c>, <c>ServerId</c>, <c>GracePeriod</c>,
+    /// <c>Subscriber:ReconnectDelay</c>, <c>Subscriber:MaxReconnectDelay</c>, <c>Subscriber:IdleTimeout</c>, <c>Subscriber:EpochChange</c>;
+    /// the signer certificate and the HTTP client callback are code-only).
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configuration">The section, for example <c>AgentIdentity:Revocation</c>.</param>
+    /// <returns>The builder.</returns>
+    /// <remarks>Binding is source-generated; an unknown key, a value that does not convert and a value that breaks a rule fail at
+    /// start-up, naming the full configuration key.</remarks>
+    public static IAgentIdentityBuilder UseRevocationFeed(this IAgentIdentityBuilder builder, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var services = builder.Services;
+        services.Configure<AgentRevocationSubscriptionOptions>(options => AgentRevocationSubscriptionConfiguration.Bind(configuration, options));
+        services.AddOptions<AgentRevocationSubscriptionOptions>().ValidateOnStart();
+        services.AddSingleton(new ConfigurationSource<AgentRevocationSubscriptionOptions>(Options.Options.DefaultName, ConfigurationBinding.PathOf(configuration)));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentRevocationSubscriptionOptions>, ConfigurationKeyValidator<AgentRevocationSubscriptionOptions>>(sp =>
+            new(sp.GetServices<ConfigurationSource<AgentRevocationSubscriptionOptions>>(), [AgentRevocationSubscriptionOptionsRules.Instance])));
+        return UseRevocationFeed(builder, configure: null);
     }
 
     /// <summary>

@@ -31,30 +31,84 @@ public static class AgentIdentityServiceCollectionExtensions
 
     /// <summary>Adds the agent identity services (see <see cref="AddAgentIdentity(IServiceCollection, Action{AgentIdentityOptions}?)"/>)
     /// with options bound from <paramref name="configuration"/>, for example the <c>AgentIdentity</c> section of appsettings.json:
-    /// <c>{ "TrustDomain": "example.org", "AgentName": "planner", "Credential": { "Lifetime": "00:30:00" } }</c>.</summary>
+    /// <c>{ "TrustDomain": "example.org", "AgentName": "planner", "Credential": { "Lifetime": "00:30:00" },
+    /// "Agents": { "researcher": { "Policy": { "tools": ["Web.*"] } } } }</c>.</summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The configuration section to bind <see cref="AgentIdentityOptions"/> from.</param>
     /// <returns>A builder to choose the issuer and add agents.</returns>
-    /// <remarks>Binding is source-generated (AOT-safe). A key that is not an option, or a value that does not convert (the message
-    /// names the key), and a value that breaks a rule (the message names the option) fail when the options are first read, at the
-    /// latest at start-up. Safe to call more than once; configurations accumulate in call order.</remarks>
+    /// <remarks>
+    /// <para>Each child of <c>Agents</c> declares a named agent, as <see cref="AgentIdentityBuilderExtensions.AddAgent"/> does: its
+    /// <see cref="AgentCredentialOptions"/> start from <c>Credential</c> and are adjusted by its own keys; a later
+    /// <c>AddAgent(name, configure)</c> in code adjusts them further. The agent names are read when this method is called. A
+    /// <c>Policy</c> (under <c>Credential</c> or an agent) has the policy JSON shape of docs/schemas/agent-policy.schema.json.</para>
+    /// <para>Binding is source-generated (AOT-safe). A key that is not an option, a value that does not convert, an invalid policy
+    /// pattern, and a value that breaks a rule fail when the options are first read, at the latest at start-up; each message names
+    /// the full configuration key (see docs/configuration.md). Safe to call more than once; configurations accumulate in call order.</para>
+    /// </remarks>
+    /// <exception cref="FormatException">An agent name under <c>Agents</c> is not a valid path segment; the message names the key.</exception>
     public static IAgentIdentityBuilder AddAgentIdentity(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
-        services.Configure<AgentIdentityOptions>(options => configuration.Bind(options, static binder => binder.ErrorOnUnknownConfiguration = true));
-        return AddCore(services);
+        services.Configure<AgentIdentityOptions>(options => BindAgentIdentity(configuration, options));
+        var builder = AddCore(services);
+        services.AddSingleton(new ConfigurationSource<AgentIdentityOptions>(Options.Options.DefaultName, ConfigurationBinding.PathOf(configuration)));
+        foreach (var agent in configuration.GetSection(AgentsSection).GetChildren())
+        {
+            try
+            {
+                AgentIdentityBuilderExtensions.AddAgentServices(services, agent.Key, isDeclaration: false);
+            }
+            catch (FormatException ex)
+            {
+                throw new FormatException($"Configuration key '{agent.Path}': {ex.Message}", ex);
+            }
+
+            services.AddOptions<AgentCredentialOptions>(agent.Key).ValidateOnStart().Configure(options => BindCredential(agent, options));
+            services.AddSingleton(new ConfigurationSource<AgentCredentialOptions>(agent.Key, agent.Path));
+        }
+
+        return builder;
+    }
+
+    /// <summary>The key of the named agents in the <c>AgentIdentity</c> section.</summary>
+    internal const string AgentsSection = "Agents";
+
+    /// <summary>Binds <see cref="AgentIdentityOptions"/>: the binder for the options, the policy reader for <c>Credential:Policy</c>;
+    /// <c>Agents</c> is bound per agent by <see cref="BindCredential"/>.</summary>
+    internal static void BindAgentIdentity(IConfiguration configuration, AgentIdentityOptions options)
+    {
+        var policyKey = ConfigurationPath.Combine(nameof(AgentIdentityOptions.Credential), AgentPolicyConfiguration.SectionName);
+        var view = ConfigurationBinding.Without(configuration, AgentsSection, policyKey);
+        ConfigurationBinding.Run(view, () => view.Bind(options, ConfigurationBinding.Strict));
+        if (AgentPolicyConfiguration.Read(configuration.GetSection(nameof(AgentIdentityOptions.Credential))) is { } policy)
+        {
+            options.Credential.Policy = policy;
+        }
+    }
+
+    /// <summary>Binds one agent's <see cref="AgentCredentialOptions"/> over the defaults it starts from; its <c>Policy</c> replaces theirs.</summary>
+    internal static void BindCredential(IConfiguration agent, AgentCredentialOptions options)
+    {
+        var view = ConfigurationBinding.Without(agent, AgentPolicyConfiguration.SectionName);
+        ConfigurationBinding.Run(view, () => view.Bind(options, ConfigurationBinding.Strict));
+        if (AgentPolicyConfiguration.Read(agent) is { } policy)
+        {
+            options.Policy = policy;
+        }
     }
 
     private static AgentIdentityBuilder AddCore(IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<AgentIdentityOptions>().ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentIdentityOptions>, AgentIdentityOptionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentIdentityOptions>, AgentIdentityOptionsRules>());
+        // Each options type's validators run inside one ConfigurationKeyValidator, which adds the configuration key to the failures of
+        // options bound from configuration.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentIdentityOptions>, ConfigurationKeyValidator<AgentIdentityOptions>>(sp =>
+            new(sp.GetServices<ConfigurationSource<AgentIdentityOptions>>(), [new AgentIdentityOptionsValidator(), new AgentIdentityOptionsRules(sp.GetServices<AgentRegistration>())])));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<AgentCredentialOptions>, AgentCredentialDefaults>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentCredentialOptions>, AgentCredentialOptionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentCredentialOptions>, AgentCredentialOptionsRules>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentCredentialOptions>, ConfigurationKeyValidator<AgentCredentialOptions>>(sp =>
+            new(sp.GetServices<ConfigurationSource<AgentCredentialOptions>>(), [AgentCredentialOptionsValidator.Instance, AgentCredentialOptionsRules.Instance])));
         services.TryAddSingleton(sp => new AgentIdentityMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<AgentCredentialFactory>(sp => new AgentCredentialFactory(
             sp.GetService<IX509SvidIssuer>() ?? throw new InvalidOperationException(

@@ -37,13 +37,14 @@ public static class AgentHttpClientBuilderExtensions
     /// <param name="builder">The HttpClient builder.</param>
     /// <param name="section">A section with keys such as <c>ServerId</c>, <c>AgentName</c>, <c>AllowTlsResume</c>, <c>Token:Authority</c>.</param>
     /// <returns>The same builder.</returns>
-    /// <remarks>A key that is not an option, or a value that does not convert, fails when the options are first read (the message names
-    /// the key); a value that breaks a rule fails options validation at start-up (the message names the option).</remarks>
+    /// <remarks>A key that is not an option, or a value that does not convert, fails when the options are first read; a value that
+    /// breaks a rule fails options validation at start-up. Each message names the full configuration key (see docs/configuration.md).</remarks>
     public static IHttpClientBuilder AddAgentIdentity(this IHttpClientBuilder builder, IConfigurationSection section)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(section);
-        builder.Services.Configure<AgentHttpClientOptions>(builder.Name, options => section.Bind(options, static binder => binder.ErrorOnUnknownConfiguration = true));
+        builder.Services.Configure<AgentHttpClientOptions>(builder.Name, options => ConfigurationBinding.Run(section, () => section.Bind(options, ConfigurationBinding.Strict)));
+        builder.Services.AddSingleton(new ConfigurationSource<AgentHttpClientOptions>(builder.Name, section.Path));
         return AddCore(builder);
     }
 
@@ -53,8 +54,8 @@ public static class AgentHttpClientBuilderExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<AgentHttpClientHandlers>();
         services.TryAddSingleton(sp => new AgentAccessTokens(sp.GetRequiredService<AgentHttpClientHandlers>()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentHttpClientOptions>, AgentHttpClientOptionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentHttpClientOptions>, AgentHttpClientOptionsRules>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentHttpClientOptions>, ConfigurationKeyValidator<AgentHttpClientOptions>>(sp =>
+            new(sp.GetServices<ConfigurationSource<AgentHttpClientOptions>>(), [new AgentHttpClientOptionsValidator(), AgentHttpClientOptionsRules.Instance])));
 
         // A keyed marker per client name: the handlers are added once per client however often this is called.
         var name = builder.Name;

@@ -43,6 +43,15 @@ public sealed class AgentPolicy : IEquatable<AgentPolicy>
     internal static readonly Func<string, string, bool> ActionCovers = static (o, i) => PolicyPatterns.NameCovers(o, i, ActionSeparator);
     internal static readonly Func<string, string, bool> ToolCovers = static (o, i) => PolicyPatterns.NameCovers(o, i, ToolSeparator);
 
+    /// <summary>The rule of a service or delegation-target pattern: an error, or <see langword="null"/> when valid.</summary>
+    internal static readonly Func<string, string?> ValidateSpiffePattern = static p => PolicyPatterns.ValidateSpiffePattern(p);
+
+    /// <summary>The rule of an action pattern.</summary>
+    internal static readonly Func<string, string?> ValidateActionPattern = static p => PolicyPatterns.ValidateNamePattern(p, ActionSeparator, allowDotInSegment: true, MaxNamePatternLength);
+
+    /// <summary>The rule of a tool pattern.</summary>
+    internal static readonly Func<string, string?> ValidateToolPattern = static p => PolicyPatterns.ValidateNamePattern(p, ToolSeparator, allowDotInSegment: false, MaxNamePatternLength);
+
     private readonly string[] _services;
     private readonly string[] _actions;
     private readonly string[] _tools;
@@ -67,10 +76,10 @@ public sealed class AgentPolicy : IEquatable<AgentPolicy>
         IEnumerable<string>? delegationTargets = null,
         string? taskId = null)
     {
-        _services = Canonical(services, nameof(services), static p => PolicyPatterns.ValidateSpiffePattern(p), SpiffeCovers);
-        _actions = Canonical(actions, nameof(actions), static p => PolicyPatterns.ValidateNamePattern(p, ActionSeparator, allowDotInSegment: true, MaxNamePatternLength), ActionCovers);
-        _tools = Canonical(tools, nameof(tools), static p => PolicyPatterns.ValidateNamePattern(p, ToolSeparator, allowDotInSegment: false, MaxNamePatternLength), ToolCovers);
-        _delegationTargets = Canonical(delegationTargets, nameof(delegationTargets), static p => PolicyPatterns.ValidateSpiffePattern(p), SpiffeCovers);
+        _services = Canonical(services, nameof(services), ValidateSpiffePattern, SpiffeCovers);
+        _actions = Canonical(actions, nameof(actions), ValidateActionPattern, ActionCovers);
+        _tools = Canonical(tools, nameof(tools), ValidateToolPattern, ToolCovers);
+        _delegationTargets = Canonical(delegationTargets, nameof(delegationTargets), ValidateSpiffePattern, SpiffeCovers);
         if (maxDelegationDepth is < 0 or > MaxDelegationDepthLimit)
         {
             throw new ArgumentOutOfRangeException(nameof(maxDelegationDepth), maxDelegationDepth, $"The delegation depth must be between 0 and {MaxDelegationDepthLimit}.");

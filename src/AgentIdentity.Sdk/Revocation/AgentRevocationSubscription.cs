@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -42,6 +43,63 @@ public sealed class AgentRevocationSubscriptionOptions
 
     /// <summary>Gets the subscriber's reconnect and idle settings.</summary>
     public RevocationFeedSubscriberOptions Subscriber { get; } = new();
+}
+
+/// <summary>The configurable part of <see cref="AgentRevocationSubscriptionOptions"/>, bound by the source generator: the options type
+/// itself also holds a certificate and a callback, which the generator cannot skip.</summary>
+internal sealed class AgentRevocationSubscriptionConfiguration
+{
+    private const string SubscriberKey = nameof(AgentRevocationSubscriptionOptions.Subscriber);
+
+    public Uri? FeedUri { get; set; }
+
+    public string? ServerId { get; set; }
+
+    public TimeSpan? GracePeriod { get; set; }
+
+    /// <summary>Binds <paramref name="configuration"/> onto <paramref name="options"/>; only the keys present change them.</summary>
+    public static void Bind(IConfiguration configuration, AgentRevocationSubscriptionOptions options)
+    {
+        var shape = new AgentRevocationSubscriptionConfiguration();
+        var view = ConfigurationBinding.Without(configuration, SubscriberKey);
+        ConfigurationBinding.Run(view, () => view.Bind(shape, ConfigurationBinding.Strict));
+        options.FeedUri = shape.FeedUri ?? options.FeedUri;
+        options.ServerId = shape.ServerId ?? options.ServerId;
+        options.GracePeriod = shape.GracePeriod ?? options.GracePeriod;
+        var subscriber = configuration.GetSection(SubscriberKey);
+        ConfigurationBinding.Run(subscriber, () => subscriber.Bind(options.Subscriber, ConfigurationBinding.Strict));
+    }
+}
+
+/// <summary>The rules of <see cref="AgentRevocationSubscriptionOptions"/> checked at start-up when they are bound from configuration:
+/// an https feed URI, a valid server pattern, a positive grace period and the subscriber's delays.</summary>
+internal sealed class AgentRevocationSubscriptionOptionsRules : IValidateOptions<AgentRevocationSubscriptionOptions>
+{
+    public static AgentRevocationSubscriptionOptionsRules Instance { get; } = new();
+
+    public ValidateOptionsResult Validate(string? name, AgentRevocationSubscriptionOptions options)
+    {
+        var prefix = OptionsValidation.DisplayName(name, nameof(AgentRevocationSubscriptionOptions));
+        var builder = new ValidateOptionsResultBuilder();
+        if (options.FeedUri is { } uri && (!uri.IsAbsoluteUri || uri.Scheme != Uri.UriSchemeHttps))
+        {
+            builder.AddError($"{prefix}.FeedUri '{uri}' must be an absolute https:// URI: the feed client authenticates the issuer's server certificate.");
+        }
+
+        if (BoundTokenOptionsRules.ServerIdError(options.ServerId, authorizer: null) is { } serverIdError)
+        {
+            builder.AddError($"{prefix}.ServerId: {serverIdError}");
+        }
+
+        if (options.GracePeriod <= TimeSpan.Zero)
+        {
+            builder.AddError($"{prefix}.GracePeriod ({options.GracePeriod}) must be positive.");
+        }
+
+        builder.AddResult(new RevocationFeedSubscriberOptionsValidator().Validate($"{prefix}.Subscriber", options.Subscriber));
+        builder.AddResult(RevocationFeedSubscriberOptionsRules.Instance.Validate($"{prefix}.Subscriber", options.Subscriber));
+        return builder.Build();
+    }
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using AgentIdentity.Audit;
+using Microsoft.Extensions.Configuration;
 
 namespace AgentIdentity.Tools;
 
@@ -47,6 +48,23 @@ public sealed class ToolCallGuardOptions
     /// <value>The default value is <see langword="true"/>.</value>
     public bool TerminateOnKillSwitch { get; set; } = true;
 
+    /// <summary>Sets the options that configuration can hold from <paramref name="configuration"/> (for example the
+    /// <c>AgentIdentity:ToolGuard</c> section): <c>AllowWithoutCertificatePolicy</c>, <c>RecordArgumentValues</c>,
+    /// <c>TerminateOnKillSwitch</c> and <c>ToolActions</c> (<c>{ "Erp.GetInvoice": "invoices:read" }</c>); only the keys present change
+    /// them. The local policy, sinks and formatter are code-only.</summary>
+    /// <param name="configuration">The section.</param>
+    /// <returns>These options.</returns>
+    /// <exception cref="InvalidOperationException">A key is not one of these options, a value does not convert, or a tool name or
+    /// action is invalid; the message names the full configuration key.</exception>
+    /// <remarks>Binding is source-generated (AOT-safe). Use it in the <c>configure</c> callback of the integrations:
+    /// <c>AddAgentIdentityFilters(o =&gt; o.Bind(configuration.GetSection("AgentIdentity:ToolGuard")))</c>.</remarks>
+    public ToolCallGuardOptions Bind(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ToolCallGuardConfiguration.Bind(configuration, this);
+        return this;
+    }
+
     /// <summary>Copies the options.</summary>
     /// <returns>An independent copy.</returns>
     public ToolCallGuardOptions Clone()
@@ -67,5 +85,45 @@ public sealed class ToolCallGuardOptions
         }
 
         return clone;
+    }
+}
+
+/// <summary>The configurable part of <see cref="ToolCallGuardOptions"/>, bound by the source generator (the options type also holds
+/// delegates and sinks, which the generator cannot skip).</summary>
+internal sealed class ToolCallGuardConfiguration
+{
+    public bool? AllowWithoutCertificatePolicy { get; set; }
+
+    public bool? RecordArgumentValues { get; set; }
+
+    public bool? TerminateOnKillSwitch { get; set; }
+
+    public Dictionary<string, string> ToolActions { get; } = new(StringComparer.Ordinal);
+
+    public static void Bind(IConfiguration configuration, ToolCallGuardOptions options)
+    {
+        var shape = new ToolCallGuardConfiguration();
+        ConfigurationBinding.Run(configuration, () => configuration.Bind(shape, ConfigurationBinding.Strict));
+        foreach (var entry in configuration.GetSection(nameof(ToolActions)).GetChildren())
+        {
+            var toolError = PolicyPatterns.ValidateNamePattern(entry.Key, AgentPolicy.ToolSeparator, allowDotInSegment: false, AgentPolicy.MaxNamePatternLength, allowWildcard: false);
+            var actionError = entry.Value is { } action
+                ? PolicyPatterns.ValidateNamePattern(action, AgentPolicy.ActionSeparator, allowDotInSegment: true, AgentPolicy.MaxNamePatternLength, allowWildcard: false)
+                : "it must be an action name such as 'invoices:read'";
+            if ((toolError ?? actionError) is not null)
+            {
+                throw new InvalidOperationException(toolError is not null
+                    ? $"Configuration key '{entry.Path}': the tool name '{AgentPolicy.Truncate(entry.Key)}' is invalid: {toolError}."
+                    : $"Configuration key '{entry.Path}': the action '{AgentPolicy.Truncate(entry.Value ?? string.Empty)}' is invalid: {actionError}.");
+            }
+        }
+
+        options.AllowWithoutCertificatePolicy = shape.AllowWithoutCertificatePolicy ?? options.AllowWithoutCertificatePolicy;
+        options.RecordArgumentValues = shape.RecordArgumentValues ?? options.RecordArgumentValues;
+        options.TerminateOnKillSwitch = shape.TerminateOnKillSwitch ?? options.TerminateOnKillSwitch;
+        foreach (var (tool, action) in shape.ToolActions)
+        {
+            options.ToolActions[tool] = action;
+        }
     }
 }

@@ -149,6 +149,6 @@ public sealed class AddAgentTests
         Assert.Single(services, d => d.ServiceType == typeof(IHostedService));
         Assert.Single(services, d => d.ServiceType == typeof(IAgentCredentialFactory));
         Assert.Equal(2, services.Count(d => d.ServiceType == typeof(AgentRegistration)));
-        Assert.Single(services, d => d.ServiceType == typeof(IValidateOptions<AgentIdentityOptions>) && d.ImplementationType == typeof(AgentIdentityOptionsRules));
+        Assert.Single(services, d => d.ServiceType == typeof(IValidateOptions<AgentIdentityOptions>));
     }
 }
