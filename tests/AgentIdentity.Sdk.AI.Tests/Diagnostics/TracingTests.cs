@@ -15,7 +15,7 @@ namespace AgentIdentity.AI.Tests.Diagnostics;
 /// OpenTelemetry over real sockets: a Microsoft.Extensions.AI tool calls a Kestrel mTLS service with the agent's HttpClient, and the
 /// OpenTelemetry SDK (in-memory exporter, HttpClient and ASP.NET Core instrumentation) records both sides in one trace.
 /// </summary>
-public sealed class TracingTests : IAsyncLifetime
+public sealed class TracingTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
 {
     private const string ServiceSourceName = "AgentIdentity.Tests.InvoiceService";
     private static readonly ActivitySource ServiceSource = new(ServiceSourceName);
@@ -109,6 +109,36 @@ public sealed class TracingTests : IAsyncLifetime
         Assert.Equal(svid.Thumbprint, server.GetTagItem("agentidentity.svid.thumbprint"));
         Assert.Equal("GetInvoice", server.GetTagItem("agentidentity.caller.tool.name"));
         Assert.Equal("call_trace", server.GetTagItem("agentidentity.caller.tool.call_id"));
+        output.WriteLine(Render(trace)); // the text rendering of docs/observability.md
+    }
+
+    /// <summary>The trace as an indented tree of spans with their attributes (the test output; docs/observability.md shows one).</summary>
+    private static string Render(List<Activity> trace)
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"trace {trace[0].TraceId}");
+        void Write(Activity span, int depth)
+        {
+            var indent = new string(' ', depth * 2);
+            text.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"{indent}- {span.DisplayName} [{span.Kind}, {span.Source.Name}] span {span.SpanId} parent {span.ParentSpanId}");
+            foreach (var tag in span.TagObjects.Where(t => t.Key.StartsWith("agentidentity.", StringComparison.Ordinal) || t.Key.StartsWith("gen_ai.", StringComparison.Ordinal) || t.Key.StartsWith("http.", StringComparison.Ordinal) || t.Key == "invoice.id"))
+            {
+                var value = tag.Value is string[] items ? "[" + string.Join(", ", items) + "]" : Convert.ToString(tag.Value, System.Globalization.CultureInfo.InvariantCulture);
+                text.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"{indent}    {tag.Key} = {value}");
+            }
+
+            foreach (var child in trace.Where(c => c.ParentSpanId == span.SpanId).OrderBy(c => c.StartTimeUtc))
+            {
+                Write(child, depth + 1);
+            }
+        }
+
+        foreach (var root in trace.Where(a => !trace.Any(p => p.SpanId == a.ParentSpanId)))
+        {
+            Write(root, 0);
+        }
+
+        return text.ToString();
     }
 
     [Fact]
