@@ -1,8 +1,8 @@
+using AgentIdentity;
 using AgentIdentity.Issuer;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace Microsoft.Extensions.DependencyInjection
-{
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers the issuer service's health check with <c>services.AddHealthChecks()</c>.</summary>
 public static class IssuerHealthChecksBuilderExtensions
@@ -24,52 +24,11 @@ public static class IssuerHealthChecksBuilderExtensions
     /// Unhealthy and says so.</remarks>
     public static IHealthChecksBuilder AddAgentIdentityIssuer(this IHealthChecksBuilder builder, string? name = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        name ??= DefaultName;
-        var tagList = tags?.ToArray() ?? [];
-        builder.Services.Configure<HealthCheckServiceOptions>(options =>
-        {
-            if (options.Registrations.Any(r => string.Equals(r.Name, name, StringComparison.Ordinal)))
-            {
-                return;
-            }
-
-            options.Registrations.Add(new HealthCheckRegistration(
-                name,
-                static sp => new IssuerStoreHealthCheck(sp.GetService<IIssuerStore>(), sp.GetService<TimeProvider>() ?? TimeProvider.System),
-                failureStatus,
-                tagList));
-        });
-        return builder;
-    }
-}
-}
-
-namespace AgentIdentity.Issuer
-{
-    /// <summary>Reports whether the issuer's store answers.</summary>
-    internal sealed class IssuerStoreHealthCheck(IIssuerStore? store, TimeProvider time) : IHealthCheck
-    {
-        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-        {
-            if (store is null)
-            {
-                return new HealthCheckResult(context.Registration.FailureStatus, "The AgentIdentity issuer is not configured: call services.AddAgentIdentityIssuer(...).");
-            }
-
-            var data = new Dictionary<string, object>(StringComparer.Ordinal) { ["store"] = store.GetType().Name };
-            var started = time.GetTimestamp();
-            try
-            {
-                await store.PingAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (IssuerStoreUnavailableException ex)
-            {
-                return new HealthCheckResult(context.Registration.FailureStatus, ex.Message, data: data);
-            }
-
-            data["storeRoundTripMs"] = (long)time.GetElapsedTime(started).TotalMilliseconds;
-            return HealthCheckResult.Healthy("The issuer's store is reachable.", data);
-        }
+        return HealthCheckRegistrations.AddOnce(
+            builder,
+            name ?? DefaultName,
+            static sp => new IssuerStoreHealthCheck(sp.GetService<IIssuerStore>(), sp.GetService<TimeProvider>() ?? TimeProvider.System),
+            failureStatus,
+            tags);
     }
 }

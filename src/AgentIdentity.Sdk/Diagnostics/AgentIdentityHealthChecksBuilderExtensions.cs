@@ -23,23 +23,12 @@ public static class AgentIdentityHealthChecksBuilderExtensions
     /// the check reports Unhealthy and says so.</remarks>
     public static IHealthChecksBuilder AddAgentIdentity(this IHealthChecksBuilder builder, string? name = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        name ??= DefaultName;
-        var tagList = tags?.ToArray() ?? [];
-        builder.Services.Configure<HealthCheckServiceOptions>(options =>
-        {
-            if (options.Registrations.Any(r => string.Equals(r.Name, name, StringComparison.Ordinal)))
-            {
-                return;
-            }
-
-            options.Registrations.Add(new HealthCheckRegistration(
-                name,
-                static sp => sp.GetService<AgentIdentityHealthCheck>() ?? (IHealthCheck)new NotConfiguredHealthCheck(),
-                failureStatus,
-                tagList));
-        });
-        return builder;
+        return HealthCheckRegistrations.AddOnce(
+            builder,
+            name ?? DefaultName,
+            static sp => sp.GetService<AgentIdentityHealthCheck>() ?? (IHealthCheck)new NotConfiguredHealthCheck(),
+            failureStatus,
+            tags);
     }
 
     private sealed class NotConfiguredHealthCheck : IHealthCheck
