@@ -8,5 +8,5 @@ internal static class AuditLogDiagnostics
     private static readonly Meter Meter = new(AgentIdentityMetrics.MeterName);
     private static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>("agentidentity.audit.checkpoints", "{checkpoint}", "Signed audit checkpoints published.");
 
-    public static void CheckpointPublished(long size) => Checkpoints.Add(1, new KeyValuePair<string, object?>("audit.tree_size_bucket", size < 1000 ? "small" : "large"));
+    public static void CheckpointPublished(long size) => Checkpoints.Add(1, new KeyValuePair<string, object?>("agentidentity.audit.tree_size_bucket", size < 1000 ? "small" : "large"));
 }

@@ -14,6 +14,8 @@ public sealed class AgentCaller
     private readonly X509Certificate2[] _authorities;
     private X509Certificate2? _certificate;
     private X509Certificate2[]? _verifiedChain;
+    private string? _thumbprintHex;
+    private string[]? _delegationChainIds;
 
     /// <param name="id">The validated SPIFFE ID.</param>
     /// <param name="certificate">The presented leaf; read now, never kept (the connection may dispose it).</param>
@@ -93,6 +95,24 @@ public sealed class AgentCaller
     public ReadOnlyMemory<byte>? DelegationChainExtension { get; }
 
     internal TrustBundle Bundle { get; }
+
+    /// <summary>Gets the SHA-256 thumbprint as lowercase hex, as the agent side's spans carry it (computed once per certificate).</summary>
+    internal string ThumbprintHex => LazyInitializer.EnsureInitialized(ref _thumbprintHex, () => Convert.ToHexStringLower(_certificateHash));
+
+    /// <summary>Gets the SPIFFE IDs of the delegation chain, root first, for span attributes; <see langword="null"/> for none or unreadable.</summary>
+    internal string[]? DelegationChainIds
+    {
+        get
+        {
+            if (DelegationChainExtension is not { } der)
+            {
+                return null;
+            }
+
+            return LazyInitializer.EnsureInitialized(ref _delegationChainIds, () =>
+                DelegationChain.TryFromDer(der.Span, out var chain, out _) ? [.. chain.Select(link => link.Id.ToString())] : []) is { Length: > 0 } ids ? ids : null;
+        }
+    }
 
     /// <summary>The revocation checker's last verdict for this certificate and the feed sequence it was computed at (a cache:
     /// the verdict can only change when a new entry arrives).</summary>

@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
@@ -22,6 +23,9 @@ internal sealed class AgentIdentityAuthenticationHandler(
     : AuthenticationHandler<AgentIdentityAuthenticationOptions>(options, loggerFactory, encoder)
 {
     private static readonly object FailureKey = new();
+
+    /// <summary>The longest attribution header value copied into a span attribute.</summary>
+    private const int MaxTaggedHeaderLength = 256;
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -110,6 +114,7 @@ internal sealed class AgentIdentityAuthenticationHandler(
         }
 
         Logger.CallerAuthenticated(caller.Id, caller.SerialNumber, remote, cacheHit);
+        TagRequestActivity(caller);
         Context.Features.Set<IAgentCallerFeature>(new AgentCallerFeature(caller, token, options.ResolvedPolicyEvaluator));
         return AuthenticateResult.Success(new AuthenticationTicket(CreatePrincipal(caller, token), Scheme.Name));
     }
@@ -265,8 +270,47 @@ internal sealed class AgentIdentityAuthenticationHandler(
         return [.. certificates];
     }
 
+    /// <summary>Adds the caller's attribution to the ASP.NET Core request span, so that the service's side of a trace names the agent:
+    /// its SPIFFE ID, certificate serial and SHA-256 thumbprint, delegation chain, and the tool and tool-call id its attribution
+    /// headers assert (informational: the certificate is what authenticated it). Never the token.</summary>
+    private void TagRequestActivity(AgentCaller caller)
+    {
+        if (Context.Features.Get<IHttpActivityFeature>()?.Activity is not { IsAllDataRequested: true } activity)
+        {
+            return;
+        }
+
+        activity.SetTag(TelemetryTags.AuthenticationResult, "success");
+        activity.SetTag(TelemetryTags.AgentId, caller.Id.ToString());
+        activity.SetTag(TelemetryTags.SvidSerial, caller.SerialNumber);
+        activity.SetTag(TelemetryTags.SvidThumbprint, caller.ThumbprintHex);
+        if (caller.DelegationChainIds is { } chain)
+        {
+            activity.SetTag(TelemetryTags.DelegationChain, chain);
+        }
+
+        TagHeader(activity, TelemetryTags.CallerToolName, AttributionHeaders.ToolName);
+        TagHeader(activity, TelemetryTags.CallerToolCallId, AttributionHeaders.ToolCallId);
+        TagHeader(activity, TelemetryTags.TaskId, AttributionHeaders.TaskId);
+    }
+
+    private void TagHeader(System.Diagnostics.Activity activity, string tag, string header)
+    {
+        if (Request.Headers.TryGetValue(header, out var values) && values.Count == 1 && values[0] is { Length: > 0 } value)
+        {
+            activity.SetTag(tag, value.Length <= MaxTaggedHeaderLength ? value : value[..MaxTaggedHeaderLength]);
+        }
+    }
+
     private AuthenticateResult Fail(AuthenticationFailureKind kind, string message)
     {
+        if (Context.Features.Get<IHttpActivityFeature>()?.Activity is { IsAllDataRequested: true } activity)
+        {
+            // The kind only for token failures: a validator's message may quote parts of the token.
+            activity.SetTag(TelemetryTags.AuthenticationResult, "failure");
+            activity.SetTag(TelemetryTags.AuthenticationFailure, kind == AuthenticationFailureKind.Certificate ? message : kind == AuthenticationFailureKind.Token ? "invalid_token" : "token_missing");
+        }
+
         Context.Items[FailureKey] = new AuthenticationFailure(kind, message);
         return AuthenticateResult.Fail(message);
     }

@@ -74,6 +74,12 @@ internal interface IIssuerStore
     /// <returns>The record, or <see langword="null"/>.</returns>
     Task<IssuedCertificateRecord?> FindCertificateAsync(string serialNumber, CancellationToken cancellationToken = default);
 
+    /// <summary>Checks that the store answers (the issuer's health check): one cheap round trip, nothing written.</summary>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    /// <returns>A task that completes when the store answered.</returns>
+    /// <exception cref="IssuerStoreUnavailableException">The store is unreachable.</exception>
+    Task PingAsync(CancellationToken cancellationToken = default) => FindCertificateAsync("00", cancellationToken);
+
     /// <summary>Counts the issued certificates.</summary>
     /// <param name="cancellationToken">Cancels the operation.</param>
     /// <returns>The count.</returns>

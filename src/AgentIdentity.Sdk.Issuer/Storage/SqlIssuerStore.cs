@@ -225,6 +225,12 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
         }, cancellationToken);
     }
 
+    public Task PingAsync(CancellationToken cancellationToken = default) => RunAsync(async connection =>
+    {
+        using var command = Command(connection, null, "SELECT 1");
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+    }, cancellationToken);
+
     public Task<long> CountCertificatesAsync(CancellationToken cancellationToken = default) => RunAsync(async connection =>
     {
         using var command = Command(connection, null, "SELECT COUNT(*) FROM ai_certificates");

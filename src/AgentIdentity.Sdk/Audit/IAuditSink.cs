@@ -99,13 +99,9 @@ public sealed class CompositeAuditSink : IAuditSink
     }
 }
 
-/// <summary>The OpenTelemetry surface of the audit log: one <see cref="ActivitySource"/> and audit counters.</summary>
+/// <summary>The OpenTelemetry surface of the audit log: an event on the current span and the audit counter.</summary>
 internal static class AuditDiagnostics
 {
-    public const string ActivitySourceName = "AgentIdentity.Audit";
-
-    public static readonly ActivitySource Source = new(ActivitySourceName);
-
     private static readonly Meter Meter = new(AgentIdentityMetrics.MeterName);
     private static readonly Counter<long> Events = Meter.CreateCounter<long>("agentidentity.audit.events", "{event}", "Audit events recorded.");
 
@@ -113,23 +109,23 @@ internal static class AuditDiagnostics
     {
         var kind = AuditEvent.KindName(auditEvent.Kind);
         var outcome = AuditEvent.OutcomeName(auditEvent.Outcome);
-        Events.Add(1, new KeyValuePair<string, object?>("audit.kind", kind), new KeyValuePair<string, object?>("audit.outcome", outcome));
+        Events.Add(1, new KeyValuePair<string, object?>(TelemetryTags.AuditKind, kind), new KeyValuePair<string, object?>(TelemetryTags.AuditOutcome, outcome));
         if (Activity.Current is { } activity)
         {
             var tags = new ActivityTagsCollection
             {
-                ["audit.kind"] = kind,
-                ["audit.outcome"] = outcome,
-                ["agent.id"] = auditEvent.Agent.ToString(),
+                [TelemetryTags.AuditKind] = kind,
+                [TelemetryTags.AuditOutcome] = outcome,
+                [TelemetryTags.AgentId] = auditEvent.Agent.ToString(),
             };
             if (auditEvent.Tool is not null)
             {
-                tags["audit.tool"] = auditEvent.Tool;
+                tags[TelemetryTags.AuditTool] = auditEvent.Tool;
             }
 
             if (auditEvent.TargetService is not null)
             {
-                tags["audit.target"] = auditEvent.TargetService;
+                tags[TelemetryTags.AuditTarget] = auditEvent.TargetService;
             }
 
             activity.AddEvent(new ActivityEvent("agentidentity.audit", tags: tags));

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace AgentIdentity;
@@ -5,11 +6,13 @@ namespace AgentIdentity;
 /// <summary>
 /// Reports the health of the agent credentials created through dependency injection: Healthy when every credential has a valid
 /// SVID with at least 25 % of its life left, Degraded when one is below that (renewal is failing), Unhealthy when one has none or
-/// is revoked (its kill switch has tripped). With <c>UseRevocationFeed(...)</c> the data carry the feed's state (<c>revocationFeed</c>:
-/// connected / disconnected, <c>revocationFeedLastContact</c>, <c>revocationFeedSequence</c>, <c>revocationFeedRejectedEntries</c>), and a
-/// feed disconnected for longer than its grace period makes the report Degraded.
+/// is revoked (its kill switch has tripped). The data carry, for each credential, its status (key: the SPIFFE ID), the reason
+/// (<c>&lt;id&gt;.reason</c>) and the whole seconds to expiry (<c>&lt;id&gt;.secondsToExpiry</c>, 0 without a valid SVID), and the
+/// count (<c>credentials</c>). With <c>UseRevocationFeed(...)</c> they also carry the feed's state (<c>revocationFeed</c>:
+/// connected / disconnected, <c>revocationFeedLastContact</c>, <c>revocationFeedSequence</c>, <c>revocationFeedRejectedEntries</c>), and
+/// a feed disconnected for longer than its grace period makes the report Degraded.
 /// </summary>
-/// <remarks>Register it with <c>services.AddHealthChecks().AddCheck&lt;AgentIdentityHealthCheck&gt;("agent-identity")</c>.</remarks>
+/// <remarks>Register it with <c>services.AddHealthChecks().AddAgentIdentity()</c> (docs/observability.md).</remarks>
 public sealed class AgentIdentityHealthCheck : IHealthCheck
 {
     private readonly IAgentCredentialFactory _factory;
@@ -40,22 +43,17 @@ public sealed class AgentIdentityHealthCheck : IHealthCheck
                 worstStatus = status;
             }
 
-            if (status.Health != HealthStatus.Healthy)
-            {
-                data[status.Id.ToString()] = status.Health.ToString();
-            }
+            var id = status.Id.ToString();
+            data[id] = status.Health.ToString();
+            data[id + ".reason"] = Reason(status);
+            data[id + ".secondsToExpiry"] = (long)Math.Floor(status.RemainingLifetime.TotalSeconds);
         }
 
         var worst = worstStatus?.Health ?? HealthStatus.Healthy;
         data["credentials"] = count;
         var description = worstStatus is null
             ? "No agent credentials."
-            : worst switch
-            {
-                HealthStatus.Healthy => $"{count} agent credential(s) valid.",
-                HealthStatus.Degraded => $"'{worstStatus.Id}' has {worstStatus.RemainingLifetime} left and renewal is failing: {worstStatus.LastError}",
-                _ => $"'{worstStatus.Id}' has no valid SVID: {worstStatus.LastError ?? "not issued yet or expired"}",
-            };
+            : worst == HealthStatus.Healthy ? $"{count} agent credential(s) valid." : $"'{worstStatus.Id}' {Reason(worstStatus)}";
         if (_revocationFeed is not null && _revocationFeed.AddHealth(data, out var feedProblem) && worst == HealthStatus.Healthy)
         {
             worst = HealthStatus.Degraded;
@@ -70,4 +68,15 @@ public sealed class AgentIdentityHealthCheck : IHealthCheck
         };
         return Task.FromResult(result);
     }
+
+    private static string Reason(AgentCredentialStatus status) => status.Health switch
+    {
+        HealthStatus.Healthy => status.NextRenewal is { } renewal
+            ? $"is valid until {Format(status.NotAfter)}; renewal is due at {Format(renewal)}"
+            : $"is valid until {Format(status.NotAfter)}",
+        HealthStatus.Degraded => $"has {status.RemainingLifetime} left and renewal is failing: {status.LastError ?? "no successful renewal yet"}",
+        _ => $"has no valid SVID: {status.LastError ?? "not issued yet or expired"}",
+    };
+
+    private static string Format(DateTimeOffset? value) => value?.ToString("O", CultureInfo.InvariantCulture) ?? "(unknown)";
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace AgentIdentity;
@@ -133,7 +134,10 @@ internal sealed class BoundTokenCache : IDisposable
             }
 
             _pendingSvid = svid;
-            var task = _backoff.AttemptAsync(svid, ct => FetchAsync(svid, ct), _stop.Token);
+
+            // The request runs in the back-off's own flow: its span is parented explicitly to the span of the call that needs it.
+            var parent = Activity.Current;
+            var task = _backoff.AttemptAsync(svid, ct => FetchAsync(svid, parent, ct), _stop.Token);
             _pending = task;
             _ = task.ContinueWith(
                 static (t, state) => ((BoundTokenCache)state!).ClearPending(t),
@@ -157,11 +161,31 @@ internal sealed class BoundTokenCache : IDisposable
         }
     }
 
-    private async Task<BoundToken> FetchAsync(X509Svid svid, CancellationToken stop)
+    private async Task<BoundToken> FetchAsync(X509Svid svid, Activity? parent, CancellationToken stop)
     {
+        Activity.Current = parent;
+        var exchange = Options.SubjectTokenSource is not null;
+        using var activity = AgentIdentityTelemetry.Source.StartActivity(exchange ? AgentIdentityTelemetry.TokenExchangeSpan : AgentIdentityTelemetry.TokenAcquireSpan);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(TelemetryTags.HttpClientName, Name);
+            activity.SetTag(TelemetryTags.TokenGrantType, exchange ? TokenExchangeRequest.GrantType : "client_credentials");
+            activity.SetSvid(svid);
+        }
+
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
         timeout.CancelAfter(Options.RequestTimeout);
-        var issued = await _client.RequestAsync(svid, timeout.Token).ConfigureAwait(false);
+        IssuedToken issued;
+        try
+        {
+            issued = await _client.RequestAsync(svid, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (activity is not null)
+        {
+            activity.SetFailure(ex);
+            throw;
+        }
+
         var lead = issued.ExpiresIn / 10 < MaxRefreshLead ? issued.ExpiresIn / 10 : MaxRefreshLead;
         var token = new BoundToken(svid, issued.AccessToken, (issued.ExpiresAt - lead).UtcTicks, issued.ExpiresAt.UtcTicks);
         Volatile.Write(ref _cached, token);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
@@ -70,9 +71,52 @@ internal sealed class BoundTokenHandler : DelegatingHandler
             AddAttribution(request, context);
         }
 
-        return State.Tokens is { } tokens
+        var activity = AgentIdentityTelemetry.Source.StartActivity(AgentIdentityTelemetry.HttpSpan);
+        return activity is null ? SendCoreAsync(request, cancellationToken) : SendTracedAsync(request, activity, cancellationToken);
+    }
+
+    private Task<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        State.Tokens is { } tokens
             ? SendWithTokenAsync(request, tokens, cancellationToken)
             : base.SendAsync(request, cancellationToken);
+
+    /// <summary>The request as a span of its own (a child of the tool call it serves); the HTTP client span and the service's spans
+    /// below it carry the same trace through <c>traceparent</c>. The URL is not recorded (its query may carry data); the host is.</summary>
+    private async Task<HttpResponseMessage> SendTracedAsync(HttpRequestMessage request, Activity activity, CancellationToken cancellationToken)
+    {
+        using (activity)
+        {
+            if (activity.IsAllDataRequested)
+            {
+                activity.DisplayName = $"{AgentIdentityTelemetry.HttpSpan} {request.Method.Method}";
+                activity.SetTag(TelemetryTags.HttpClientName, State.Name);
+                activity.SetTag(TelemetryTags.HttpRequestMethod, request.Method.Method);
+                activity.SetTag(TelemetryTags.TokenBound, State.Tokens is not null);
+                if (request.RequestUri is { IsAbsoluteUri: true } uri)
+                {
+                    activity.SetTag(TelemetryTags.ServerAddress, uri.Host);
+                    activity.SetTag(TelemetryTags.ServerPort, uri.Port);
+                }
+            }
+
+            try
+            {
+                var response = await SendCoreAsync(request, cancellationToken).ConfigureAwait(false);
+                activity.SetTag(TelemetryTags.HttpResponseStatusCode, (int)response.StatusCode);
+                if ((int)response.StatusCode >= 400)
+                {
+                    activity.SetTag(TelemetryTags.ErrorType, ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    activity.SetStatus(ActivityStatusCode.Error);
+                }
+
+                return response;
+            }
+            catch (Exception ex)
+            {
+                activity.SetFailure(ex);
+                throw;
+            }
+        }
     }
 
     protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>

@@ -71,6 +71,7 @@ internal sealed class GenerationHandler : HttpMessageHandler
     {
         ArgumentNullException.ThrowIfNull(request);
         var svid = GetCurrentSvid();
+        AgentIdentityTelemetry.TagPresentedSvid(svid);
         var state = AgentRequestState.Find(request);
         if (state?.BoundTo is { } bound && !ReferenceEquals(bound, svid))
         {

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace AgentIdentity;
 
 /// <content>Delegation: task credentials minted from an agent's credential.</content>
@@ -56,17 +58,30 @@ public sealed partial class AgentCredential
             throw new ArgumentException($"Invalid task credential options for task '{taskId}': {error}", nameof(lifetime));
         }
 
-        _ = GetCurrent(); // fail fast when there is nothing to delegate from
+        var parentSvid = GetCurrent(); // fail fast when there is nothing to delegate from
         var child = new AgentCredential(DelegationRules.TaskId(Id, taskId), _issuer, options, _time, _logger, _metrics) { _parent = this };
+        using var activity = AgentIdentityTelemetry.Source.StartActivity(AgentIdentityTelemetry.DelegateSpan);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetSvid(parentSvid);
+            activity.SetTag(TelemetryTags.TaskId, taskId);
+        }
+
         try
         {
             // The first issuance is not retried: a refusal is the caller's error and must surface now.
             await child.IssueOnceAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch
+        catch (Exception ex)
         {
+            activity?.SetFailure(ex);
             await child.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+
+        if (activity is { IsAllDataRequested: true } && child.TryGetCurrent(out var taskSvid) && taskSvid.DelegationChain is { } chain)
+        {
+            activity.SetTag(TelemetryTags.DelegationChain, AgentIdentityTelemetry.ChainIds(chain));
         }
 
         lock (_taskCredentials)

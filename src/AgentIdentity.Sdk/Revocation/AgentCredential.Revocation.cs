@@ -39,6 +39,19 @@ public sealed partial class AgentCredential
         }
 
         _logger.KillSwitchTripped(Id, entry);
+        using var activity = AgentIdentityTelemetry.Source.StartActivity(AgentIdentityTelemetry.KillSwitchSpan);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(TelemetryTags.AgentId, Id.ToString());
+            if (Volatile.Read(ref _current) is { } current)
+            {
+                activity.SetTag(TelemetryTags.SvidSerial, current.SerialNumber);
+                activity.SetTag(TelemetryTags.SvidThumbprint, current.Thumbprint);
+            }
+
+            activity.SetRevocation(entry);
+        }
+
         try
         {
             _stop.Cancel();

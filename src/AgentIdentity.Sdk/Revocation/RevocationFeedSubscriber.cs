@@ -166,6 +166,8 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
+        // Each received entry is a trace of its own, not a child of whatever span started the subscriber.
+        System.Diagnostics.Activity.Current = null;
         try
         {
             await _backoff.RunAsync(static (self, ct) => self.ConnectOnceAsync(ct), this, static (self, retry) => self.OnDisconnected(retry), cancellationToken).ConfigureAwait(false);
@@ -293,7 +295,23 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
         }
 
         var last = Set.LastSequence;
-        switch (Set.Apply(entry))
+
+        // The kill switches that this entry trips run inside Apply, so their spans are children of this one.
+        using var activity = AgentIdentityTelemetry.Source.StartActivity(AgentIdentityTelemetry.RevocationSpan, System.Diagnostics.ActivityKind.Consumer);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetRevocation(entry);
+        }
+
+        var result = Set.Apply(entry);
+        activity?.SetTag(TelemetryTags.RevocationResult, result switch
+        {
+            RevocationApplyResult.Applied => "applied",
+            RevocationApplyResult.AlreadyApplied => "already_applied",
+            RevocationApplyResult.EpochChanged => "epoch_changed",
+            _ => "gap",
+        });
+        switch (result)
         {
             case RevocationApplyResult.Applied:
                 _logger.RevocationApplied(entry.Sequence, entry.Kind, entry.Subject);

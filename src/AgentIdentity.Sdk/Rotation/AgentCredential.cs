@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -194,9 +195,12 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
         {
             if (Volatile.Read(ref _current) is null)
             {
+                // The first issuance is a child of whatever span created the credential (a host start, a request).
                 await RenewWithRetryAsync(cancellationToken).ConfigureAwait(false);
             }
 
+            // Each renewal is a trace of its own, not a child of the creator's long-finished one.
+            Activity.Current = null;
             while (!cancellationToken.IsCancellationRequested)
             {
                 await WaitForRenewalPointAsync(cancellationToken).ConfigureAwait(false);
@@ -259,11 +263,43 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
 
     private async ValueTask IssueOnceAsync(CancellationToken cancellationToken)
     {
-        using var key = SvidKeys.Generate(_options.KeyAlgorithm);
-        var csr = SvidKeys.CreateSigningRequest(Id, key);
-        var issuance = await _issuer.IssueAsync(CreateRequest(csr), cancellationToken).ConfigureAwait(false);
-        var svid = Accept(issuance, key);
-        Publish(svid, issuance.Bundle);
+        var previous = Volatile.Read(ref _current);
+        using var activity = AgentIdentityTelemetry.Source.StartActivity(previous is null ? AgentIdentityTelemetry.IssueSpan : AgentIdentityTelemetry.RenewSpan);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(TelemetryTags.AgentId, Id.ToString());
+            if (previous is not null)
+            {
+                activity.SetTag(TelemetryTags.SvidPreviousSerial, previous.SerialNumber);
+            }
+        }
+
+        try
+        {
+            using var key = SvidKeys.Generate(_options.KeyAlgorithm);
+            var csr = SvidKeys.CreateSigningRequest(Id, key);
+            var issuance = await _issuer.IssueAsync(CreateRequest(csr), cancellationToken).ConfigureAwait(false);
+            var svid = Accept(issuance, key);
+            Publish(svid, issuance.Bundle);
+            if (activity is { IsAllDataRequested: true })
+            {
+                activity.SetSvid(svid);
+                activity.SetTag(TelemetryTags.SvidNotAfter, AgentIdentityTelemetry.Format(svid.NotAfter));
+                if (previous is not null)
+                {
+                    activity.AddEvent(new ActivityEvent(AgentIdentityTelemetry.RotatedEvent, tags: new ActivityTagsCollection
+                    {
+                        [TelemetryTags.SvidPreviousSerial] = previous.SerialNumber,
+                        [TelemetryTags.SvidSerial] = svid.SerialNumber,
+                    }));
+                }
+            }
+        }
+        catch (Exception ex) when (activity is not null)
+        {
+            activity.SetFailure(ex);
+            throw;
+        }
     }
 
     private X509Svid Accept(X509SvidIssuance issuance, System.Security.Cryptography.AsymmetricAlgorithm key)
@@ -326,7 +362,7 @@ public sealed partial class AgentCredential : IX509SvidSource, IAsyncDisposable
     {
         _consecutiveFailures++;
         _lastError = retry.Exception?.Message;
-        _metrics?.Failed(this);
+        _metrics?.Failed(this, retry.Exception);
         var current = Volatile.Read(ref _current);
         if (current is null)
         {

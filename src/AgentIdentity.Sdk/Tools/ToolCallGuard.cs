@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text.Json;
@@ -131,14 +132,33 @@ public sealed class ToolCallGuard
     {
         ArgumentNullException.ThrowIfNull(call);
         ArgumentNullException.ThrowIfNull(invoke);
+        using var activity = StartActivity(call);
         var startedAt = _time.GetUtcNow();
         var started = _time.GetTimestamp();
         var (denial, reason) = Check(call, startedAt, out var svid);
+        if (activity is { IsAllDataRequested: true })
+        {
+            TagIdentity(activity, svid);
+        }
+
         if (denial != ToolCallDenialKind.None)
         {
+            if (activity is not null)
+            {
+                var kind = ToolCallAttributes.DenialName(denial);
+                activity.SetTag(TelemetryTags.PolicyDecision, "denied");
+                activity.SetTag(TelemetryTags.ToolOutcome, "denied");
+                activity.SetTag(TelemetryTags.DenialKind, kind);
+                activity.SetTag(TelemetryTags.DenialReason, reason);
+                activity.SetTag(TelemetryTags.ErrorType, kind);
+                activity.SetStatus(ActivityStatusCode.Error, reason);
+            }
+
             await AuditAsync(call, svid, startedAt, started, denial, reason, cancellationToken).ConfigureAwait(false);
             return new ToolCallOutcome(denial, reason, svid?.Id ?? _lastKnownId);
         }
+
+        activity?.SetTag(TelemetryTags.PolicyDecision, "allowed");
 
         var outer = AgentCallContext.Current;
         var context = new AgentCallContext
@@ -162,14 +182,69 @@ public sealed class ToolCallGuard
             }
             catch (Exception ex)
             {
+                if (activity is not null)
+                {
+                    activity.SetTag(TelemetryTags.ToolOutcome, "failed");
+                    activity.SetFailure(ex);
+                }
+
                 var failure = ex is OperationCanceledException ? "the call was canceled" : $"the tool threw {ex.GetType().FullName}";
                 await AuditAsync(call, svid, startedAt, started, ToolCallDenialKind.None, failure, CancellationToken.None).ConfigureAwait(false);
                 throw;
             }
         }
 
+        activity?.SetTag(TelemetryTags.ToolOutcome, "allowed");
         await AuditAsync(call, svid, startedAt, started, ToolCallDenialKind.None, null, cancellationToken).ConfigureAwait(false);
         return new ToolCallOutcome(ToolCallDenialKind.None, null, svid.Id);
+    }
+
+    /// <summary>The span of one tool call, as the OpenTelemetry GenAI conventions name it (<c>execute_tool {gen_ai.tool.name}</c>).
+    /// Arguments are never recorded: the audit event carries their hashes.</summary>
+    private static Activity? StartActivity(ToolCall call)
+    {
+        var activity = AgentIdentityTelemetry.Source.StartActivity($"{AgentIdentityTelemetry.ToolOperation} {call.ToolName}");
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(TelemetryTags.GenAiOperationName, AgentIdentityTelemetry.ToolOperation);
+            activity.SetTag(TelemetryTags.GenAiToolName, call.ToolName);
+            activity.SetTag(TelemetryTags.GenAiToolType, "function");
+            if (call.ToolCallId is { } callId)
+            {
+                activity.SetTag(TelemetryTags.GenAiToolCallId, callId);
+            }
+
+            if (call.ConversationId is { } conversation)
+            {
+                activity.SetTag(TelemetryTags.GenAiConversationId, conversation);
+            }
+
+            if (call.Action is { } action)
+            {
+                activity.SetTag(TelemetryTags.ToolAction, action);
+            }
+        }
+
+        return activity;
+    }
+
+    private void TagIdentity(Activity activity, X509Svid? svid)
+    {
+        if (svid is null)
+        {
+            if (!_lastKnownId.IsEmpty)
+            {
+                activity.SetTag(TelemetryTags.AgentId, _lastKnownId.ToString());
+            }
+
+            return;
+        }
+
+        activity.SetSvid(svid);
+        if (svid.Policy?.TaskId is { } taskId)
+        {
+            activity.SetTag(TelemetryTags.TaskId, taskId);
+        }
     }
 
     private (ToolCallDenialKind Denial, string? Reason) Check(ToolCall call, DateTimeOffset now, out X509Svid? svid)
@@ -431,7 +506,7 @@ public sealed class ToolCallGuard
 
         IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-        private static string DenialName(ToolCallDenialKind denial) => denial switch
+        internal static string DenialName(ToolCallDenialKind denial) => denial switch
         {
             ToolCallDenialKind.IdentityUnavailable => "identity_unavailable",
             ToolCallDenialKind.IdentityRevoked => "identity_revoked",

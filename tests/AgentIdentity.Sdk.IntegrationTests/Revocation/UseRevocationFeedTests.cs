@@ -62,7 +62,7 @@ public sealed class UseRevocationFeedTests : IDisposable
         Assert.Equal(HealthStatus.Unhealthy, after.Status);
         Assert.Contains("revoked", after.Description, StringComparison.Ordinal);
         Assert.Equal("Unhealthy", after.Data[planner.Id.ToString()]);
-        Assert.False(after.Data.ContainsKey(researcher.Id.ToString()));
+        Assert.Equal("Healthy", after.Data[researcher.Id.ToString()]);
         Assert.Equal(entry.Sequence, after.Data["revocationFeedSequence"]);
 
         await host.StopAsync();

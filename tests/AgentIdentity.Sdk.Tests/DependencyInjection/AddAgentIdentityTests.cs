@@ -239,7 +239,7 @@ public sealed class AddAgentIdentityTests
         var meterFactory = host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         using var rotations = new MetricCollector<long>(meterFactory, AgentIdentityMetrics.MeterName, "agentidentity.svid.rotations");
         using var failures = new MetricCollector<long>(meterFactory, AgentIdentityMetrics.MeterName, "agentidentity.svid.renewal_failures");
-        using var expiry = new MetricCollector<double>(meterFactory, AgentIdentityMetrics.MeterName, "agentidentity.svid.seconds_to_expiry");
+        using var expiry = new MetricCollector<double>(meterFactory, AgentIdentityMetrics.MeterName, "agentidentity.svid.time_to_expiry");
         await host.StartAsync();
         await _time.NextTimerAsync();
 
@@ -251,7 +251,8 @@ public sealed class AddAgentIdentityTests
         expiry.RecordObservableInstruments();
         Assert.Equal(1, rotations.GetMeasurementSnapshot().EvaluateAsCounter());
         Assert.Equal(2, failures.GetMeasurementSnapshot().EvaluateAsCounter());
-        Assert.Equal("planner", rotations.LastMeasurement!.Tags["agent.name"]);
+        Assert.Equal("planner", rotations.LastMeasurement!.Tags["agentidentity.agent.name"]);
+        Assert.Equal(typeof(CertificateIssuanceException).FullName, failures.LastMeasurement!.Tags["error.type"]);
         Assert.InRange(expiry.LastMeasurement!.Value, 29 * 60 - 5, 30 * 60);
         await host.StopAsync();
     }

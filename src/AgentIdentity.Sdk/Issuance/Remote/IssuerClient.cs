@@ -177,6 +177,23 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
         return await SendAsync(_anonymous, IssuerProtocol.RenewExpiredPath, body, request.Id, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Records on the credential's issuance span how this attempt reaches the issuer (the last one tried wins).</summary>
+    private static void TagIssuanceMethod(string path)
+    {
+        if (System.Diagnostics.Activity.Current is { IsAllDataRequested: true } current && ReferenceEquals(current.Source, AgentIdentityTelemetry.Source) &&
+            current.OperationName is AgentIdentityTelemetry.IssueSpan or AgentIdentityTelemetry.RenewSpan)
+        {
+            current.SetTag(TelemetryTags.IssuanceMethod, path switch
+            {
+                IssuerProtocol.IssuePath => "join_token",
+                IssuerProtocol.RenewPath => "renew",
+                IssuerProtocol.RenewExpiredPath => "renew_expired",
+                IssuerProtocol.DelegatePath => "delegate",
+                _ => path,
+            });
+        }
+    }
+
     /// <summary>The HTTP status of the issuer's refusal, or <see langword="null"/> when the issuer did not answer.</summary>
     private static int? StatusCode(CertificateIssuanceException exception) => exception.Data["StatusCode"] as int?;
 
@@ -192,6 +209,7 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
 
     private async Task<X509SvidIssuance> SendAsync(HttpClient client, string path, byte[] body, SpiffeId id, CancellationToken cancellationToken)
     {
+        TagIssuanceMethod(path);
         using var content = new ByteArrayContent(body);
         content.Headers.ContentType = new MediaTypeHeaderValue(IssuerProtocol.JsonMediaType);
         HttpResponseMessage response;
