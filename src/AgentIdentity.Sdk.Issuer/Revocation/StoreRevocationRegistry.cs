@@ -11,14 +11,15 @@ namespace AgentIdentity;
 /// OCSP answers. Each replica keeps a verified in-memory copy of the feed, caught up from the store on every lookup.
 /// </summary>
 /// <remarks>Thread-safe. Feed entries are version 2 (<see cref="RevocationEntry.LogId"/> = the store's log ID).</remarks>
-internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
+internal sealed class StoreRevocationRegistry : IRevocationRegistry
 {
     private readonly AgentIdentityIssuer _issuer;
     private readonly RevocationRegistryOptions _options;
     private readonly ILogger _logger;
     private readonly RevocationSet _set = new();
     private readonly List<RevocationEntry> _entries = [];
-    private readonly SemaphoreSlim _catchUp = new(1, 1);
+    private TaskCompletionSource? _nextRound;
+    private bool _catchingUp;
     private readonly Lock _gate = new();
     private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private string? _logId;
@@ -239,57 +240,103 @@ internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
     }
 
     /// <summary>Reads the entries committed since the last catch-up (on any replica), verifies them with the issuer's CAs and applies
-    /// them, waking the feed's waiters.</summary>
-    internal async Task CatchUpAsync(CancellationToken cancellationToken)
+    /// them, waking the feed's waiters. Concurrent callers share the reads: each joins the next round, a read that begins after
+    /// it arrived (so it sees everything committed before), and one round runs at a time; no caller waits on a lock of its own.</summary>
+    internal Task CatchUpAsync(CancellationToken cancellationToken)
     {
-        await _catchUp.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        Task round;
+        var drive = false;
+        lock (_gate)
         {
-            if (_logId is null)
+            _nextRound ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            round = _nextRound.Task;
+            if (!_catchingUp)
             {
-                _logId = (await Store.GetRevocationHeadAsync(cancellationToken).ConfigureAwait(false)).LogId;
+                _catchingUp = drive = true;
             }
+        }
 
-            while (true)
+        if (drive)
+        {
+            _ = DriveCatchUpsAsync();
+        }
+
+        return round.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Runs rounds until none is waiting. The rounds belong to every caller in them: one caller's cancellation does not
+    /// cancel the read.</summary>
+    private async Task DriveCatchUpsAsync()
+    {
+        while (true)
+        {
+            TaskCompletionSource round;
+            lock (_gate)
             {
-                var rows = await Store.GetRevocationEntriesAsync(_set.LastSequence, 512, cancellationToken).ConfigureAwait(false);
-                if (rows.Count == 0)
+                if (_nextRound is null)
                 {
+                    _catchingUp = false;
                     return;
                 }
 
-                TaskCompletionSource? signal = null;
-                foreach (var (_, bytes) in rows)
+                round = _nextRound;
+                _nextRound = null;
+            }
+
+            try
+            {
+                await CatchUpCoreAsync(CancellationToken.None).ConfigureAwait(false);
+                round.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                round.TrySetException(ex);
+            }
+        }
+    }
+
+    private async Task CatchUpCoreAsync(CancellationToken cancellationToken)
+    {
+        if (_logId is null)
+        {
+            _logId = (await Store.GetRevocationHeadAsync(cancellationToken).ConfigureAwait(false)).LogId;
+        }
+
+        while (true)
+        {
+            var rows = await Store.GetRevocationEntriesAsync(_set.LastSequence, 512, cancellationToken).ConfigureAwait(false);
+            if (rows.Count == 0)
+            {
+                return;
+            }
+
+            TaskCompletionSource? signal = null;
+            foreach (var (_, bytes) in rows)
+            {
+                if (!TryVerify(bytes, out var entry, out var error))
                 {
-                    if (!TryVerify(bytes, out var entry, out var error))
+                    // Signed by a CA another replica has just activated: adopt it, then verify again.
+                    await _issuer.ReloadIfChangedAsync(cancellationToken).ConfigureAwait(false);
+                    if (!TryVerify(bytes, out entry, out error))
                     {
-                        // Signed by a CA another replica has just activated: adopt it, then verify again.
-                        await _issuer.ReloadIfChangedAsync(cancellationToken).ConfigureAwait(false);
-                        if (!TryVerify(bytes, out entry, out error))
-                        {
-                            throw new InvalidOperationException($"A revocation entry in the issuer store does not verify with any of the issuer's CAs: {error?.Message}", error);
-                        }
-                    }
-
-                    if (_set.Apply(entry) != RevocationApplyResult.Applied)
-                    {
-                        throw new InvalidOperationException($"The issuer store's revocation log is inconsistent at entry #{entry.Sequence} (log {entry.LogId}); it was altered or restored partially.");
-                    }
-
-                    lock (_gate)
-                    {
-                        _entries.Add(entry);
-                        signal ??= _next;
-                        _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+                        throw new InvalidOperationException($"A revocation entry in the issuer store does not verify with any of the issuer's CAs: {error?.Message}", error);
                     }
                 }
 
-                signal?.TrySetResult();
+                if (_set.Apply(entry) != RevocationApplyResult.Applied)
+                {
+                    throw new InvalidOperationException($"The issuer store's revocation log is inconsistent at entry #{entry.Sequence} (log {entry.LogId}); it was altered or restored partially.");
+                }
+
+                lock (_gate)
+                {
+                    _entries.Add(entry);
+                    signal ??= _next;
+                    _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
             }
-        }
-        finally
-        {
-            _catchUp.Release();
+
+            signal?.TrySetResult();
         }
     }
 
@@ -308,8 +355,6 @@ internal sealed class StoreRevocationRegistry : IRevocationRegistry, IDisposable
             return _entries[(int)(sequence - 1)];
         }
     }
-
-    public void Dispose() => _catchUp.Dispose();
 
     /// <summary>Verifies a stored entry with the issuer's CAs (the active one and any kept for rotation): a row altered in the
     /// database is refused, never served.</summary>

@@ -297,28 +297,32 @@ internal abstract partial class SqlIssuerStore
     /// new one current and records it, atomically.</summary>
     /// <returns>The identity's current serial when the presented one was superseded (nothing written when <paramref name="refuseSuperseded"/>);
     /// otherwise <see langword="null"/>.</returns>
-    internal Task<string?> RecordRenewalAsync(IssuedCertificateRecord certificate, string presentedSerial, bool refuseSuperseded, CancellationToken cancellationToken) => WriteAsync<string?>(async (connection, transaction, cancellationToken) =>
+    internal Task<string?> RecordRenewalAsync(IssuedCertificateRecord certificate, string presentedSerial, bool refuseSuperseded, CancellationToken cancellationToken)
     {
-        string? superseded = null;
-        using (var swap = Command(connection, transaction, "UPDATE ai_identity_lineage SET current_serial = @new WHERE spiffe_id = @id AND current_serial = @presented",
-            ("new", certificate.SerialNumber), ("id", certificate.SpiffeId), ("presented", presentedSerial)))
+        var link = CertificateLink.Of(certificate);
+        return WriteAsync<string?>(async (connection, transaction, cancellationToken) =>
         {
-            if (await swap.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1)
+            string? superseded = null;
+            using (var swap = Command(connection, transaction, "UPDATE ai_identity_lineage SET current_serial = @new WHERE spiffe_id = @id AND current_serial = @presented",
+                ("new", certificate.SerialNumber), ("id", certificate.SpiffeId), ("presented", presentedSerial)))
             {
-                using var current = Command(connection, transaction, "SELECT current_serial FROM ai_identity_lineage WHERE spiffe_id = @id", ("id", certificate.SpiffeId));
-                superseded = await current.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
-                if (superseded is not null && refuseSuperseded)
+                if (await swap.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1)
                 {
-                    return (superseded, false);
+                    using var current = Command(connection, transaction, "SELECT current_serial FROM ai_identity_lineage WHERE spiffe_id = @id", ("id", certificate.SpiffeId));
+                    superseded = await current.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+                    if (superseded is not null && refuseSuperseded)
+                    {
+                        return (superseded, false);
+                    }
+
+                    await SetCurrentCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false); // no lineage yet (enrolled before it was tracked), or allowed
                 }
-
-                await SetCurrentCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false); // no lineage yet (enrolled before it was tracked), or allowed
             }
-        }
 
-        await InsertCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
-        return (superseded, true);
-    }, cancellationToken);
+            await InsertCertificateAsync(connection, transaction, certificate, link, cancellationToken).ConfigureAwait(false);
+            return (superseded, true);
+        }, cancellationToken);
+    }
 
     private static async Task SetCurrentCertificateAsync(DbConnection connection, DbTransaction transaction, IssuedCertificateRecord certificate, CancellationToken cancellationToken)
     {
@@ -329,23 +333,12 @@ internal abstract partial class SqlIssuerStore
     }
 
     /// <summary>Writes the certificate's hash and delegation ancestors (hash, serial when issued here, ID), in the issuance's transaction.</summary>
-    private static async Task InsertCertificateLinkAsync(DbConnection connection, DbTransaction transaction, IssuedCertificateRecord certificate, CancellationToken cancellationToken)
+    private static async Task InsertCertificateLinkAsync(DbConnection connection, DbTransaction transaction, IssuedCertificateRecord certificate, CertificateLink certificateLink, CancellationToken cancellationToken)
     {
-        var hash = Convert.ToHexStringLower(SHA256.HashData(certificate.Certificate));
-        DelegationChain? chain;
-        try
-        {
-            using var parsed = X509CertificateLoader.LoadCertificate(certificate.Certificate);
-            chain = AgentPolicyExtension.ReadDelegationChain(parsed);
-        }
-        catch (Exception ex) when (ex is PolicyFormatException or CryptographicException)
-        {
-            chain = null;
-        }
-
+        var hash = certificateLink.Hash;
         var ancestors = new StringBuilder();
         string? parentSerial = null;
-        foreach (var link in chain ?? Enumerable.Empty<DelegationLink>())
+        foreach (var link in certificateLink.Chain ?? Enumerable.Empty<DelegationLink>())
         {
             using var find = Command(connection, transaction, "SELECT serial FROM ai_certificate_links WHERE cert_hash = @hash", ("hash", link.CertificateThumbprint));
             parentSerial = await find.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string ?? "-";
@@ -360,6 +353,25 @@ internal abstract partial class SqlIssuerStore
         }
 
         await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>What the certificate-link row is made of, read from the certificate before its write is queued: the group
+    /// committer's transaction holds SQLite's one write lock, so it should only run statements.</summary>
+    private sealed record CertificateLink(string Hash, DelegationChain? Chain)
+    {
+        public static CertificateLink Of(IssuedCertificateRecord certificate)
+        {
+            var hash = Convert.ToHexStringLower(SHA256.HashData(certificate.Certificate));
+            try
+            {
+                using var parsed = X509CertificateLoader.LoadCertificate(certificate.Certificate);
+                return new CertificateLink(hash, AgentPolicyExtension.ReadDelegationChain(parsed));
+            }
+            catch (Exception ex) when (ex is PolicyFormatException or CryptographicException)
+            {
+                return new CertificateLink(hash, null);
+            }
+        }
     }
 
     internal static List<(string Hash, string Serial, string Id)> ParseAncestors(string text)

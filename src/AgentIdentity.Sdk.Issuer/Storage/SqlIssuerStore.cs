@@ -149,6 +149,7 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
         ArgumentNullException.ThrowIfNull(tokenHash);
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentNullException.ThrowIfNull(certificate);
+        var link = CertificateLink.Of(certificate);
         return WriteAsync(async (connection, transaction, cancellationToken) =>
         {
             using (var redeem = Command(connection, transaction,
@@ -172,7 +173,7 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
                 }
             }
 
-            await InsertCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
+            await InsertCertificateAsync(connection, transaction, certificate, link, cancellationToken).ConfigureAwait(false);
             await SetCurrentCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
             return (true, true);
         }, cancellationToken);
@@ -197,6 +198,7 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
     public Task RecordIssuanceAsync(IdentityRecord? identity, IssuedCertificateRecord certificate, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(certificate);
+        var link = CertificateLink.Of(certificate);
         return WriteAsync(async (connection, transaction, cancellationToken) =>
         {
             if (identity is not null)
@@ -204,7 +206,7 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
                 await UpsertIdentityAsync(connection, transaction, identity, cancellationToken).ConfigureAwait(false);
             }
 
-            await InsertCertificateAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
+            await InsertCertificateAsync(connection, transaction, certificate, link, cancellationToken).ConfigureAwait(false);
             return (true, true);
         }, cancellationToken);
     }
@@ -298,9 +300,9 @@ internal abstract partial class SqlIssuerStore : IIssuerStore
         await upsert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task InsertCertificateAsync(DbConnection connection, DbTransaction transaction, IssuedCertificateRecord certificate, CancellationToken cancellationToken)
+    private static async Task InsertCertificateAsync(DbConnection connection, DbTransaction transaction, IssuedCertificateRecord certificate, CertificateLink link, CancellationToken cancellationToken)
     {
-        await InsertCertificateLinkAsync(connection, transaction, certificate, cancellationToken).ConfigureAwait(false);
+        await InsertCertificateLinkAsync(connection, transaction, certificate, link, cancellationToken).ConfigureAwait(false);
         using var insert = Command(connection, transaction,
             "INSERT INTO ai_certificates (serial, spiffe_id, kind, not_before, not_after, issued_at, der) VALUES (@serial, @id, @kind, @nb, @na, @at, @der)",
             ("serial", certificate.SerialNumber), ("id", certificate.SpiffeId), ("kind", certificate.Kind), ("nb", Ms(certificate.NotBefore)),

@@ -29,6 +29,7 @@ public sealed class TrustBundle : ITrustBundleSource
     private const string JwtSvidUse = "jwt-svid";
     private readonly X509Certificate2[] _x509Authorities;
     private readonly HashSet<string> _authorityThumbprints;
+    private string? _json; // the bundle is immutable: its document is written once (the issuer sends it with every SVID)
 
     /// <summary>Initializes a new instance of the <see cref="TrustBundle"/> class.</summary>
     /// <param name="trustDomain">The trust domain the bundle belongs to.</param>
@@ -271,7 +272,13 @@ public sealed class TrustBundle : ITrustBundleSource
 
     /// <summary>Writes the bundle as a SPIFFE bundle JWK set.</summary>
     /// <returns>The UTF-8 JSON document.</returns>
-    public byte[] ToJson()
+    public byte[] ToJson() => Encoding.UTF8.GetBytes(ToJsonString());
+
+    /// <summary>Writes the bundle as a SPIFFE bundle JWK set string.</summary>
+    /// <returns>The JSON document.</returns>
+    public string ToJsonString() => Volatile.Read(ref _json) ?? Interlocked.CompareExchange(ref _json, Encoding.UTF8.GetString(WriteJson()), null) ?? _json!;
+
+    private byte[] WriteJson()
     {
         var buffer = new ArrayBufferWriter<byte>();
         using (var writer = new Utf8JsonWriter(buffer))
@@ -304,10 +311,6 @@ public sealed class TrustBundle : ITrustBundleSource
 
         return buffer.WrittenSpan.ToArray();
     }
-
-    /// <summary>Writes the bundle as a SPIFFE bundle JWK set string.</summary>
-    /// <returns>The JSON document.</returns>
-    public string ToJsonString() => Encoding.UTF8.GetString(ToJson());
 
     private static void WriteX509Jwk(Utf8JsonWriter writer, X509Certificate2 authority)
     {

@@ -50,6 +50,43 @@ public sealed class StoreRevocationRegistryTests(PostgreSqlServer server) : ICla
         }
     }
 
+    /// <summary>Concurrent lookups share the registry's catch-up reads; each must still see every revocation committed (here by a
+    /// second registry on the same store, as another replica would) before it was called, even while catch-ups are running.</summary>
+    [Fact]
+    public async Task ConcurrentLookups_ShareCatchUps_AndEachSeesEveryRevocationCommittedBeforeIt()
+    {
+        var host = await IssuerHost.StartAsync();
+        try
+        {
+            var registry = Assert.IsType<StoreRevocationRegistry>(host.Registry);
+            var otherReplica = new StoreRevocationRegistry(host.Issuer, null, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            using var stop = new CancellationTokenSource();
+            var background = Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    await registry.CatchUpAsync(CancellationToken.None);
+                }
+            });
+
+            for (var i = 0; i < 20; i++)
+            {
+                var id = SpiffeId.Parse($"spiffe://example.org/agent/w{i}/x");
+                var entry = await otherReplica.RevokeIdentityAsync(id, X509RevocationReason.KeyCompromise);
+                var seen = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(async () => await registry.GetIdentityRevocationAsync(id))));
+                Assert.All(seen, e => Assert.Equal(entry.Sequence, e?.Sequence));
+            }
+
+            await stop.CancelAsync();
+            await background;
+        }
+        finally
+        {
+            await host.DisposeAsync();
+            host.DeleteDirectory();
+        }
+    }
+
     private static async Task RestartScenarioAsync(Action<IAgentIdentityIssuerBuilder>? store)
     {
         var first = await IssuerHost.StartAsync(store: store);

@@ -122,6 +122,44 @@ public sealed class CertificateAuthorityStorageTests
         }
     }
 
+    /// <summary>The client parses the bundle that comes with every SVID once while it stays the same document, and again as soon
+    /// as the issuer sends another (here: a prepared rotation adds a root).</summary>
+    [Fact]
+    public async Task IssuerClient_ReusesTheParsedBundleWhileUnchanged_AndTakesTheNewOneAfterARotation()
+    {
+        var host = await IssuerHost.StartAsync();
+        try
+        {
+            var options = host.ClientOptions();
+            options.JoinTokenCallback = async (_, ct) => await host.Issuer.CreateJoinTokenAsync("worker", null, TimeSpan.FromMinutes(5), ct);
+            using var client = new IssuerClient(options, host.Time);
+            async Task<TrustBundle> EnrollAsync()
+            {
+                using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+                var id = IssuerHost.AgentId("worker");
+                var issuance = await client.IssueAsync(new X509SvidRequest(id, TestPki.Csr(id, key), TimeSpan.FromMinutes(5)));
+                issuance.Certificate.Dispose();
+                return issuance.Bundle;
+            }
+
+            var first = await EnrollAsync();
+            Assert.Same(first, await EnrollAsync());
+            Assert.Equal(host.Issuer.GetBundle().ToJsonString(), first.ToJsonString());
+
+            await host.Issuer.PrepareRotationAsync();
+            var rotated = await EnrollAsync();
+            Assert.NotSame(first, rotated);
+            Assert.Equal(2, rotated.X509Authorities.Count);
+            Assert.Equal(host.Issuer.GetBundle().SequenceNumber, rotated.SequenceNumber);
+            Assert.Same(rotated, await EnrollAsync());
+        }
+        finally
+        {
+            await host.DisposeAsync();
+            host.DeleteDirectory();
+        }
+    }
+
     private static async Task<X509SvidIssuance> IssueDirectAsync(IssuerHost host)
     {
         var token = await host.Issuer.CreateJoinTokenAsync("worker", null, TimeSpan.FromMinutes(5));

@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 
 namespace AgentIdentity.Issuer.Tests.Storage;
 
-/// <summary>SQLite group commit: concurrent issuance writes share one transaction (one savepoint each) and are acknowledged
+/// <summary>SQLite group commit: concurrent issuance writes share one transaction (undone alone when one fails) and are acknowledged
 /// only after it committed. The writer is held (<see cref="SqlIssuerStore.WriterGate"/>) so that the writes land in one batch.</summary>
 public sealed class GroupCommitTests : IDisposable
 {
@@ -129,6 +129,36 @@ public sealed class GroupCommitTests : IDisposable
         Assert.Null(await reopened.FindIdentityAsync(sameToken.Identity.SpiffeId));
         Assert.Equal(good[0].Identity.SpiffeId, (await reopened.FindJoinTokenAsync(tokens[0]))!.RedeemedBy);
         Assert.Null((await reopened.FindJoinTokenAsync(tokens[5]))!.RedeemedAt);
+    }
+
+    /// <summary>A batch of one runs without a savepoint: a write that does not keep what it wrote, or fails halfway, is undone by
+    /// rolling back its whole transaction, and the next write is not affected.</summary>
+    [Fact]
+    public async Task LoneFailingWrite_IsUndoneWhole_AndTheNextWriteCommits()
+    {
+        var store = await OpenAsync();
+        var used = await AddTokenAsync(store);
+        var earlier = Enrollment();
+        Assert.True(await store.RedeemJoinTokenAsync(used, Now, earlier.Identity, earlier.Certificate));
+
+        var reuse = Enrollment();
+        Assert.False(await store.RedeemJoinTokenAsync(used, Now, reuse.Identity, reuse.Certificate));
+
+        // The redemption and the identity insert succeed, the certificate insert violates the serial's uniqueness.
+        var token = await AddTokenAsync(store);
+        var duplicate = Enrollment(serial: earlier.Certificate.SerialNumber);
+        var violation = await Assert.ThrowsAsync<IssuerStoreUnavailableException>(() => store.RedeemJoinTokenAsync(token, Now, duplicate.Identity, duplicate.Certificate));
+        Assert.Contains("nothing of it was written", violation.Message, StringComparison.Ordinal);
+
+        var next = Enrollment();
+        Assert.True(await store.RedeemJoinTokenAsync(token, Now, next.Identity, next.Certificate)); // the token was left unredeemed
+
+        var reopened = await ReopenAsync();
+        Assert.Equal(2, await reopened.CountCertificatesAsync());
+        Assert.Null(await reopened.FindIdentityAsync(reuse.Identity.SpiffeId));
+        Assert.Null(await reopened.FindIdentityAsync(duplicate.Identity.SpiffeId));
+        Assert.Equal(next.Identity.SpiffeId, (await reopened.FindJoinTokenAsync(token))!.RedeemedBy);
+        Assert.Equal(earlier.Identity.SpiffeId, (await reopened.FindJoinTokenAsync(used))!.RedeemedBy);
     }
 
     [Fact]

@@ -21,6 +21,7 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
     private readonly HttpClient _anonymous;
     private string? _joinToken;
     private TrustBundle? _latestBundle;
+    private ParsedBundle? _lastIssuedBundle;
     private int _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="IssuerClient"/> class.</summary>
@@ -259,7 +260,18 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
             }
 
             var bundleJson = response!.Bundle ?? throw new FormatException($"'{IssuerProtocol.Bundle}' is missing.");
-            var bundle = TrustBundle.Parse(id.TrustDomain, bundleJson);
+            // The issuer sends its bundle with every SVID and it rarely changes: the same document parses to the same (immutable) bundle.
+            TrustBundle bundle;
+            if (Volatile.Read(ref _lastIssuedBundle) is { } last && last.Bundle.TrustDomain == id.TrustDomain && string.Equals(last.Json, bundleJson, StringComparison.Ordinal))
+            {
+                bundle = last.Bundle;
+            }
+            else
+            {
+                bundle = TrustBundle.Parse(id.TrustDomain, bundleJson);
+                Volatile.Write(ref _lastIssuedBundle, new ParsedBundle(bundleJson, bundle));
+            }
+
             Volatile.Write(ref _latestBundle, bundle);
             return new X509SvidIssuance(certificates[0], certificates[1..], bundle);
         }
@@ -347,4 +359,7 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
             ? true
             : throw new PeerRejectedException(result.Id, $"the issuer must be '{expected}'");
     }
+
+    /// <summary>A bundle document as received and the bundle it parsed to.</summary>
+    private sealed record ParsedBundle(string Json, TrustBundle Bundle);
 }
