@@ -14,7 +14,7 @@ public static partial class AgentIdentityBuilderExtensions
     /// Subscribes every agent credential of the host (declared agents, the default agent, credentials made by
     /// <see cref="IAgentCredentialFactory"/>, and their task identities) to the issuer's signed revocation feed at
     /// <paramref name="feedUri"/>: when an entry revokes a credential's certificate or identity, its kill switch trips
-    /// (<see cref="AgentCredential.GetCurrent"/> throws <see cref="IdentityRevokedException"/>) and <see cref="AgentIdentityHealthCheck"/>
+    /// (<see cref="AgentCredential.GetCurrent"/> throws <see cref="IdentityRevokedException"/>) and the <c>agent-identity</c> health check
     /// reports Unhealthy. See <see cref="AgentRevocationSubscription"/>.
     /// </summary>
     /// <param name="builder">The builder.</param>

@@ -13,7 +13,7 @@ namespace AgentIdentity;
 /// a feed disconnected for longer than its grace period makes the report Degraded.
 /// </summary>
 /// <remarks>Register it with <c>services.AddHealthChecks().AddAgentIdentity()</c> (docs/observability.md).</remarks>
-public sealed class AgentIdentityHealthCheck : IHealthCheck
+internal sealed class AgentIdentityHealthCheck : IHealthCheck
 {
     private readonly IAgentCredentialFactory _factory;
     private readonly AgentRevocationSubscription? _revocationFeed;

@@ -10,7 +10,7 @@ public static class AgentIdentityHealthChecksBuilderExtensions
     public const string DefaultName = "agent-identity";
 
     /// <summary>
-    /// Adds <see cref="AgentIdentityHealthCheck"/>: the status, reason and seconds to expiry of each agent credential, and the
+    /// Adds the <c>agent-identity</c> health check: the status, reason and seconds to expiry of each agent credential, and the
     /// revocation feed's connection state when <c>UseRevocationFeed(...)</c> is configured. The issuer service reports its store
     /// separately: <c>AddHealthChecks().AddAgentIdentityIssuer()</c> of AgentIdentity.Sdk.Issuer.
     /// </summary>

@@ -36,7 +36,7 @@ public sealed class AgentRevocationSubscriptionOptions
     /// behind a public TLS terminator, handler settings). The client is made with <see cref="AgentHttpClient.CreateHandler"/>.</summary>
     public Action<AgentHttpClientOptions>? ConfigureHttpClient { get; set; }
 
-    /// <summary>Gets or sets how long the feed may stay disconnected before <see cref="AgentIdentityHealthCheck"/> reports Degraded:
+    /// <summary>Gets or sets how long the feed may stay disconnected before the <c>agent-identity</c> health check (<c>AddHealthChecks().AddAgentIdentity()</c>) reports Degraded:
     /// while it is, a revocation cannot reach the kill switch. Before the first connection it counts from the subscription's start.</summary>
     /// <value>The default value is 30 seconds (the services' default grace period before they fail closed).</value>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(30);
