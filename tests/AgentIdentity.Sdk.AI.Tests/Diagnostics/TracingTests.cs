@@ -15,6 +15,7 @@ namespace AgentIdentity.AI.Tests.Diagnostics;
 /// OpenTelemetry over real sockets: a Microsoft.Extensions.AI tool calls a Kestrel mTLS service with the agent's HttpClient, and the
 /// OpenTelemetry SDK (in-memory exporter, HttpClient and ASP.NET Core instrumentation) records both sides in one trace.
 /// </summary>
+[Collection(ActivityListenerCollection.Name)]
 public sealed class TracingTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
 {
     private const string ServiceSourceName = "AgentIdentity.Tests.InvoiceService";
@@ -198,4 +199,13 @@ public sealed class TracingTests(Xunit.Abstractions.ITestOutputHelper output) : 
             return [.. _exported];
         }
     }
+}
+
+/// <summary>Tests that listen to the process-wide "AgentIdentity" ActivitySource run alone: spans of tests running in parallel would
+/// land in their exporters.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ActivityListenerCollection
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "ActivityListener";
 }

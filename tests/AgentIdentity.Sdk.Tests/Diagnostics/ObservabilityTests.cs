@@ -8,6 +8,7 @@ using OpenTelemetry.Trace;
 namespace AgentIdentity.Tests.Diagnostics;
 
 /// <summary>Rotation spans (OpenTelemetry SDK, in-memory exporter, FakeTimeProvider) and the health checks of AddHealthChecks().</summary>
+[Collection(ActivityListenerCollection.Name)]
 public sealed class ObservabilityTests
 {
     [Fact]
@@ -165,4 +166,13 @@ public sealed class ObservabilityTests
     {
         public override void OnEnd(Activity data) => callback(data);
     }
+}
+
+/// <summary>Tests that listen to the process-wide "AgentIdentity" ActivitySource run alone: spans of tests running in parallel would
+/// land in their exporters.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ActivityListenerCollection
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "ActivityListener";
 }
