@@ -1,6 +1,8 @@
 using AgentIdentity;
 using AgentIdentity.AspNetCore;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Hosting;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -29,5 +31,28 @@ public static class AgentIdentityRevocationServiceCollectionExtensions
         services.TryAddSingleton<IAgentRevocationChecker>(sp => sp.GetRequiredService<AgentRevocationFeedService>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, AgentRevocationFeedService>(sp => sp.GetRequiredService<AgentRevocationFeedService>()));
         return services.AddHttpClient(AgentRevocationFeedOptions.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>
+    /// Subscribes the service to the issuer's signed revocation feed, as
+    /// <see cref="AddAgentIdentityRevocationFeed(IServiceCollection, Action{AgentRevocationFeedOptions})"/>, with the options bound from
+    /// <paramref name="configuration"/> (keys <c>FeedUri</c>, <c>SignerCertificatePath</c> — the feed-signing certificate, PEM or DER —,
+    /// <c>TrustDomain</c>, <c>GracePeriod</c>, <c>FailurePolicy</c>, and <c>Subscriber:ReconnectDelay</c>, <c>Subscriber:MaxReconnectDelay</c>,
+    /// <c>Subscriber:IdleTimeout</c>, <c>Subscriber:EpochChange</c>).
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configuration">The section, for example <c>AgentIdentity:RevocationFeed</c>.</param>
+    /// <returns>The HTTP client builder of the feed client, to configure TLS trust of the issuer.</returns>
+    /// <remarks>Binding is source-generated; an unknown key, a value that does not convert, an unreadable certificate file and a
+    /// value that breaks a rule fail at start-up, naming the full configuration key.</remarks>
+    public static IHttpClientBuilder AddAgentIdentityRevocationFeed(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<AgentRevocationFeedOptions>().ValidateOnStart();
+        services.AddSingleton(new ConfigurationSource<AgentRevocationFeedOptions>(Options.Options.DefaultName, ConfigurationBinding.PathOf(configuration)));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AgentRevocationFeedOptions>, ConfigurationKeyValidator<AgentRevocationFeedOptions>>(sp =>
+            new(sp.GetServices<ConfigurationSource<AgentRevocationFeedOptions>>(), [new AgentRevocationFeedOptionsValidator(), AgentRevocationFeedOptionsRules.Instance])));
+        return services.AddAgentIdentityRevocationFeed(options => AgentRevocationFeedConfiguration.Bind(configuration, options));
     }
 }

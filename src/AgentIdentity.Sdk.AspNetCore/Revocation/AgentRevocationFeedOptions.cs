@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace AgentIdentity.AspNetCore;
@@ -62,4 +63,59 @@ internal sealed class AgentRevocationFeedOptionsRules : IValidateOptions<AgentRe
         options.FeedUri is { IsAbsoluteUri: false } uri
             ? ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(AgentRevocationFeedOptions))}.FeedUri '{uri}' must be an absolute URI of the issuer's revocation feed.")
             : ValidateOptionsResult.Success;
+}
+
+/// <summary>The configuration shape of <see cref="AgentRevocationFeedOptions"/>: the feed signer is a certificate file
+/// (<c>SignerCertificatePath</c>, PEM or DER), not an object the binder could build.</summary>
+internal sealed class AgentRevocationFeedConfiguration
+{
+    private const string SubscriberKey = nameof(AgentRevocationFeedOptions.Subscriber);
+
+    public Uri? FeedUri { get; set; }
+
+    public string? SignerCertificatePath { get; set; }
+
+    public string? TrustDomain { get; set; }
+
+    public TimeSpan? GracePeriod { get; set; }
+
+    public RevocationFeedFailurePolicy? FailurePolicy { get; set; }
+
+    /// <summary>Binds <paramref name="configuration"/> onto <paramref name="options"/>; only the keys present change them.</summary>
+    /// <exception cref="InvalidOperationException">An unknown key, a value that does not convert, or a signer certificate file that
+    /// cannot be read; the message names the configuration key.</exception>
+    public static void Bind(IConfiguration configuration, AgentRevocationFeedOptions options)
+    {
+        var shape = new AgentRevocationFeedConfiguration();
+        var view = ConfigurationBinding.Without(configuration, SubscriberKey);
+        ConfigurationBinding.Run(view, () => view.Bind(shape, ConfigurationBinding.Strict));
+        options.FeedUri = shape.FeedUri ?? options.FeedUri;
+        options.TrustDomain = shape.TrustDomain ?? options.TrustDomain;
+        options.GracePeriod = shape.GracePeriod ?? options.GracePeriod;
+        options.FailurePolicy = shape.FailurePolicy ?? options.FailurePolicy;
+        if (shape.SignerCertificatePath is { } path)
+        {
+            options.SignerCertificate = LoadCertificate(path, ConfigurationBinding.PathOf(configuration, nameof(SignerCertificatePath)));
+        }
+
+        var subscriber = configuration.GetSection(SubscriberKey);
+        ConfigurationBinding.Run(subscriber, () => subscriber.Bind(options.Subscriber, ConfigurationBinding.Strict));
+    }
+
+    private static X509Certificate2 LoadCertificate(string path, string key)
+    {
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            var text = System.Text.Encoding.ASCII.GetString(bytes);
+            return text.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal)
+                ? X509Certificate2.CreateFromPem(text)
+                : X509CertificateLoader.LoadCertificate(bytes);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            throw new InvalidOperationException(
+                $"The feed signer certificate '{path}' (configuration key '{key}') cannot be read: {ex.Message} Give the path of the issuer's feed-signing certificate, PEM or DER.", ex);
+        }
+    }
 }

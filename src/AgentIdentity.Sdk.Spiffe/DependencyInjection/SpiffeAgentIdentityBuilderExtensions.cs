@@ -1,5 +1,6 @@
 using AgentIdentity;
 using AgentIdentity.Spiffe;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -40,6 +41,29 @@ public static class SpiffeAgentIdentityBuilderExtensions
         services.Replace(ServiceDescriptor.Singleton<ITrustBundleSource>(sp => sp.GetRequiredService<WorkloadApiX509Source>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WorkloadApiStartupService>());
         return builder;
+    }
+
+    /// <summary>
+    /// Takes the process's default identity from the SPIFFE Workload API, as <see cref="UseSpiffeWorkloadApi(IAgentIdentityBuilder, Action{WorkloadApiOptions}?)"/>,
+    /// with the client's options bound from <paramref name="configuration"/> (keys <c>Address</c>, <c>Hint</c>, <c>BackoffStep</c>,
+    /// <c>MaxBackoff</c>).
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configuration">The section, for example <c>AgentIdentity:WorkloadApi</c>.</param>
+    /// <returns>The builder.</returns>
+    /// <remarks>Binding is source-generated; an unknown key, a value that does not convert and a value that breaks a rule fail at
+    /// start-up, naming the full configuration key.</remarks>
+    public static IAgentIdentityBuilder UseSpiffeWorkloadApi(this IAgentIdentityBuilder builder, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var services = builder.Services;
+        services.Configure<WorkloadApiOptions>(options => ConfigurationBinding.Run(configuration, () => configuration.Bind(options, ConfigurationBinding.Strict)));
+        services.AddOptions<WorkloadApiOptions>().ValidateOnStart();
+        services.AddSingleton(new ConfigurationSource<WorkloadApiOptions>(Options.Options.DefaultName, ConfigurationBinding.PathOf(configuration)));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WorkloadApiOptions>, ConfigurationKeyValidator<WorkloadApiOptions>>(sp =>
+            new(sp.GetServices<ConfigurationSource<WorkloadApiOptions>>(), [new WorkloadApiOptionsValidator(), WorkloadApiOptionsRules.Instance])));
+        return UseSpiffeWorkloadApi(builder, configure: null);
     }
 }
 
