@@ -15,7 +15,7 @@ namespace AgentIdentity.AI.Tests.Diagnostics;
 /// OpenTelemetry over real sockets: a Microsoft.Extensions.AI tool calls a Kestrel mTLS service with the agent's HttpClient, and the
 /// OpenTelemetry SDK (in-memory exporter, HttpClient and ASP.NET Core instrumentation) records both sides in one trace.
 /// </summary>
-[Collection(ActivityListenerCollection.Name)]
+[Collection(ActivityListenerTests.Name)]
 public sealed class TracingTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
 {
     private const string ServiceSourceName = "AgentIdentity.Tests.InvoiceService";
@@ -204,7 +204,7 @@ public sealed class TracingTests(Xunit.Abstractions.ITestOutputHelper output) : 
 /// <summary>Tests that listen to the process-wide "AgentIdentity" ActivitySource run alone: spans of tests running in parallel would
 /// land in their exporters.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ActivityListenerCollection
+public sealed class ActivityListenerTests
 {
     /// <summary>The collection's name.</summary>
     public const string Name = "ActivityListener";

@@ -9,7 +9,7 @@ namespace AgentIdentity.IntegrationTests.Diagnostics;
 
 /// <summary>What the spans must never carry: the access token and the tool's argument values, read as an attacker with access to the
 /// tracing backend would. Real OpenIddict authorization server and resource server on Kestrel, RFC 8705 bound tokens.</summary>
-[Collection(ActivityListenerCollection.Name)]
+[Collection(ActivityListenerTests.Name)]
 public sealed class TelemetrySecretsTests
 {
     [Fact]
@@ -100,7 +100,7 @@ public sealed class TelemetrySecretsTests
 /// <summary>Tests that listen to the process-wide "AgentIdentity" ActivitySource run alone: spans of tests running in parallel would
 /// land in their exporters.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ActivityListenerCollection
+public sealed class ActivityListenerTests
 {
     /// <summary>The collection's name.</summary>
     public const string Name = "ActivityListener";

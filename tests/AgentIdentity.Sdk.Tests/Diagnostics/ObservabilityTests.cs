@@ -8,7 +8,7 @@ using OpenTelemetry.Trace;
 namespace AgentIdentity.Tests.Diagnostics;
 
 /// <summary>Rotation spans (OpenTelemetry SDK, in-memory exporter, FakeTimeProvider) and the health checks of AddHealthChecks().</summary>
-[Collection(ActivityListenerCollection.Name)]
+[Collection(ActivityListenerTests.Name)]
 public sealed class ObservabilityTests
 {
     [Fact]
@@ -171,7 +171,7 @@ public sealed class ObservabilityTests
 /// <summary>Tests that listen to the process-wide "AgentIdentity" ActivitySource run alone: spans of tests running in parallel would
 /// land in their exporters.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ActivityListenerCollection
+public sealed class ActivityListenerTests
 {
     /// <summary>The collection's name.</summary>
     public const string Name = "ActivityListener";
