@@ -51,7 +51,7 @@ public sealed class RevocationFeedTests : IAsyncLifetime, IDisposable
                 reconnected.TrySetResult();
             }
         };
-        var connected = RevocationPropagationTests.WaitConnectedAsync(subscriber);
+        var connected = subscriber.WaitConnectedAsync(Safety);
         subscriber.Start();
         await connected;
         await _issuer.Registry.RevokeCertificateAsync("01");
@@ -129,7 +129,7 @@ public sealed class RevocationFeedTests : IAsyncLifetime, IDisposable
         // Entries carry the issuer's time; a subscriber whose clock is far off applies them on receipt anyway.
         var skewed = new FakeTimeProvider(DateTimeOffset.UtcNow.AddHours(hours));
         await using var subscriber = Subscribe(_issuer.FeedUri, time: skewed);
-        var connected = RevocationPropagationTests.WaitConnectedAsync(subscriber);
+        var connected = subscriber.WaitConnectedAsync(Safety);
         subscriber.Start();
         await connected;
 

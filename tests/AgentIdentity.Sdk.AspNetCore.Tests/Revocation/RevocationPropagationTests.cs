@@ -43,7 +43,7 @@ public sealed class RevocationPropagationTests : IAsyncLifetime, IDisposable
             var subscriber = new RevocationFeedSubscriber(http, _issuer.FeedUri, new RevocationFeedVerifier(_issuer.Signer.Certificate, TestPki.Corp), set);
             var monitor = new AgentRevocationMonitor(set);
             monitor.Watch(credential);
-            var connected = WaitConnectedAsync(subscriber);
+            var connected = subscriber.WaitConnectedAsync(Safety);
             subscriber.Start();
             await connected;
             _agents.Add((credential, subscriber, monitor, http));
@@ -73,28 +73,10 @@ public sealed class RevocationPropagationTests : IAsyncLifetime, IDisposable
         return server;
     }
 
-    internal static Task WaitConnectedAsync(RevocationFeedSubscriber subscriber)
-    {
-        var connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        subscriber.ConnectionChanged += (_, up) =>
-        {
-            if (up)
-            {
-                connected.TrySetResult();
-            }
-        };
-        if (subscriber.IsConnected)
-        {
-            connected.TrySetResult();
-        }
-
-        return connected.Task.WaitAsync(Safety);
-    }
-
     private static async Task WaitServiceConnectedAsync(AgentTestServer service)
     {
         var feed = service.Services.GetRequiredService<AgentRevocationFeedService>();
-        await WaitConnectedAsync(feed.Subscriber!);
+        await feed.Subscriber!.WaitConnectedAsync(Safety);
     }
 
     public async Task DisposeAsync()

@@ -73,26 +73,8 @@ public sealed class ReplicaPropagationTests(PostgreSqlServer server) : IClassFix
         app.UseAuthorization();
         app.MapGet("/whoami", (HttpContext context) => context.User.FindFirst(AgentIdentityClaimTypes.SpiffeId)?.Value).RequireAuthorization(p => p.RequireAgentCaller());
         var host = await TestHost.StartAsync(app);
-        await WaitConnectedAsync(host.Services.GetRequiredService<AgentRevocationFeedService>().Subscriber!);
+        await host.Services.GetRequiredService<AgentRevocationFeedService>().Subscriber!.WaitConnectedAsync(Safety);
         return host;
-    }
-
-    private static Task WaitConnectedAsync(RevocationFeedSubscriber subscriber)
-    {
-        var connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        subscriber.ConnectionChanged += (_, up) =>
-        {
-            if (up)
-            {
-                connected.TrySetResult();
-            }
-        };
-        if (subscriber.IsConnected)
-        {
-            connected.TrySetResult();
-        }
-
-        return connected.Task.WaitAsync(Safety);
     }
 
     private static HttpClient Client(TestHost service, X509Svid agent, TrustBundle trust, SpiffeId serverId)
