@@ -129,7 +129,9 @@ internal sealed record IssuerJoinTokenRequest
     public IssuerJoinTokenPolicy? Policy { get; init; }
 }
 
-/// <summary>The policy of a join token, as JSON (the <see cref="AgentPolicy"/> constructor's arguments).</summary>
+/// <summary>The policy of a join token, as JSON (the <see cref="AgentPolicy"/> constructor's arguments): the one policy shape, so a
+/// member it does not know (<c>Tools</c>, <c>taskId</c>) is refused rather than silently dropped from the token's policy.</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 internal sealed record IssuerJoinTokenPolicy
 {
     [JsonPropertyName(IssuerProtocol.Services)]

@@ -192,6 +192,19 @@ public sealed class AdminEndpointsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task JoinToken_PolicyWithAMemberOutsideThePolicyShape_IsRefusedNamingIt()
+    {
+        await using var ops = await _issuer.EnrollOperatorAsync();
+
+        var (status, body) = await _issuer.CreateJoinTokenAsync(ops.GetCurrent(), new { agentName = "planner", policy = new { tools = new[] { "web.*" }, taskId = "t1" } });
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("Invalid policy", body.GetProperty("title").GetString());
+        Assert.Contains("taskId", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.False(body.TryGetProperty("joinToken", out _));
+    }
+
+    [Fact]
     public async Task OperatorIdPattern_GrantsAnAgentIdentity_ButNotItsTaskIdentities()
     {
         await using var issuer = await AdminIssuer.StartAsync(o => o.OperatorIds.Add("spiffe://example.org/agent/ops/*"));
