@@ -53,36 +53,52 @@ internal static class JoinTokenCommand
         });
     }
 
+    private static FormatException NotAPolicy(string path, JsonException ex) =>
+        new($"'{path}' is not a policy JSON object ({ex.Message}); expected {{\"services\":[...],\"actions\":[...],\"tools\":[...],\"delegationTargets\":[...],\"maxDelegationDepth\":0}}.", ex);
+
     /// <summary>Reads the policy file and checks it locally (the issuer checks it again), so a bad file fails before any request.</summary>
     private static IssuerJoinTokenPolicy ReadPolicy(string path)
     {
         IssuerJoinTokenPolicy? policy;
+        JsonDocument document;
         try
         {
-            policy = JsonSerializer.Deserialize(File.ReadAllBytes(path), IssuerJsonContext.Default.IssuerJoinTokenPolicy);
+            document = JsonDocument.Parse(File.ReadAllBytes(path));
         }
         catch (JsonException ex)
         {
-            throw new FormatException($"'{path}' is not a policy JSON object ({ex.Message}); expected {{\"services\":[...],\"actions\":[...],\"tools\":[...],\"delegationTargets\":[...],\"maxDelegationDepth\":0}}.", ex);
+            throw NotAPolicy(path, ex);
+        }
+
+        using (document)
+        {
+            // The one policy shape (docs/schemas/agent-policy.schema.json) has exactly these members: a misspelt one ("Tools",
+            // "tool") must not silently drop a list from the token's policy. Checked before binding, to name the member.
+            if (document.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var member in document.RootElement.EnumerateObject())
+                {
+                    if (member.Name is not (IssuerProtocol.Services or IssuerProtocol.Actions or IssuerProtocol.Tools or IssuerProtocol.DelegationTargets or IssuerProtocol.MaxDelegationDepth))
+                    {
+                        throw new FormatException(
+                            $"'{path}' has the unknown member '{member.Name}'; a policy has only 'services', 'actions', 'tools', 'delegationTargets' and 'maxDelegationDepth' (docs/schemas/agent-policy.schema.json).");
+                    }
+                }
+            }
+
+            try
+            {
+                policy = document.RootElement.Deserialize(IssuerJsonContext.Default.IssuerJoinTokenPolicy);
+            }
+            catch (JsonException ex)
+            {
+                throw NotAPolicy(path, ex);
+            }
         }
 
         if (policy is null)
         {
             throw new FormatException($"'{path}' holds null, not a policy JSON object.");
-        }
-
-        // The one policy shape (docs/schemas/agent-policy.schema.json) has exactly these members: a misspelt one ("Tools", "tool")
-        // must not silently drop a list from the token's policy.
-        using (var document = JsonDocument.Parse(File.ReadAllBytes(path)))
-        {
-            foreach (var member in document.RootElement.EnumerateObject())
-            {
-                if (member.Name is not (IssuerProtocol.Services or IssuerProtocol.Actions or IssuerProtocol.Tools or IssuerProtocol.DelegationTargets or IssuerProtocol.MaxDelegationDepth))
-                {
-                    throw new FormatException(
-                        $"'{path}' has the unknown member '{member.Name}'; a policy has only 'services', 'actions', 'tools', 'delegationTargets' and 'maxDelegationDepth' (docs/schemas/agent-policy.schema.json).");
-                }
-            }
         }
 
         try
