@@ -50,7 +50,8 @@ internal sealed class AgentHttpClientHandlers : IDisposable
         }
 
         var logger = loggerFactory.CreateLogger("AgentIdentity.Http");
-        var generations = new GenerationHandler(name, source, bundles, options, options.UseWebPkiServerValidation ? null : options.GetServerAuthorizer(trustDomain), time, logger);
+        var generations = new GenerationHandler(
+            name, source, bundles, options, options.UseWebPkiServerValidation ? null : options.GetServerAuthorizer(trustDomain), time, logger, enforceServicePolicy: true);
         BoundTokenCache? tokens = null;
         if (options.Token.IsEnabled)
         {

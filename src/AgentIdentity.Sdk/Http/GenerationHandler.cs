@@ -11,6 +11,8 @@ namespace AgentIdentity;
 /// A new SVID creates a new generation and swaps it in atomically; the old one keeps serving what already started on it (requests and
 /// response bodies) and is disposed once drained. It authenticates the server, refuses to send an unsafe-method request twice, and
 /// sends a request whose token is bound to a certificate (<see cref="AgentRequestState.BoundTo"/>) only with that certificate.
+/// When it enforces the services axis, a server whose SPIFFE ID the presented SVID's effective policy does not allow is refused
+/// during the TLS handshake, before any byte of the request is sent.
 /// Owned by <see cref="AgentHttpClientHandlers"/>, never by IHttpClientFactory.
 /// </summary>
 internal sealed class GenerationHandler : HttpMessageHandler
@@ -22,8 +24,8 @@ internal sealed class GenerationHandler : HttpMessageHandler
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _name;
+    private readonly bool _enforceServicePolicy;
     private readonly Lock _lock = new();
-    private readonly RemoteCertificateValidationCallback _validate;
     private ClientCertificateGeneration? _current;
     private long _generations;
     private bool _disposed;
@@ -35,7 +37,8 @@ internal sealed class GenerationHandler : HttpMessageHandler
         AgentHttpClientOptions options,
         PeerAuthorizer? authorizer,
         TimeProvider time,
-        ILogger logger)
+        ILogger logger,
+        bool enforceServicePolicy = false)
     {
         _name = name;
         _source = source;
@@ -44,7 +47,7 @@ internal sealed class GenerationHandler : HttpMessageHandler
         _authorizer = authorizer;
         _time = time;
         _logger = logger;
-        _validate = ValidateServerCertificate;
+        _enforceServicePolicy = enforceServicePolicy && !options.UseWebPkiServerValidation;
         if (!options.UseWebPkiServerValidation && (bundles is null || authorizer is null))
         {
             throw new ArgumentException("A trust bundle source and a server authorizer are required unless Web PKI validation is chosen.", nameof(options));
@@ -167,7 +170,9 @@ internal sealed class GenerationHandler : HttpMessageHandler
     {
         var now = _time.GetUtcNow();
         var number = Interlocked.Increment(ref _generations);
-        var handler = ClientCertificateGeneration.CreateHandler(svid, _options, svid.NotAfter - now, _validate);
+        var services = _enforceServicePolicy ? ServicePolicy.Of(svid) : null;
+        var handler = ClientCertificateGeneration.CreateHandler(
+            svid, _options, svid.NotAfter - now, (_, certificate, chain, errors) => ValidateServerCertificate(services, certificate, chain, errors));
         var next = new ClientCertificateGeneration(svid, handler, number);
         var previous = _current;
         Volatile.Write(ref _current, next);
@@ -205,7 +210,7 @@ internal sealed class GenerationHandler : HttpMessageHandler
         }
     }
 
-    private bool ValidateServerCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    private bool ValidateServerCertificate(ServicePolicy? services, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         if (_options.UseWebPkiServerValidation)
         {
@@ -227,9 +232,66 @@ internal sealed class GenerationHandler : HttpMessageHandler
         }
 
         var decision = _authorizer!(result.Id, result.VerifiedChain);
-        return decision.IsAllowed
+        if (!decision.IsAllowed)
+        {
+            throw new PeerRejectedException(result.Id, $"the server authorizer denied it: {decision.Reason}");
+        }
+
+        return services?.Check(result.Id) is not { } denial
             ? true
-            : throw new PeerRejectedException(result.Id, $"the server authorizer denied it: {decision.Reason}");
+            : throw new PeerRejectedException(result.Id, denial);
+    }
+
+    /// <summary>The services axis of one generation's SVID: its effective policy (computed once per generation), or why it cannot be computed.</summary>
+    private sealed class ServicePolicy
+    {
+        private readonly X509Svid _svid;
+        private readonly AgentPolicy? _effective;
+        private readonly string? _error;
+
+        private ServicePolicy(X509Svid svid, AgentPolicy? effective, string? error)
+        {
+            _svid = svid;
+            _effective = effective;
+            _error = error;
+        }
+
+        /// <summary>Returns the services axis of <paramref name="svid"/>, or <see langword="null"/> when it carries no policy (no restriction).</summary>
+        public static ServicePolicy? Of(X509Svid svid)
+        {
+            if (svid.Policy is null && svid.DelegationChain is null)
+            {
+                return null;
+            }
+
+            try
+            {
+                return svid.EffectivePolicy is { } effective
+                    ? new ServicePolicy(svid, effective, null)
+                    : new ServicePolicy(svid, null, $"the X.509-SVID of '{svid.Id}' carries a delegation chain but no policy, so it may call no service");
+            }
+            catch (InvalidOperationException ex)
+            {
+                return new ServicePolicy(svid, null, $"the effective policy of '{svid.Id}' cannot be computed ({ex.Message}), so it may call no service");
+            }
+        }
+
+        /// <summary>Returns why <paramref name="server"/> may not be called, or <see langword="null"/> when it may.</summary>
+        public string? Check(SpiffeId server)
+        {
+            if (_error is not null)
+            {
+                return _error;
+            }
+
+            if (_effective!.AllowsService(server))
+            {
+                return null;
+            }
+
+            var scope = _svid.DelegationChain is null ? "policy" : "effective (delegated) policy";
+            return $"the {scope} of '{_svid.Id}' does not allow calling it (services [{string.Join(", ", _effective.Services)}]); no request was sent";
+        }
     }
 
     protected override void Dispose(bool disposing)

@@ -36,6 +36,10 @@ public sealed class AgentPolicy : IEquatable<AgentPolicy>
     /// <summary>The largest DER encoding of a policy, in bytes.</summary>
     public const int MaxEncodedLength = 4096;
 
+    /// <summary>The most distinct patterns one list of an intersection (<see cref="Intersect(AgentPolicy)"/>) may produce; beyond
+    /// it the intersection is refused, so that its cost stays bounded.</summary>
+    public const int MaxIntersectionLength = 4 * MaxListLength;
+
     internal const char ActionSeparator = ':';
     internal const char ToolSeparator = '.';
 
@@ -239,7 +243,11 @@ public sealed class AgentPolicy : IEquatable<AgentPolicy>
     /// <returns>The intersection: per axis, the pairwise intersections of the patterns; the smaller depth; the task id when both
     /// carry the same one, otherwise none. Associative and commutative.</returns>
     /// <remarks>The result is not limited to <see cref="MaxListLength"/> patterns (intersecting <c>a:*</c> with <c>*:b</c> lists
-    /// creates new patterns), so it may be too large to encode; it is meant for evaluation.</remarks>
+    /// creates new patterns), so it may be too large to encode; it is meant for evaluation. It is limited to
+    /// <see cref="MaxIntersectionLength"/> distinct patterns per list, which bounds its cost. When one policy is a subset of the
+    /// other (every valid delegation chain), the result is that policy and the limit never applies.</remarks>
+    /// <exception cref="InvalidOperationException">A list of the intersection would hold more than <see cref="MaxIntersectionLength"/>
+    /// distinct patterns; the message names the axis.</exception>
     public AgentPolicy Intersect(AgentPolicy other)
     {
         ArgumentNullException.ThrowIfNull(other);
@@ -262,11 +270,11 @@ public sealed class AgentPolicy : IEquatable<AgentPolicy>
         }
 
         return new AgentPolicy(
-            PolicyPatterns.Intersect(_services, other._services, PolicyPatterns.SpiffeIntersect, SpiffeCovers),
-            PolicyPatterns.Intersect(_actions, other._actions, static (a, b) => PolicyPatterns.NameIntersect(a, b, ActionSeparator), ActionCovers),
-            PolicyPatterns.Intersect(_tools, other._tools, static (a, b) => PolicyPatterns.NameIntersect(a, b, ToolSeparator), ToolCovers),
+            PolicyPatterns.Intersect(_services, other._services, PolicyPatterns.SpiffeIntersect, SpiffeCovers, "services"),
+            PolicyPatterns.Intersect(_actions, other._actions, static (a, b) => PolicyPatterns.NameIntersect(a, b, ActionSeparator), ActionCovers, "actions"),
+            PolicyPatterns.Intersect(_tools, other._tools, static (a, b) => PolicyPatterns.NameIntersect(a, b, ToolSeparator), ToolCovers, "tools"),
             Math.Min(MaxDelegationDepth, other.MaxDelegationDepth),
-            PolicyPatterns.Intersect(_delegationTargets, other._delegationTargets, PolicyPatterns.SpiffeIntersect, SpiffeCovers),
+            PolicyPatterns.Intersect(_delegationTargets, other._delegationTargets, PolicyPatterns.SpiffeIntersect, SpiffeCovers, "delegation targets"),
             taskId,
             encoded: null);
     }

@@ -8,7 +8,8 @@ public sealed class CertificatePolicy
     /// <summary>Decodes the policy content of <paramref name="certificate"/> (uncached).</summary>
     /// <param name="certificate">The certificate.</param>
     /// <returns>The policy, chain and effective policy.</returns>
-    /// <exception cref="PolicyFormatException">An extension is malformed.</exception>
+    /// <exception cref="PolicyFormatException">An extension is malformed, or the effective policy of the chain exceeds
+    /// <see cref="AgentPolicy.MaxIntersectionLength"/> patterns in a list.</exception>
     public static CertificatePolicy Read(X509Certificate2 certificate) =>
         new(AgentPolicyExtension.ReadPolicy(certificate), AgentPolicyExtension.ReadDelegationChain(certificate));
 
@@ -16,7 +17,14 @@ public sealed class CertificatePolicy
     {
         Policy = policy;
         DelegationChain = chain;
-        EffectivePolicy = chain is not null && policy is not null ? chain.ComputeEffectivePolicy(policy) : policy;
+        try
+        {
+            EffectivePolicy = chain is not null && policy is not null ? chain.ComputeEffectivePolicy(policy) : policy;
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new PolicyFormatException($"The effective policy of the delegation chain cannot be computed: {ex.Message}");
+        }
     }
 
     /// <summary>Gets the certificate's own policy, or <see langword="null"/> when it has none.</summary>

@@ -105,6 +105,8 @@ public sealed class DelegationChain : IReadOnlyList<DelegationLink>
     /// <paramref name="leafPolicy"/>, with the leaf's task id.</summary>
     /// <param name="leafPolicy">The policy of the certificate itself.</param>
     /// <returns>The effective policy.</returns>
+    /// <exception cref="InvalidOperationException">The intersection exceeds <see cref="AgentPolicy.MaxIntersectionLength"/> patterns
+    /// in a list (a chain whose policies are not subsets of one another).</exception>
     public AgentPolicy ComputeEffectivePolicy(AgentPolicy leafPolicy)
     {
         ArgumentNullException.ThrowIfNull(leafPolicy);

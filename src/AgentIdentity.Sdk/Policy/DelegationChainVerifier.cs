@@ -96,24 +96,10 @@ public static class DelegationChainVerifier
             return DelegationVerificationResult.Success(id, policy, null, policy);
         }
 
-        var leafNotAfter = new DateTimeOffset(leaf.NotAfter.ToUniversalTime());
-        for (var i = 0; i <= chain.Count - 1; i++)
+        var chainError = DelegationRules.CheckChain(id, policy, new DateTimeOffset(leaf.NotAfter.ToUniversalTime()), chain, out var chainReason);
+        if (chainError != DelegationError.None)
         {
-            var parent = chain[i];
-            if (!parent.Id.IsMemberOf(id.TrustDomain))
-            {
-                return DelegationVerificationResult.Failure(DelegationError.NotATaskOfParent, $"Certificate '{id}': chain link {i} '{parent.Id}' is in another trust domain.", id, policy, chain);
-            }
-
-            var isLast = i == chain.Count - 1;
-            var childId = isLast ? id : chain[i + 1].Id;
-            var childPolicy = isLast ? policy : chain[i + 1].Policy;
-            var childNotAfter = isLast ? leafNotAfter : chain[i + 1].NotAfter;
-            var error = DelegationRules.Check(parent.Id, parent.Policy, i, parent.NotAfter, childId, childPolicy, childNotAfter, out var reason);
-            if (error != DelegationError.None)
-            {
-                return DelegationVerificationResult.Failure(error, $"Certificate '{id}': delegation chain link {i} → {(isLast ? "the leaf" : $"link {i + 1}")} is invalid: {reason}.", id, policy, chain);
-            }
+            return DelegationVerificationResult.Failure(chainError, chainReason, id, policy, chain);
         }
 
         if (ancestorCertificates is not null)

@@ -279,16 +279,22 @@ internal static class PolicyPatterns
         return null;
     }
 
-    public static string[] Intersect(string[] a, string[] b, Func<string, string, string?> intersect, Func<string, string, bool> covers)
+    /// <summary>The pairwise intersections of two lists, normalised. Refuses (before normalising, whose cost is quadratic) once
+    /// more than <see cref="AgentPolicy.MaxIntersectionLength"/> distinct patterns arise, so that crossing wildcard lists
+    /// (<c>a:*</c> against <c>*:b</c>) cannot make one evaluation cost billions of comparisons.</summary>
+    /// <exception cref="InvalidOperationException">The intersection has more than <see cref="AgentPolicy.MaxIntersectionLength"/> patterns.</exception>
+    public static string[] Intersect(string[] a, string[] b, Func<string, string, string?> intersect, Func<string, string, bool> covers, string axis)
     {
-        var results = new List<string>();
+        var results = new HashSet<string>(StringComparer.Ordinal);
         foreach (var x in a)
         {
             foreach (var y in b)
             {
-                if (intersect(x, y) is { } both)
+                if (intersect(x, y) is { } both && results.Add(both) && results.Count > AgentPolicy.MaxIntersectionLength)
                 {
-                    results.Add(both);
+                    throw new InvalidOperationException(
+                        $"The intersection of the {axis} lists ({a.Length} and {b.Length} patterns) has more than {AgentPolicy.MaxIntersectionLength} patterns; " +
+                        "it is refused rather than computed. A valid delegation chain never needs this (each policy is a subset of its parent's).");
                 }
             }
         }

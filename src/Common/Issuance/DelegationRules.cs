@@ -86,6 +86,38 @@ internal static class DelegationRules
         return DelegationError.None;
     }
 
+    /// <summary>
+    /// Checks every step root → … → parent → leaf of a delegation chain carried by the certificate of <paramref name="leafId"/>
+    /// (every link in the leaf's trust domain, then <see cref="Check"/> per step). Returns the first error and fills
+    /// <paramref name="reason"/> with a sentence naming the certificate, the link and the rule.
+    /// </summary>
+    public static DelegationError CheckChain(SpiffeId leafId, AgentPolicy? leafPolicy, DateTimeOffset leafNotAfter, DelegationChain chain, out string reason)
+    {
+        for (var i = 0; i < chain.Count; i++)
+        {
+            var parent = chain[i];
+            if (!parent.Id.IsMemberOf(leafId.TrustDomain))
+            {
+                reason = $"Certificate '{leafId}': chain link {i} '{parent.Id}' is in another trust domain.";
+                return DelegationError.NotATaskOfParent;
+            }
+
+            var isLast = i == chain.Count - 1;
+            var childId = isLast ? leafId : chain[i + 1].Id;
+            var childPolicy = isLast ? leafPolicy : chain[i + 1].Policy;
+            var childNotAfter = isLast ? leafNotAfter : chain[i + 1].NotAfter;
+            var error = Check(parent.Id, parent.Policy, i, parent.NotAfter, childId, childPolicy, childNotAfter, out var why);
+            if (error != DelegationError.None)
+            {
+                reason = $"Certificate '{leafId}': delegation chain link {i} → {(isLast ? "the leaf" : $"link {i + 1}")} is invalid: {why}.";
+                return error;
+            }
+        }
+
+        reason = string.Empty;
+        return DelegationError.None;
+    }
+
     /// <summary>Is <paramref name="child"/> exactly <c>&lt;parent&gt;/task/&lt;one segment&gt;</c>?</summary>
     public static bool IsTaskOf(SpiffeId parent, SpiffeId child, out string taskId)
     {
