@@ -31,12 +31,17 @@ public static class AgentIdentityAuthenticationBuilderExtensions
         ArgumentException.ThrowIfNullOrEmpty(authenticationScheme);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<AgentIdentityAuthenticationOptions>, AgentIdentityPostConfigureOptions>());
+        // The scheme's options are validated when the host starts (AuthenticationSchemeOptions.Validate runs with them), so that an
+        // unsafe configuration (forwarded certificates without bound tokens) refuses to start instead of failing its first request.
+        builder.Services.AddOptions<AgentIdentityAuthenticationOptions>(authenticationScheme).ValidateOnStart();
         return builder.AddScheme<AgentIdentityAuthenticationOptions, AgentIdentityAuthenticationHandler>(authenticationScheme, configure);
     }
 }
 
 internal sealed class AgentIdentityPostConfigureOptions(IServiceProvider services) : IPostConfigureOptions<AgentIdentityAuthenticationOptions>
 {
+    private const int DefaultPolicyCacheSize = 1024;
+
     public void PostConfigure(string? name, AgentIdentityAuthenticationOptions options)
     {
         options.TimeProvider ??= services.GetService<TimeProvider>();
@@ -45,5 +50,25 @@ internal sealed class AgentIdentityPostConfigureOptions(IServiceProvider service
         options.CertificatePolicyEvaluator ??= services.GetService<IAgentCertificatePolicyEvaluator>();
         options.AccessTokens.Validator ??= services.GetService<IAccessTokenValidator>();
         options.Cache ??= options.ValidationCacheSize > 0 ? new AgentCallerCache(options.ValidationCacheSize) : null;
+        // Single flight per certificate is a defence (one computation however many requests present it), so it stays on when the
+        // validation cache is disabled.
+        options.PolicyCache ??= new AgentCallerPolicyCache(options.ValidationCacheSize > 0 ? options.ValidationCacheSize : DefaultPolicyCacheSize);
+        options.HonouredPolicyTrustDomains = ResolvePolicyTrustDomains(options);
+    }
+
+    /// <summary>The explicit list; else the service's own trust domain (its AgentIdentity options); else the only bundle's; else none.</summary>
+    private TrustDomain[] ResolvePolicyTrustDomains(AgentIdentityAuthenticationOptions options)
+    {
+        if (options.PolicyTrustDomains.Count > 0)
+        {
+            return [.. options.PolicyTrustDomains.Distinct()];
+        }
+
+        if (services.GetService<IOptions<AgentIdentityOptions>>()?.Value.TrustDomain is { } own && TrustDomain.TryParse(own, out var ownDomain))
+        {
+            return [ownDomain];
+        }
+
+        return options.TrustBundleSource is TrustBundleSet { Bundles.Count: 1 } only ? [only.Bundles.First().TrustDomain] : [];
     }
 }

@@ -22,8 +22,11 @@ public sealed class AgentCaller
     /// <param name="verifiedChain">The verified chain, leaf first.</param>
     /// <param name="certificateHash">SHA-256 of the leaf's DER.</param>
     /// <param name="bundle">The bundle the chain was validated against.</param>
-    internal AgentCaller(SpiffeId id, X509Certificate2 certificate, IReadOnlyList<X509Certificate2> verifiedChain, byte[] certificateHash, TrustBundle bundle)
+    /// <param name="policy">The caller's certificate policy as enforced (its delegation chain verified).</param>
+    /// <param name="honoursPolicy"><see langword="false"/> when the service ignores the policy extensions of the caller's trust domain.</param>
+    internal AgentCaller(SpiffeId id, X509Certificate2 certificate, IReadOnlyList<X509Certificate2> verifiedChain, byte[] certificateHash, TrustBundle bundle, AgentCallerPolicy? policy = null, bool honoursPolicy = true)
     {
+        Policy = policy ?? AgentCallerPolicy.None;
         Id = id;
         _leafDer = certificate.RawData;
         _authorities = verifiedChain.Count > 1 ? [.. verifiedChain.Skip(1)] : [];
@@ -43,8 +46,8 @@ public sealed class AgentCaller
 
         NotBefore = notBefore;
         NotAfter = notAfter;
-        PolicyExtension = ReadExtension(certificate, AgentPolicyExtension.PolicyOid);
-        DelegationChainExtension = ReadExtension(certificate, AgentPolicyExtension.DelegationChainOid);
+        PolicyExtension = honoursPolicy ? ReadExtension(certificate, AgentPolicyExtension.PolicyOid) : null;
+        DelegationChainExtension = honoursPolicy ? ReadExtension(certificate, AgentPolicyExtension.DelegationChainOid) : null;
         if (id.TryGetAgent(out var agentName, out var instanceId))
         {
             AgentName = agentName;
@@ -88,11 +91,16 @@ public sealed class AgentCaller
     /// <summary>Gets the earliest <c>NotAfter</c> of the verified chain: the validation expires then.</summary>
     public DateTimeOffset NotAfter { get; }
 
-    /// <summary>Gets the DER value of the agent policy extension, or <see langword="null"/> when the certificate has none.</summary>
+    /// <summary>Gets the DER value of the agent policy extension, or <see langword="null"/> when the certificate has none or the service
+    /// does not honour the policies of the caller's trust domain (<see cref="AgentIdentityAuthenticationOptions.PolicyTrustDomains"/>).</summary>
     public ReadOnlyMemory<byte>? PolicyExtension { get; }
 
-    /// <summary>Gets the DER value of the delegation chain extension, or <see langword="null"/> when the certificate has none.</summary>
+    /// <summary>Gets the DER value of the delegation chain extension, or <see langword="null"/> when the certificate has none or the
+    /// service does not honour the policies of the caller's trust domain. When present, its rules were verified at authentication.</summary>
     public ReadOnlyMemory<byte>? DelegationChainExtension { get; }
+
+    /// <summary>Gets the caller's certificate policy as the service enforces it (delegation chain verified, effective policy computed once).</summary>
+    internal AgentCallerPolicy Policy { get; }
 
     internal TrustBundle Bundle { get; }
 

@@ -87,7 +87,26 @@ internal sealed class AgentIdentityAuthenticationHandler(
                 return Fail(AuthenticationFailureKind.Certificate, $"The trust bundle of '{result.Id.TrustDomain}' disappeared during validation.");
             }
 
-            caller = new AgentCaller(result.Id, certificate, result.VerifiedChain, hash.ToArray(), bundle);
+            var honoursPolicy = options.HonoursPolicyOf(result.Id.TrustDomain);
+            var policy = AgentCallerPolicy.None;
+            if (AgentCallerPolicy.HasExtensions(certificate))
+            {
+                if (!honoursPolicy)
+                {
+                    Logger.ForeignPolicyIgnored(result.Id, result.Id.TrustDomain);
+                }
+                else
+                {
+                    policy = options.PolicyCache!.Get(certificate, result.Id, Logger);
+                    if (policy.ChainError != DelegationError.None)
+                    {
+                        Logger.DelegationChainRejected(result.Id, certificate.SerialNumber, remote, policy.ChainReason!);
+                        return Fail(AuthenticationFailureKind.Certificate, policy.ChainReason!);
+                    }
+                }
+            }
+
+            caller = new AgentCaller(result.Id, certificate, result.VerifiedChain, hash.ToArray(), bundle, policy, honoursPolicy);
             if (cache is not null)
             {
                 cache.Add(caller, now);
@@ -237,9 +256,18 @@ internal sealed class AgentIdentityAuthenticationHandler(
             return null;
         }
 
-        if (!forwarding.IsTrusted(remote))
+        // The proxy is recognised by the socket's remote end: Connection.RemoteIpAddress is what UseForwardedHeaders made of
+        // X-Forwarded-For, which any client can send.
+        var peer = TransportPeer.GetRemoteAddress(Context);
+        if (peer is null)
         {
-            Logger.ForwardedFromUntrusted(forwarding.HeaderName, remote);
+            Logger.TransportPeerUnknown(forwarding.HeaderName);
+            return null;
+        }
+
+        if (!forwarding.IsTrusted(peer))
+        {
+            Logger.ForwardedFromUntrusted(forwarding.HeaderName, peer);
             return null;
         }
 

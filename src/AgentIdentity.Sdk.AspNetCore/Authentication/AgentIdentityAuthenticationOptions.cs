@@ -40,14 +40,29 @@ public sealed class AgentIdentityAuthenticationOptions : AuthenticationSchemeOpt
     /// <summary>Gets the options for RFC 8705 certificate-bound access tokens.</summary>
     public AgentAccessTokenOptions AccessTokens { get; } = new();
 
+    /// <summary>Gets the trust domains whose agent policy and delegation-chain extensions the service honours. A caller of another
+    /// trusted trust domain (a federated partner) is authenticated, but its extensions are ignored: its CA cannot grant actions or
+    /// services here, and <c>RequireAction</c> then needs a token scope.</summary>
+    /// <value>The default is empty: the service's own trust domain, which is <c>AgentIdentityOptions.TrustDomain</c> when
+    /// <c>services.AddAgentIdentity(...)</c> set one, else the only trust domain of a <see cref="TrustBundleSet"/> that holds one. When
+    /// neither tells, no trust domain's policies are honoured (fail-closed): set this list.</value>
+    public IList<TrustDomain> PolicyTrustDomains { get; } = [];
+
     /// <summary>Gets the options for client certificates forwarded by a TLS-terminating proxy (off by default).</summary>
     public AgentCertificateForwardingOptions CertificateForwarding { get; } = new();
 
     internal AgentCallerCache? Cache { get; set; }
 
+    internal AgentCallerPolicyCache? PolicyCache { get; set; }
+
+    /// <summary>The trust domains whose policies are honoured, resolved once from <see cref="PolicyTrustDomains"/> and DI.</summary>
+    internal TrustDomain[] HonouredPolicyTrustDomains { get; set; } = [];
+
+    internal bool HonoursPolicyOf(TrustDomain trustDomain) => Array.IndexOf(HonouredPolicyTrustDomains, trustDomain) >= 0;
+
     internal IAgentCertificatePolicyEvaluator ResolvedPolicyEvaluator => CertificatePolicyEvaluator ?? AgentCertificatePolicyEvaluatorDefault.Instance;
 
-    /// <summary>Checks the options; ASP.NET Core calls it when the scheme's handler is first used. The rules are
+    /// <summary>Checks the options; it runs when the host starts (and when the scheme is first used). The rules are
     /// <see cref="IValidateOptions{TOptions}"/> classes: a source-generated one for the attributes and one for the rules that
     /// relate several options.</summary>
     /// <exception cref="InvalidOperationException">An option is invalid; the message names it and says how to fix it.</exception>
@@ -92,6 +107,14 @@ internal sealed class AgentIdentityAuthenticationOptionsRules : IValidateOptions
             failures.Add("AgentIdentity certificate forwarding is enabled but CertificateForwarding.HeaderName is empty.");
         }
 
+        if (forwarding.Enabled && (options.AccessTokens.Mode != AgentAccessTokenMode.Required || !options.AccessTokens.RequireCertificateBinding))
+        {
+            failures.Add(
+                "AgentIdentity certificate forwarding is enabled but certificate-bound access tokens are not required: a forwarded certificate " +
+                "comes with no proof that the caller holds its key, so set AccessTokens.Mode = Required (with a validator) and keep " +
+                "AccessTokens.RequireCertificateBinding = true, so that every request proves possession through its RFC 8705 bound token.");
+        }
+
         return OptionsValidation.Result(failures);
     }
 }
@@ -127,7 +150,10 @@ public sealed class AgentAccessTokenOptions
 
 /// <summary>
 /// Options for accepting a client certificate forwarded in a header by a TLS-terminating proxy. Off by default; when on, the
-/// header is read only from the configured proxies and ignored (with a warning) from anyone else.
+/// header is read only from the configured proxies and ignored (with a warning) from anyone else. The proxy is recognised by the
+/// transport peer address of the connection (the socket's remote end), never by <c>HttpContext.Connection.RemoteIpAddress</c>,
+/// which <c>UseForwardedHeaders</c> rewrites from <c>X-Forwarded-For</c>. Forwarding requires RFC 8705 certificate-bound access tokens
+/// (<see cref="AgentAccessTokenMode.Required"/>): the scheme refuses to start otherwise.
 /// </summary>
 public sealed class AgentCertificateForwardingOptions
 {
@@ -144,7 +170,7 @@ public sealed class AgentCertificateForwardingOptions
     /// <value>The default value is <see langword="null"/>.</value>
     public string? IntermediatesHeaderName { get; set; }
 
-    /// <summary>Gets the addresses of trusted proxies.</summary>
+    /// <summary>Gets the addresses of trusted proxies, compared with the transport peer address of the connection.</summary>
     public IList<IPAddress> KnownProxies { get; } = [];
 
     /// <summary>Gets the networks of trusted proxies.</summary>

@@ -240,3 +240,69 @@ public sealed class AgentActionRequirement : AuthorizationHandler<AgentActionReq
         return Task.CompletedTask;
     }
 }
+
+/// <summary>
+/// Requires the caller's certificate policy to allow calling this service: the <em>effective</em> policy (the intersection along
+/// its verified delegation chain) must list a service pattern that matches the service's own SPIFFE ID. It is the service-side
+/// check of the policy's <c>services</c> axis, which the agent's HttpClient enforces on its side before sending anything.
+/// </summary>
+/// <remarks>A certificate without a policy (or one from a trust domain whose policies the service does not honour) is not restricted
+/// by this requirement: combine it with <c>RequireAgent</c> or <c>RequireTrustDomain</c> to decide who may call. A policy that cannot
+/// be decoded or computed is denied (fail-closed).</remarks>
+public sealed class AgentServiceRequirement : AuthorizationHandler<AgentServiceRequirement>, IAuthorizationRequirement
+{
+    /// <summary>Initializes a new instance of the <see cref="AgentServiceRequirement"/> class.</summary>
+    /// <param name="serviceId">The service's own SPIFFE ID, e.g. <c>spiffe://corp.example/svc/erp</c>.</param>
+    /// <exception cref="ArgumentException">The ID is not a SPIFFE ID with a path.</exception>
+    public AgentServiceRequirement(string serviceId)
+    {
+        ArgumentNullException.ThrowIfNull(serviceId);
+        if (!SpiffeId.TryParse(serviceId, out var id) || id.IsTrustDomainId)
+        {
+            throw new ArgumentException($"Service ID '{DisplayText.Truncate(serviceId)}' is not a SPIFFE ID with a path (for example 'spiffe://corp.example/svc/erp').", nameof(serviceId));
+        }
+
+        ServiceId = id;
+    }
+
+    /// <summary>Gets the service's SPIFFE ID.</summary>
+    public SpiffeId ServiceId { get; }
+
+    /// <inheritdoc/>
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, AgentServiceRequirement requirement)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(requirement);
+        var feature = (context.Resource as HttpContext)?.Features.Get<IAgentCallerFeature>();
+        if (feature is null)
+        {
+            AgentAuthorizationHandler.Deny(context, this, AgentAuthorizationHandler.GetSpiffeId(context.User), $"service '{requirement.ServiceId}' needs a caller authenticated by AgentIdentity");
+            return Task.CompletedTask;
+        }
+
+        var caller = feature.Caller;
+        var policy = caller.Policy;
+        if (!policy.HasPolicy && caller.DelegationChainExtension is null)
+        {
+            context.Succeed(requirement);
+        }
+        else if (policy.Effective is not { } effective)
+        {
+            AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), $"{policy.UnreadableReason ?? $"the certificate of '{caller.Id}' carries a delegation chain without a policy"}; denying service '{requirement.ServiceId}' (fail-closed)");
+        }
+        else if (effective.AllowsService(requirement.ServiceId))
+        {
+            context.Succeed(requirement);
+        }
+        else
+        {
+            var scope = caller.DelegationChainExtension is null ? "policy" : "effective (delegated) policy";
+            AgentAuthorizationHandler.Deny(context, this, caller.Id.ToString(), $"the {scope} of '{caller.Id}' does not allow calling service '{requirement.ServiceId}' (services [{string.Join(", ", effective.Services)}])");
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"AgentServiceRequirement: {ServiceId}";
+}

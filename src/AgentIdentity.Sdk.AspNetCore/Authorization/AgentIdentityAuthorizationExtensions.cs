@@ -40,6 +40,18 @@ public static class AgentIdentityAuthorizationPolicyBuilderExtensions
         return UseScheme(builder).AddRequirements(new AgentActionRequirement(action));
     }
 
+    /// <summary>Requires the caller's effective certificate policy to allow calling the service <paramref name="serviceId"/> (its
+    /// <c>services</c> axis; see <see cref="AgentServiceRequirement"/>).</summary>
+    /// <param name="builder">The policy builder.</param>
+    /// <param name="serviceId">The service's own SPIFFE ID, e.g. <c>spiffe://corp.example/svc/erp</c>.</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentException">The ID is not a SPIFFE ID with a path.</exception>
+    public static AuthorizationPolicyBuilder RequireServiceAllowed(this AuthorizationPolicyBuilder builder, string serviceId)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return UseScheme(builder).AddRequirements(new AgentServiceRequirement(serviceId));
+    }
+
     /// <summary>Selects the AgentIdentity scheme and requires an authenticated caller.</summary>
     /// <param name="builder">The policy builder.</param>
     /// <returns>The builder.</returns>

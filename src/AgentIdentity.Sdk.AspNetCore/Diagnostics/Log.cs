@@ -40,4 +40,20 @@ internal static partial class Log
     [LoggerMessage(EventId = 3008, EventName = "AccessTokenMissing", Level = LogLevel.Warning,
         Message = "Rejected agent caller {SpiffeId} from {RemoteAddress}: an access token is required and none was sent.")]
     public static partial void AccessTokenMissing(this ILogger logger, SpiffeId spiffeId, System.Net.IPAddress? remoteAddress);
+
+    [LoggerMessage(EventId = 3015, EventName = "DelegationChainRejected", Level = LogLevel.Warning,
+        Message = "Rejected agent caller {SpiffeId} (serial {Serial}) from {RemoteAddress}: {Reason}")]
+    public static partial void DelegationChainRejected(this ILogger logger, SpiffeId spiffeId, string serial, System.Net.IPAddress? remoteAddress, string reason);
+
+    [LoggerMessage(EventId = 3016, EventName = "CallerPolicyComputed", Level = LogLevel.Debug,
+        Message = "Computed the certificate policy of agent caller {SpiffeId} (serial {Serial}); delegation chain: {ChainError}.")]
+    public static partial void CallerPolicyComputed(this ILogger logger, SpiffeId spiffeId, string serial, DelegationError chainError);
+
+    [LoggerMessage(EventId = 3017, EventName = "ForeignPolicyIgnored", Level = LogLevel.Debug,
+        Message = "Ignored the agent policy extensions of caller {SpiffeId}: trust domain '{TrustDomain}' is not one whose policies this service honours (AgentIdentityAuthenticationOptions.PolicyTrustDomains).")]
+    public static partial void ForeignPolicyIgnored(this ILogger logger, SpiffeId spiffeId, TrustDomain trustDomain);
+
+    [LoggerMessage(EventId = 3018, EventName = "TransportPeerUnknown", Level = LogLevel.Warning,
+        Message = "Ignored the forwarded client certificate header '{Header}': the transport peer address of the connection is unknown (not a socket connection), so the proxy cannot be verified.")]
+    public static partial void TransportPeerUnknown(this ILogger logger, string header);
 }

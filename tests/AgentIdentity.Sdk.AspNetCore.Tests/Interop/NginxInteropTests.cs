@@ -20,11 +20,13 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
     private X509Svid _revoked = null!;
     private NginxServer _nginx = null!;
     private AgentTestServer _backend = null!;
+    private TestAuthorizationServer _authorizationServer = null!;
 
     public async Task InitializeAsync()
     {
         _nginxSvid = _pki.IssueSvid(_pki.Ca, NginxId, dnsNames: ["localhost"]);
         _revoked = _pki.IssueSvid("spiffe://corp.example/agent/planner/revoked");
+        _authorizationServer = await TestAuthorizationServer.StartAsync(_pki);
         _backend = await AgentTestServer.StartAsync(
             _pki,
             o =>
@@ -32,6 +34,14 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
                 o.CertificateForwarding.Enabled = true;
                 o.CertificateForwarding.KnownProxies.Add(IPAddress.Loopback);
                 o.CertificateForwarding.IntermediatesHeaderName = "X-Client-Cert-Chain";
+                // Forwarding requires certificate-bound tokens: the forwarded certificate carries no proof of possession.
+                o.AccessTokens.Mode = AgentAccessTokenMode.Required;
+                o.AccessTokens.Validator = new JwtAccessTokenValidator(new JwtAccessTokenValidatorOptions
+                {
+                    MetadataAddress = _authorizationServer.MetadataAddress,
+                    Audiences = { TestAuthorizationServer.Audience },
+                    Backchannel = TestAuthorizationServer.CreateBackchannel(_pki.Bundles),
+                });
             },
             listen: (_, _) => { }); // plain HTTP behind nginx, which terminates TLS
 
@@ -73,6 +83,7 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
     {
         await _nginx.DisposeAsync();
         await _backend.DisposeAsync();
+        await _authorizationServer.DisposeAsync();
     }
 
     public void Dispose() => _pki.Dispose();
@@ -177,7 +188,11 @@ public sealed class NginxInteropTests : IAsyncLifetime, IDisposable
         var (client, _) = CreateClient(svid, _pki.Bundles);
         using (client)
         {
-            var claims = await client.GetFromJsonAsync<Dictionary<string, string?>>("/backend/whoami");
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/backend/whoami");
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+                "Bearer", _authorizationServer.CreateToken(TestAuthorizationServer.Thumbprint(svid.Certificate)));
+            using var response = await client.SendAsync(request);
+            var claims = await response.Content.ReadFromJsonAsync<Dictionary<string, string?>>();
 
             Assert.Equal("spiffe://corp.example/agent/planner/9", claims!["spiffe_id"]);
             Assert.Equal(svid.SerialNumber, claims["serial"]);

@@ -38,7 +38,8 @@ internal sealed class AgentTestServer : IAsyncDisposable
         Action<AgentIdentityAuthenticationOptions>? configure = null,
         Action<IServiceCollection>? services = null,
         Action<WebApplication>? endpoints = null,
-        Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions, X509Svid>? listen = null)
+        Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions, X509Svid>? listen = null,
+        Action<WebApplication>? beforeAuthentication = null)
     {
         var serverSvid = pki.IssueSvid(pki.Ca, ServerId, dnsNames: ["localhost"]);
         var builder = TestHost.CreateAgentServiceBuilder(serverSvid, () => pki.Bundles, configure, listen is null ? null : lo => listen(lo, serverSvid));
@@ -51,6 +52,7 @@ internal sealed class AgentTestServer : IAsyncDisposable
         });
         services?.Invoke(builder.Services);
         var app = builder.Build();
+        beforeAuthentication?.Invoke(app);
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapGet("/whoami", (HttpContext context) =>
