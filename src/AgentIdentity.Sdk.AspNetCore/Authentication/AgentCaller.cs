@@ -27,6 +27,7 @@ public sealed class AgentCaller
     internal AgentCaller(SpiffeId id, X509Certificate2 certificate, IReadOnlyList<X509Certificate2> verifiedChain, byte[] certificateHash, TrustBundle bundle, AgentCallerPolicy? policy = null, bool honoursPolicy = true)
     {
         Policy = policy ?? AgentCallerPolicy.None;
+        PolicyHonoured = honoursPolicy;
         Id = id;
         _leafDer = certificate.RawData;
         _authorities = verifiedChain.Count > 1 ? [.. verifiedChain.Skip(1)] : [];
@@ -46,8 +47,8 @@ public sealed class AgentCaller
 
         NotBefore = notBefore;
         NotAfter = notAfter;
-        PolicyExtension = honoursPolicy ? ReadExtension(certificate, AgentPolicyExtension.PolicyOid) : null;
-        DelegationChainExtension = honoursPolicy ? ReadExtension(certificate, AgentPolicyExtension.DelegationChainOid) : null;
+        PolicyExtension = ReadExtension(certificate, AgentPolicyExtension.PolicyOid);
+        DelegationChainExtension = ReadExtension(certificate, AgentPolicyExtension.DelegationChainOid);
         if (id.TryGetAgent(out var agentName, out var instanceId))
         {
             AgentName = agentName;
@@ -91,13 +92,17 @@ public sealed class AgentCaller
     /// <summary>Gets the earliest <c>NotAfter</c> of the verified chain: the validation expires then.</summary>
     public DateTimeOffset NotAfter { get; }
 
-    /// <summary>Gets the DER value of the agent policy extension, or <see langword="null"/> when the certificate has none or the service
-    /// does not honour the policies of the caller's trust domain (<see cref="AgentIdentityAuthenticationOptions.PolicyTrustDomains"/>).</summary>
+    /// <summary>Gets the DER value of the agent policy extension, or <see langword="null"/> when the certificate has none.</summary>
+    /// <remarks>Raw bytes, present even when the service does not honour the policies of the caller's trust domain
+    /// (<see cref="AgentIdentityAuthenticationOptions.PolicyTrustDomains"/>); the built-in requirements then ignore them.</remarks>
     public ReadOnlyMemory<byte>? PolicyExtension { get; }
 
-    /// <summary>Gets the DER value of the delegation chain extension, or <see langword="null"/> when the certificate has none or the
-    /// service does not honour the policies of the caller's trust domain. When present, its rules were verified at authentication.</summary>
+    /// <summary>Gets the DER value of the delegation chain extension, or <see langword="null"/> when the certificate has none.</summary>
+    /// <remarks>When the caller's trust domain is honoured, the chain's delegation rules were verified at authentication.</remarks>
     public ReadOnlyMemory<byte>? DelegationChainExtension { get; }
+
+    /// <summary>Gets a value indicating whether the service honours the policy extensions of the caller's trust domain.</summary>
+    internal bool PolicyHonoured { get; }
 
     /// <summary>Gets the caller's certificate policy as the service enforces it (delegation chain verified, effective policy computed once).</summary>
     internal AgentCallerPolicy Policy { get; }

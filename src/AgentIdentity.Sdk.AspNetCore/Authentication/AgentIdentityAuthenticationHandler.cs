@@ -215,12 +215,12 @@ internal sealed class AgentIdentityAuthenticationHandler(
             claims.Add(new(AgentIdentityClaimTypes.AgentInstance, caller.InstanceId!, ClaimValueTypes.String, Issuer));
         }
 
-        if (caller.PolicyExtension is { } policy)
+        if (caller.PolicyHonoured && caller.PolicyExtension is { } policy)
         {
             claims.Add(new(AgentIdentityClaimTypes.AgentPolicy, Convert.ToBase64String(policy.Span), ClaimValueTypes.Base64Binary, Issuer));
         }
 
-        if (caller.DelegationChainExtension is { } delegation)
+        if (caller.PolicyHonoured && caller.DelegationChainExtension is { } delegation)
         {
             claims.Add(new(AgentIdentityClaimTypes.DelegationChain, Convert.ToBase64String(delegation.Span), ClaimValueTypes.Base64Binary, Issuer));
         }

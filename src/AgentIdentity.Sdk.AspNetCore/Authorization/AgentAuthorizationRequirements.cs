@@ -282,7 +282,7 @@ public sealed class AgentServiceRequirement : AuthorizationHandler<AgentServiceR
 
         var caller = feature.Caller;
         var policy = caller.Policy;
-        if (!policy.HasPolicy && caller.DelegationChainExtension is null)
+        if (!caller.PolicyHonoured || (!policy.HasPolicy && caller.DelegationChainExtension is null))
         {
             context.Succeed(requirement);
         }

@@ -15,6 +15,11 @@ internal sealed class AgentCertificatePolicyEvaluator : IAgentCertificatePolicyE
         ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(action);
         var policy = caller.Policy;
+        if (!caller.PolicyHonoured)
+        {
+            return null; // a trust domain whose CA may not grant rights here: its extensions neither grant nor deny
+        }
+
         if (!policy.HasPolicy)
         {
             return caller.DelegationChainExtension is null
