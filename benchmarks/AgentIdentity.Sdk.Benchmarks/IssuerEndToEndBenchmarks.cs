@@ -76,6 +76,9 @@ public class IssuerEndToEndBenchmarks
         _issuer = _app.Services.GetRequiredService<AgentIdentityIssuer>();
 
         ((SqlIssuerStore)_issuer.Store).UsesGroupCommit = GroupCommit; // internal: for this comparison only
+
+        // For a before/after comparison: AGENTIDENTITY_BENCH_FOREGROUND_CHECKPOINTS=1 lets SQLite checkpoint inside commits, as before.
+        ((SqliteIssuerStore)_issuer.Store).UsesBackgroundCheckpoints = Environment.GetEnvironmentVariable("AGENTIDENTITY_BENCH_FOREGROUND_CHECKPOINTS") != "1";
         var address = new Uri(_app.Urls.First().Replace("http://", "https://", StringComparison.Ordinal) + "/agent-identity/");
         _client = new IssuerClient(new IssuerClientOptions
         {
