@@ -39,6 +39,13 @@ if (args.Length > 0 && args[0] == "revocation-propagation-replicas")
     return await RevocationPropagationReplicas.RunAsync(Arg(1, 10), Arg(2, 200));
 }
 
+// Enrollment CPU and wall time per enrollment, closed loop (issue 15): ... -- enroll-breakdown [enrollments] [in-flight] [issuer|in-process]
+if (args.Length > 0 && args[0] == "enroll-breakdown")
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    return await IssuerEndToEndBenchmarks.RunBreakdownAsync(Arg(1, 2000), Arg(2, IssuerEndToEndBenchmarks.Concurrency), args.Length > 3 ? args[3] : null);
+}
+
 // Keep-alive latency percentiles, agent vs plain HttpClient (issue 3): ... -- http-keepalive-percentiles [requests] [rounds] [block]
 if (args.Length > 0 && args[0] == "http-keepalive-percentiles")
 {

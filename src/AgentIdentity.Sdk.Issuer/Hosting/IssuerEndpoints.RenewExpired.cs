@@ -115,7 +115,7 @@ internal sealed partial class IssuerEndpoints
 
     /// <summary>Signs the renewal of <paramref name="id"/> with its recorded policy and records it; on the built-in stores the presented
     /// certificate must be the identity's current one (<see cref="AgentIdentityIssuerOptions.SupersededRenewal"/>).</summary>
-    private async Task<(X509SvidIssuance Issuance, IssuedCertificateRecord Certificate)> IssueRenewalAsync(
+    private async Task<(EncodedLeaf Issuance, IssuedCertificateRecord Certificate)> IssueRenewalAsync(
         SpiffeId id, byte[] csr, TimeSpan lifetime, IdentityRecord identity, string presentedSerial, string presented, HttpContext context)
     {
         var cancellationToken = context.RequestAborted;
@@ -132,7 +132,6 @@ internal sealed partial class IssuerEndpoints
                 IssuerAudit.FlagSuperseded(context, presentedSerial, currentSerial);
                 if (refuse)
                 {
-                    issuance.Certificate.Dispose();
                     throw new Refusal(StatusCodes.Status403Forbidden, "Superseded certificate",
                         $"The {presented} (serial {presentedSerial}) of '{id}' was superseded by a renewal (current serial {currentSerial}); only the current certificate renews. " +
                         "Two holders of this identity's key are renewing: this is treated as a likely key theft. Revoke the identity and enroll a new instance.");

@@ -98,7 +98,6 @@ internal sealed partial class IssuerEndpoints
         var certificate = Record(issuance, id, "enroll", now);
         if (!await _issuer.Store.RedeemJoinTokenAsync(tokenHash, now, new IdentityRecord(id.ToString(), record.Policy, null, now, false), certificate, context.RequestAborted).ConfigureAwait(false))
         {
-            issuance.Certificate.Dispose();
             throw new Refusal(StatusCodes.Status401Unauthorized, "Join token already used", $"The join token was redeemed concurrently by another request, or '{id}' was enrolled concurrently; join tokens are single-use.");
         }
 
@@ -419,11 +418,11 @@ internal sealed partial class IssuerEndpoints
         return (id, csr, lifetime);
     }
 
-    private X509SvidIssuance Sign(X509SvidRequest request)
+    private EncodedLeaf Sign(X509SvidRequest request)
     {
         try
         {
-            return _issuer.State.Signer.Issue(request);
+            return _issuer.State.Signer.IssueEncoded(request);
         }
         catch (CertificateIssuanceException ex)
         {
@@ -435,25 +434,21 @@ internal sealed partial class IssuerEndpoints
         }
     }
 
-    private static IssuedCertificateRecord Record(X509SvidIssuance issuance, SpiffeId id, string kind, DateTimeOffset now) => new(
-        issuance.Certificate.SerialNumber, id.ToString(), kind,
-        new DateTimeOffset(issuance.Certificate.NotBefore.ToUniversalTime()), new DateTimeOffset(issuance.Certificate.NotAfter.ToUniversalTime()), now, issuance.Certificate.RawData);
+    private static IssuedCertificateRecord Record(EncodedLeaf issuance, SpiffeId id, string kind, DateTimeOffset now) =>
+        new(issuance.SerialNumber, id.ToString(), kind, issuance.NotBefore, issuance.NotAfter, now, issuance.Certificate);
 
-    private byte[] Done(X509SvidIssuance issuance, IssuedCertificateRecord record, string caller)
+    private byte[] Done(EncodedLeaf issuance, IssuedCertificateRecord record, string caller)
     {
         _issuer.Logger.SvidIssued(record.Kind, record.SpiffeId, record.SerialNumber, record.NotAfter);
-        using (issuance.Certificate)
-        {
-            return JsonSerializer.SerializeToUtf8Bytes(
-                new IssuerIssuanceResponse
-                {
-                    SpiffeId = record.SpiffeId,
-                    Certificates = [issuance.Certificate.RawData, .. issuance.Intermediates.Select(intermediate => intermediate.RawData)],
-                    Bundle = issuance.Bundle.ToJsonString(),
-                    ExpiresAt = record.NotAfter,
-                },
-                IssuerJsonContext.Default.IssuerIssuanceResponse);
-        }
+        return JsonSerializer.SerializeToUtf8Bytes(
+            new IssuerIssuanceResponse
+            {
+                SpiffeId = record.SpiffeId,
+                Certificates = [issuance.Certificate, .. issuance.Intermediates.Select(intermediate => intermediate.RawData)],
+                Bundle = issuance.Bundle.ToJsonString(),
+                ExpiresAt = record.NotAfter,
+            },
+            IssuerJsonContext.Default.IssuerIssuanceResponse);
     }
 
     private static AgentPolicy ReadPolicy(IssuerJoinTokenPolicy policy)

@@ -364,10 +364,12 @@ internal abstract partial class SqlIssuerStore
             var hash = Convert.ToHexStringLower(SHA256.HashData(certificate.Certificate));
             try
             {
-                using var parsed = X509CertificateLoader.LoadCertificate(certificate.Certificate);
-                return new CertificateLink(hash, AgentPolicyExtension.ReadDelegationChain(parsed));
+                // Read from the DER: loading the certificate only to find one extension would cost more than signing it. A chain
+                // extension that is duplicated or critical is malformed (as AgentPolicyExtension.ReadDelegationChain rules): no chain.
+                var count = CertificateDer.FindExtension(certificate.Certificate, AgentPolicyExtension.DelegationChainOid, out var chain, out var critical);
+                return new CertificateLink(hash, count == 1 && !critical ? DelegationChain.FromDer(chain.Span) : null);
             }
-            catch (Exception ex) when (ex is PolicyFormatException or CryptographicException)
+            catch (Exception ex) when (ex is PolicyFormatException or System.Formats.Asn1.AsnContentException or CryptographicException)
             {
                 return new CertificateLink(hash, null);
             }

@@ -6,7 +6,15 @@ namespace AgentIdentity.Issuer;
 /// <summary>The default store: one SQLite file in WAL mode. For a single issuer process.</summary>
 internal sealed class SqliteIssuerStore : SqlIssuerStore
 {
+    /// <summary>Write transactions between two background checkpoints.</summary>
+    internal const int CheckpointInterval = 32;
+
     private readonly string _connectionString;
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _configured = [];
+    private int _writesSinceCheckpoint;
+    private int _checkpointing;
+    private long _checkpoints;
+    private Task _lastCheckpoint = Task.CompletedTask;
 
     /// <param name="connectionString">A connection string made by <see cref="ToConnectionString"/>.</param>
     public SqliteIssuerStore(string connectionString)
@@ -83,8 +91,65 @@ internal sealed class SqliteIssuerStore : SqlIssuerStore
         }
     }
 
-    protected override async ValueTask<DbTransaction> BeginWriteTransactionAsync(DbConnection connection, CancellationToken cancellationToken) =>
-        await ((SqliteConnection)connection).BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false); // BEGIN IMMEDIATE: one writer, no upgrade deadlocks
+    /// <summary>Gets or sets a value indicating whether WAL checkpoints run in the background (the default) rather than inside
+    /// the commit that crosses SQLite's 1000-page threshold (settable for the benchmark that compares both).</summary>
+    internal bool UsesBackgroundCheckpoints { get; set; } = true;
+
+    /// <summary>Gets the number of background checkpoints that ran (for tests).</summary>
+    internal long BackgroundCheckpoints => Interlocked.Read(ref _checkpoints);
+
+    /// <summary>Gets the last background checkpoint started (for tests: await it).</summary>
+    internal Task LastCheckpoint => Volatile.Read(ref _lastCheckpoint);
+
+    protected override async ValueTask<DbTransaction> BeginWriteTransactionAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var sqlite = (SqliteConnection)connection;
+        if (UsesBackgroundCheckpoints)
+        {
+            // SQLite checkpoints the WAL inside the commit that crosses 1000 pages: that commit (and so every writer queued behind
+            // the one write lock) waits for the database pages to be copied and the database file to be fsynced. Here writers
+            // never checkpoint; every CheckpointInterval write transactions a PASSIVE checkpoint runs on another connection, beside
+            // the writer. Durability is the WAL's (synchronous=FULL fsyncs it at every commit), not the checkpoint's.
+            if (_configured.TryAdd(sqlite.Handle!, this))
+            {
+                using var pragma = sqlite.CreateCommand();
+                pragma.CommandText = "PRAGMA wal_autocheckpoint=0";
+                await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (Interlocked.Increment(ref _writesSinceCheckpoint) >= CheckpointInterval && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
+            {
+                Volatile.Write(ref _writesSinceCheckpoint, 0);
+                Volatile.Write(ref _lastCheckpoint, Task.Run(CheckpointAsync, CancellationToken.None));
+            }
+        }
+
+        return await sqlite.BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false); // BEGIN IMMEDIATE: one writer, no upgrade deadlocks
+    }
+
+    /// <summary>Copies the WAL into the database without blocking the writer (PASSIVE); a failure only leaves the WAL longer
+    /// until the next one.</summary>
+    private async Task CheckpointAsync()
+    {
+        try
+        {
+            var connection = new SqliteConnection(_connectionString);
+            await using var owned = connection.ConfigureAwait(false);
+            await connection.OpenAsync().ConfigureAwait(false);
+            using var checkpoint = connection.CreateCommand();
+            checkpoint.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+            await checkpoint.ExecuteNonQueryAsync().ConfigureAwait(false);
+            Interlocked.Increment(ref _checkpoints);
+        }
+        catch (SqliteException)
+        {
+            // Busy or I/O: the WAL keeps every committed write; the next interval checkpoints it.
+        }
+        finally
+        {
+            Volatile.Write(ref _checkpointing, 0);
+        }
+    }
 
     protected override bool IsUniqueViolation(DbException exception) => exception is SqliteException { SqliteErrorCode: 19 };
 }

@@ -91,6 +91,8 @@ public sealed class X509SvidIssuance
     public X509Certificate2 Certificate { get; }
 
     /// <summary>Gets the intermediates, leaf and root excluded.</summary>
+    /// <remarks>Issuers share one instance of each intermediate between the issuances it signs (the development CA, and the issuer
+    /// client while the issuer's chain is unchanged): do not dispose them.</remarks>
     public IReadOnlyList<X509Certificate2> Intermediates { get; }
 
     /// <summary>Gets the trust bundle of the issuer's trust domain.</summary>

@@ -22,6 +22,7 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
     private string? _joinToken;
     private TrustBundle? _latestBundle;
     private ParsedBundle? _lastIssuedBundle;
+    private ParsedIntermediates? _lastIntermediates;
     private int _disposed;
 
     /// <summary>Initializes a new instance of the <see cref="IssuerClient"/> class.</summary>
@@ -245,19 +246,26 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
 
     private X509SvidIssuance ReadIssuance(byte[] payload, SpiffeId id)
     {
-        var certificates = new List<X509Certificate2>();
+        X509Certificate2? leaf = null;
         try
         {
             var response = JsonSerializer.Deserialize(payload, IssuerJsonContext.Default.IssuerIssuanceResponse);
-            foreach (var der in response?.Certificates ?? [])
-            {
-                certificates.Add(X509CertificateLoader.LoadCertificate(der ?? throw new FormatException($"'{IssuerProtocol.Certificates}' contains null.")));
-            }
-
-            if (certificates.Count == 0)
+            IReadOnlyList<byte[]> ders = response?.Certificates ?? [];
+            if (ders.Count == 0)
             {
                 throw new CertificateIssuanceException($"The issuer at {Address} returned no certificate for '{id}'.");
             }
+
+            foreach (var der in ders)
+            {
+                if (der is null)
+                {
+                    throw new FormatException($"'{IssuerProtocol.Certificates}' contains null.");
+                }
+            }
+
+            leaf = X509CertificateLoader.LoadCertificate(ders[0]);
+            var intermediates = Intermediates(ders);
 
             var bundleJson = response!.Bundle ?? throw new FormatException($"'{IssuerProtocol.Bundle}' is missing.");
             // The issuer sends its bundle with every SVID and it rarely changes: the same document parses to the same (immutable) bundle.
@@ -273,17 +281,45 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
             }
 
             Volatile.Write(ref _latestBundle, bundle);
-            return new X509SvidIssuance(certificates[0], certificates[1..], bundle);
+            return new X509SvidIssuance(leaf, intermediates, bundle);
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or System.Security.Cryptography.CryptographicException)
         {
-            foreach (var certificate in certificates)
-            {
-                certificate.Dispose();
-            }
-
+            leaf?.Dispose();
             throw new CertificateIssuanceException($"The issuer at {Address} returned a malformed response for '{id}': {ex.Message}", ex);
         }
+    }
+
+    /// <summary>The intermediates of a response (every certificate after the leaf). The issuer sends the same ones with every SVID
+    /// until its CA rotates: while their DER is unchanged, the instances parsed last time are returned (shared, never disposed, as
+    /// the development CA shares its own), so that each issuance decodes only its leaf.</summary>
+    private X509Certificate2[] Intermediates(IReadOnlyList<byte[]> ders)
+    {
+        if (Volatile.Read(ref _lastIntermediates) is { } last && last.Matches(ders))
+        {
+            return last.Certificates;
+        }
+
+        var certificates = new X509Certificate2[ders.Count - 1];
+        try
+        {
+            for (var i = 1; i < ders.Count; i++)
+            {
+                certificates[i - 1] = X509CertificateLoader.LoadCertificate(ders[i]);
+            }
+        }
+        catch
+        {
+            foreach (var certificate in certificates)
+            {
+                certificate?.Dispose();
+            }
+
+            throw;
+        }
+
+        Volatile.Write(ref _lastIntermediates, new ParsedIntermediates([.. ders.Skip(1)], certificates));
+        return certificates;
     }
 
     private static string ProblemDetail(byte[] payload)
@@ -362,4 +398,26 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
 
     /// <summary>A bundle document as received and the bundle it parsed to.</summary>
     private sealed record ParsedBundle(string Json, TrustBundle Bundle);
+
+    /// <summary>The intermediates parsed from a response, with the DER they were parsed from.</summary>
+    private sealed record ParsedIntermediates(byte[][] Ders, X509Certificate2[] Certificates)
+    {
+        public bool Matches(IReadOnlyList<byte[]> response)
+        {
+            if (response.Count - 1 != Ders.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < Ders.Length; i++)
+            {
+                if (!Ders[i].AsSpan().SequenceEqual(response[i + 1]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
 }
