@@ -130,9 +130,10 @@ public sealed partial class FirstHourApps
 
         await File.WriteAllTextAsync(Path.Combine(apps, "FirstHour.slnx"),
             $"<Solution>\n{string.Concat(projects.Select(p => $"  <Project Path=\"{p}\" />\n"))}</Solution>\n");
-        // Restore first, on its own: a project that fails to restore must not keep the others from building.
-        var restore = await DotnetCli.RunAsync(apps, environment, TimeSpan.FromMinutes(10), "restore", "FirstHour.slnx", "-nodeReuse:false");
-        var build = await DotnetCli.RunAsync(apps, environment, TimeSpan.FromMinutes(15), "build", "FirstHour.slnx", "--no-restore", "-nodeReuse:false");
+        // Restore first, on its own: a project that fails to restore must not keep the others from building. One MSBuild node:
+        // the other test projects run at the same time on the same cores.
+        var restore = await DotnetCli.RunAsync(apps, environment, TimeSpan.FromMinutes(10), "restore", "FirstHour.slnx", "-nodeReuse:false", "-maxCpuCount:1");
+        var build = await DotnetCli.RunAsync(apps, environment, TimeSpan.FromMinutes(15), "build", "FirstHour.slnx", "--no-restore", "-nodeReuse:false", "-maxCpuCount:1");
         return new FirstHourApps(apps, environment, install, created, firstProgramProblem, restore with { Output = restore.Output + build.Output, ExitCode = build.ExitCode });
     }
 

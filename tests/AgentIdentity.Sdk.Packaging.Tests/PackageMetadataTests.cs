@@ -109,7 +109,10 @@ public sealed class PackageMetadataTests(PackedPackages packages)
             Assert.True(sourceLink is not null, $"{pdbPath} of {packageId} has no SourceLink");
             var documents = JsonDocument.Parse(sourceLink).RootElement.GetProperty("documents").EnumerateObject().Select(p => p.Value.GetString()).ToList();
             Assert.NotEmpty(documents);
-            Assert.All(documents, url => Assert.Equal($"https://raw.githubusercontent.com/agentidentity/agentidentity-dotnet/{packages.Commit}/*", url));
+            // The commit the PDB links to is the one the nuspec names (and HEAD): an assembly built before the last commit and
+            // packed after it would point debuggers at other sources than the package claims. Rebuild, then pack.
+            Assert.All(documents, url => Assert.True(url == $"https://raw.githubusercontent.com/agentidentity/agentidentity-dotnet/{packages.Commit}/*",
+                $"{pdbPath} links its sources to {url}, not to the commit {packages.Commit} (HEAD, in the nuspec); the assemblies were built at another commit: rebuild before packing"));
         }
     }
 
