@@ -110,6 +110,9 @@ public sealed partial class FirstHourTests(PackedPackages packages)
         Assert.True(apps.FirstProgramProblem is null,
             $"The README's smallest complete program cannot be found: {apps.FirstProgramProblem}. It is the ```csharp block right after the line " +
             "'<!-- snippet: first-program -->' and its project file the ```xml block right after '<!-- snippet: first-program-csproj -->'.");
+        var project = await File.ReadAllTextAsync(Path.Combine(apps.Folder(FirstHourApps.FirstProgramFolder), FirstHourApps.FirstProgramFolder + ".csproj"));
+        Assert.True(project.Contains($"Include=\"AgentIdentity.Sdk\" Version=\"{packages.Version}\"", StringComparison.Ordinal),
+            $"The README's first program must reference AgentIdentity.Sdk {packages.Version}, this build's version (Directory.Build.props):\n{project}");
         Assert.True(apps.IsBuilt(FirstHourApps.FirstProgramFolder), apps.BuildLinesOf(FirstHourApps.FirstProgramFolder));
         var run = await DotnetCli.RunAsync(apps.Folder(FirstHourApps.FirstProgramFolder), apps.Environment, RunTimeout, "run");
         Assert.True(run.ExitCode == 0, run.ToString());
