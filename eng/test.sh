@@ -10,6 +10,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)   # the audit explorer's browser tests (headless, over DevTools)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)   # the Workload API attestation tests compile a connect-then-exec C harness
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)  # ... and run it in a private mount namespace (unshare -m, as root)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing system packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -4,7 +4,8 @@ using System.Net.Sockets;
 namespace AgentIdentity.Spiffe;
 
 /// <summary>Who is on the other end of a Unix socket, as the kernel reports it (<c>SO_PEERCRED</c>) at connect time, plus the
-/// executable path read from <c>/proc/&lt;pid&gt;/exe</c>. Immutable.</summary>
+/// executable read from <c>/proc/&lt;pid&gt;/exe</c> while the process is pinned by a pidfd: its path and, for path selectors, its
+/// device and inode. Immutable.</summary>
 public sealed class PeerCredentials
 {
     private const int SolSocket = 1;
@@ -32,8 +33,16 @@ public sealed class PeerCredentials
     /// <summary>Gets the peer's group id.</summary>
     public int GroupId { get; }
 
-    /// <summary>Gets the peer's executable path, or <see langword="null"/> when it could not be read (process gone, no permission).</summary>
+    /// <summary>Gets the peer's executable path, or <see langword="null"/> when it could not be read (process gone, no permission).
+    /// Informational: it is the path in the peer's mount namespace, so <see cref="WorkloadRegistration.ExecutablePath"/> is matched by
+    /// the executable's device and inode, not by this string.</summary>
     public string? ExecutablePath { get; }
+
+    /// <summary>Gets the device and inode of the peer's executable, read while the process was pinned; <see langword="null"/> when unknown.</summary>
+    internal FileIdentity? Executable { get; private init; }
+
+    /// <summary>Gets the pinned peer process of a Workload API connection, re-checked on every call; <see langword="null"/> otherwise.</summary>
+    internal PeerProcess? Process { get; private init; }
 
     /// <summary>Reads the credentials of the process connected to a Unix domain socket (Linux).</summary>
     /// <param name="socket">An accepted or connected Unix domain socket.</param>
@@ -41,6 +50,14 @@ public sealed class PeerCredentials
     /// <exception cref="PlatformNotSupportedException">Not Linux, or not a Unix domain socket.</exception>
     /// <exception cref="SocketException">The kernel refused <c>SO_PEERCRED</c>.</exception>
     public static PeerCredentials FromSocket(Socket socket)
+    {
+        var credentials = Attest(socket);
+        credentials.Process?.Dispose();
+        return new PeerCredentials(credentials.ProcessId, credentials.UserId, credentials.GroupId, credentials.ExecutablePath) { Executable = credentials.Executable };
+    }
+
+    /// <summary>Reads the credentials of a connection's peer and keeps its process pinned (<see cref="Process"/>; the caller disposes it).</summary>
+    internal static PeerCredentials Attest(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
         if (!OperatingSystem.IsLinux() || socket.AddressFamily != AddressFamily.Unix)
@@ -66,25 +83,9 @@ public sealed class PeerCredentials
             gid = BinaryPrimitives.ReverseEndianness(gid);
         }
 
-        return new PeerCredentials(pid, uid, gid, ReadExecutablePath(pid));
-    }
-
-    private static string? ReadExecutablePath(int pid)
-    {
-        if (pid <= 0)
-        {
-            return null;
-        }
-
-        try
-        {
-            var target = new FileInfo($"/proc/{pid}/exe").LinkTarget;
-            return target;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
+        // The executable is read only through a pidfd-pinned process: a pid read from SO_PEERCRED may name another process by now.
+        var process = PeerProcess.Open(socket, pid);
+        return new PeerCredentials(pid, uid, gid, process?.ExecutablePath) { Executable = process?.Executable, Process = process };
     }
 
     /// <inheritdoc/>

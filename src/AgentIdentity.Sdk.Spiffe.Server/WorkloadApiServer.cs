@@ -117,10 +117,20 @@ public sealed class WorkloadApiServer : IAsyncDisposable
 
     /// <summary>Replaces the registration entries and pushes the new state: callers that no longer match get <c>PermissionDenied</c>.</summary>
     /// <param name="registrations">The new entries.</param>
+    /// <exception cref="ArgumentException">An entry has no selector, or an executable path without a user id.</exception>
     public void SetRegistrations(IEnumerable<WorkloadRegistration> registrations)
     {
         ArgumentNullException.ThrowIfNull(registrations);
-        _state.SetRegistrations(registrations);
+        List<WorkloadRegistration> entries = [.. registrations];
+        foreach (var entry in entries)
+        {
+            if (entry.SelectorError is { } error)
+            {
+                throw new ArgumentException($"The registration for '{entry.Id}' {error}.", nameof(registrations));
+            }
+        }
+
+        _state.SetRegistrations(entries);
     }
 
     /// <summary>Replaces the federated bundles and pushes the new state; trust domains left out are unloaded by clients.</summary>
@@ -138,7 +148,11 @@ public sealed class WorkloadApiServer : IAsyncDisposable
         {
             try
             {
-                credentials = PeerCredentials.FromSocket(socket);
+                credentials = PeerCredentials.Attest(socket);
+                if (logger.IsEnabled(LogLevel.Debug))
+                {
+                    logger.CallerAttested(credentials.ProcessId, credentials.UserId, credentials.GroupId, credentials.ExecutablePath is { } path ? DisplayText.Escape(path) : null, credentials.Executable?.ToString());
+                }
             }
             catch (Exception ex) when (ex is SocketException or PlatformNotSupportedException)
             {
@@ -147,7 +161,14 @@ public sealed class WorkloadApiServer : IAsyncDisposable
         }
 
         connection.Features.Set(new PeerCredentialsFeature(credentials));
-        await next(connection).ConfigureAwait(false);
+        try
+        {
+            await next(connection).ConfigureAwait(false);
+        }
+        finally
+        {
+            credentials?.Process?.Dispose();
+        }
     }
 
     private async Task RotateLoopAsync(CancellationToken stop)

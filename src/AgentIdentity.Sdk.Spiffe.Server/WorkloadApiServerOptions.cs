@@ -67,9 +67,9 @@ internal sealed class WorkloadApiServerOptionsRules : IValidateOptions<WorkloadA
 
         foreach (var registration in options.Registrations)
         {
-            if (registration.UserId is null && registration.GroupId is null && registration.ExecutablePath is null && registration.ProcessId is null)
+            if (registration.SelectorError is { } error)
             {
-                failures.Add($"{prefix}.Registrations: the registration for '{registration.Id}' has no selector; set UserId, GroupId, ExecutablePath or ProcessId.");
+                failures.Add($"{prefix}.Registrations: the registration for '{registration.Id}' {error}.");
             }
         }
 

@@ -28,7 +28,7 @@ internal sealed class WorkloadApiService(WorkloadApiState state) : SpiffeWorkloa
         {
             if (!SpiffeId.TryParse(request.SpiffeId, out var parsed, out var error))
             {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"spiffe_id '{request.SpiffeId}' is invalid: {error}"));
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"spiffe_id '{DisplayText.Truncate(request.SpiffeId)}' is invalid: {error}"));
             }
 
             wanted = parsed;
@@ -55,7 +55,7 @@ internal sealed class WorkloadApiService(WorkloadApiState state) : SpiffeWorkloa
 
         if (response.Svids.Count == 0)
         {
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"the caller is not entitled to '{request.SpiffeId}'"));
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"the caller is not entitled to '{DisplayText.Truncate(request.SpiffeId)}'"));
         }
 
         return Task.FromResult(response);

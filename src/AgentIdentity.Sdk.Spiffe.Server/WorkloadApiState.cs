@@ -83,6 +83,13 @@ internal sealed class WorkloadApiState : IDisposable
 
     public List<WorkloadRegistration> Match(PeerCredentials caller, string rpc)
     {
+        // Re-checked on every call and every streamed update: the attested process must still be the one that connected.
+        if (caller.Process is { } process && !process.IsUnchanged(out var changed))
+        {
+            _logger.CallerChanged(caller.ProcessId, caller.UserId, changed, rpc);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"no identity issued: {changed}"));
+        }
+
         var matches = new List<WorkloadRegistration>();
         var seen = new HashSet<SpiffeId>();
         foreach (var registration in _registrations)
@@ -95,7 +102,7 @@ internal sealed class WorkloadApiState : IDisposable
 
         if (matches.Count == 0)
         {
-            _logger.CallerDenied(caller.ProcessId, caller.UserId, caller.GroupId, caller.ExecutablePath, rpc);
+            _logger.CallerDenied(caller.ProcessId, caller.UserId, caller.GroupId, caller.ExecutablePath is { } path ? DisplayText.Escape(path) : null, rpc);
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"no identity issued: no registration entry matches the caller (uid {caller.UserId}, gid {caller.GroupId})"));
         }
 

@@ -195,16 +195,79 @@ public sealed class TestPki : IDisposable
     /// <summary>A CSR with an empty subject and a critical URI SAN for <paramref name="id"/> (plus <paramref name="dnsNames"/>).</summary>
     public static byte[] Csr(SpiffeId id, ECDsa key, params string[] dnsNames)
     {
+        // The ID's own string, never System.Uri (which writes the trust-domain ID spiffe://td as spiffe://td/).
         var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(id.ToUri());
-        foreach (var dns in dnsNames)
+        request.CertificateExtensions.Add(BuildSan([id.ToString()], dnsNames, critical: true));
+        return request.CreateSigningRequest();
+    }
+
+    /// <summary>A CSR for <paramref name="id"/> that carries <paramref name="subjectPublicKeyInfo"/> as given (well-formed or not), with a
+    /// valid ECDSA P-256 self-signature by <paramref name="key"/> over it: for testing how a CA reads the public key.</summary>
+    public static byte[] CsrWithPublicKeyInfo(SpiffeId id, ECDsa key, byte[] subjectPublicKeyInfo)
+    {
+        var info = new AsnWriter(AsnEncodingRules.DER);
+        using (info.PushSequence())
         {
-            san.AddDnsName(dns);
+            info.WriteInteger(0);
+            using (info.PushSequence())
+            {
+                // Empty subject.
+            }
+
+            info.WriteEncodedValue(subjectPublicKeyInfo);
+            using (info.PushSetOf(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true)))
+            using (info.PushSequence())
+            {
+                info.WriteObjectIdentifier("1.2.840.113549.1.9.14"); // extensionRequest
+                using (info.PushSetOf())
+                using (info.PushSequence())
+                using (info.PushSequence())
+                {
+                    info.WriteObjectIdentifier("2.5.29.17");
+                    info.WriteBoolean(true);
+                    info.WriteOctetString(BuildSan([id.ToString()], [], critical: true).RawData);
+                }
+            }
         }
 
-        request.CertificateExtensions.Add(san.Build(critical: true));
-        return request.CreateSigningRequest();
+        var toBeSigned = info.Encode();
+        var csr = new AsnWriter(AsnEncodingRules.DER);
+        using (csr.PushSequence())
+        {
+            csr.WriteEncodedValue(toBeSigned);
+            using (csr.PushSequence())
+            {
+                csr.WriteObjectIdentifier("1.2.840.10045.4.3.2"); // ecdsa-with-SHA256
+            }
+
+            csr.WriteBitString(key.SignData(toBeSigned, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
+        }
+
+        return csr.Encode();
+    }
+
+    /// <summary>Malformed SubjectPublicKeyInfo structures: an EC algorithm with no key at all, and <paramref name="key"/>'s real
+    /// key followed by data inside the structure (which a lax CA would copy into the certificate).</summary>
+    public static (byte[] WithoutKey, byte[] WithTrailingData) MalformedPublicKeyInfos(ECDsa key)
+    {
+        var withoutKey = new AsnWriter(AsnEncodingRules.DER);
+        using (withoutKey.PushSequence())
+        using (withoutKey.PushSequence())
+        {
+            withoutKey.WriteObjectIdentifier("1.2.840.10045.2.1");
+            withoutKey.WriteObjectIdentifier("1.2.840.10045.3.1.7");
+        }
+
+        var real = new AsnReader(key.ExportSubjectPublicKeyInfo(), AsnEncodingRules.DER).ReadSequence();
+        var withTrailingData = new AsnWriter(AsnEncodingRules.DER);
+        using (withTrailingData.PushSequence())
+        {
+            withTrailingData.WriteEncodedValue(real.ReadEncodedValue().Span);
+            withTrailingData.WriteEncodedValue(real.ReadEncodedValue().Span);
+            withTrailingData.WriteOctetString([0xDE, 0xAD, 0xBE, 0xEF]);
+        }
+
+        return (withoutKey.Encode(), withTrailingData.Encode());
     }
 
     /// <summary>Mints a CA certificate: self-signed when <paramref name="issuer"/> is null, otherwise signed by it (with its key).</summary>

@@ -43,7 +43,7 @@ public sealed class IntrospectionAccessTokenValidator : IAccessTokenValidator
         }
 
         _options = options;
-        _client = options.Backchannel ?? new HttpClient();
+        _client = options.Backchannel ?? new HttpClient { MaxResponseContentBufferSize = 1024 * 1024 };
     }
 
     /// <inheritdoc/>

@@ -531,7 +531,9 @@ internal sealed partial class IssuerEndpoints
         }
     }
 
-    private static Refusal MissingRefusal(string name) =>
+    private static Refusal MissingRefusal(string name) => MissingRefusalFor(DisplayText.Truncate(name));
+
+    private static Refusal MissingRefusalFor(string name) =>
         new(StatusCodes.Status400BadRequest, $"Missing {name}", $"'{name}' is required and must be a non-empty string.");
 
     private static Refusal IntegerRefusal(string name, bool allowZero) =>

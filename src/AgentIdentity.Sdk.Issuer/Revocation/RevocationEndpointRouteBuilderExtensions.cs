@@ -109,7 +109,7 @@ public static partial class AgentIdentityIssuerEndpointRouteBuilderExtensions
         {
             if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
             {
-                error = $"'after' / Last-Event-ID must be a non-negative sequence number; '{value}' is not.";
+                error = $"'after' / Last-Event-ID must be a non-negative sequence number; '{DisplayText.Truncate(value)}' is not.";
                 return false;
             }
 

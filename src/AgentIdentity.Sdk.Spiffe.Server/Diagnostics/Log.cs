@@ -28,4 +28,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 6105, EventName = "RotationFailed", Level = LogLevel.Error,
         Message = "Workload API server could not mint a new X.509-SVID for {SpiffeId}; the current one stays in use.")]
     public static partial void RotationFailed(this ILogger logger, SpiffeId spiffeId, Exception exception);
+
+    [LoggerMessage(EventId = 6106, EventName = "CallerAttested", Level = LogLevel.Debug,
+        Message = "Workload API connection from pid {Pid} (uid {Uid}, gid {Gid}, executable {ExecutablePath}, {ExecutableFile}) attested.")]
+    public static partial void CallerAttested(this ILogger logger, int pid, int uid, int gid, string? executablePath, string? executableFile);
+
+    [LoggerMessage(EventId = 6107, EventName = "CallerChanged", Level = LogLevel.Warning,
+        Message = "Workload API caller pid {Pid} (uid {Uid}) is no longer the process that connected: {Reason}; {Rpc} denied.")]
+    public static partial void CallerChanged(this ILogger logger, int pid, int uid, string reason, string rpc);
 }

@@ -107,12 +107,12 @@ public static class JwtSvidValidator
             alg = algElement.GetString()!;
             if (alg is not ("RS256" or "RS384" or "RS512" or "ES256" or "ES384" or "ES512" or "PS256" or "PS384" or "PS512"))
             {
-                return JwtSvidValidationResult.Fail($"algorithm '{alg}' is not allowed for JWT-SVIDs");
+                return JwtSvidValidationResult.Fail($"algorithm '{DisplayText.Truncate(alg)}' is not allowed for JWT-SVIDs");
             }
 
             if (root.TryGetProperty("typ", out var typ) && (typ.ValueKind != JsonValueKind.String || typ.GetString() is not ("JWT" or "JOSE")))
             {
-                return JwtSvidValidationResult.Fail($"header 'typ' is {typ.GetRawText()}; only JWT or JOSE are allowed");
+                return JwtSvidValidationResult.Fail($"header 'typ' is {DisplayText.Truncate(typ.GetRawText())}; only JWT or JOSE are allowed");
             }
 
             if (root.TryGetProperty("crit", out _))
@@ -176,7 +176,7 @@ public static class JwtSvidValidator
             var candidates = FindKeys(bundle, kid);
             if (candidates.Count == 0)
             {
-                return JwtSvidValidationResult.Fail(kid is null ? $"the JWT bundle of '{id.TrustDomain}' has no keys" : $"no key '{kid}' in the JWT bundle of '{id.TrustDomain}'");
+                return JwtSvidValidationResult.Fail(kid is null ? $"the JWT bundle of '{id.TrustDomain}' has no keys" : $"no key '{DisplayText.Truncate(kid)}' in the JWT bundle of '{id.TrustDomain}'");
             }
 
             var signedBytes = Encoding.ASCII.GetBytes(string.Concat(parts[0], ".", parts[1]));

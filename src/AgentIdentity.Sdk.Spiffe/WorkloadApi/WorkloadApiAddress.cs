@@ -67,7 +67,7 @@ public sealed class WorkloadApiAddress
     public static WorkloadApiAddress Parse(string value) =>
         TryParse(value, out var address, out var error)
             ? address
-            : throw new FormatException($"Workload API address '{value}' is invalid: {error}. Use unix:///absolute/path/to/agent.sock or tcp://<IP>:<port>.");
+            : throw new FormatException($"Workload API address '{DisplayText.Truncate(value)}' is invalid: {error}. Use unix:///absolute/path/to/agent.sock or tcp://<IP>:<port>.");
 
     /// <summary>Tries to parse an endpoint address and says why it is invalid.</summary>
     /// <param name="value">The address.</param>

@@ -132,7 +132,7 @@ public sealed class WorkloadApiClient : IDisposable
             var response = await _client.ValidateJWTSVIDAsync(new ValidateJWTSVIDRequest { Audience = audience, Svid = token }, new CallOptions(WorkloadApiChannel.SecurityHeader(), cancellationToken: cancellationToken)).ConfigureAwait(false);
             if (!SpiffeId.TryParse(response.SpiffeId, out var id, out var error))
             {
-                throw new WorkloadApiResponseException($"ValidateJWTSVID returned spiffe_id '{response.SpiffeId}', which is not a SPIFFE ID: {error}.");
+                throw new WorkloadApiResponseException($"ValidateJWTSVID returned spiffe_id '{DisplayText.Truncate(response.SpiffeId)}', which is not a SPIFFE ID: {error}.");
             }
 
             return (id, response.Claims is null ? "{}" : Google.Protobuf.JsonFormatter.Default.Format(response.Claims));
@@ -150,7 +150,7 @@ public sealed class WorkloadApiClient : IDisposable
         {
             if (!TrustDomain.TryParse(key, out var td, out var error))
             {
-                throw new WorkloadApiResponseException($"FetchJWTBundles has a key '{key}' that is not a trust domain: {error}.");
+                throw new WorkloadApiResponseException($"FetchJWTBundles has a key '{DisplayText.Truncate(key)}' that is not a trust domain: {error}.");
             }
 
             try
@@ -175,7 +175,7 @@ public sealed class WorkloadApiClient : IDisposable
 
         if (!SpiffeId.TryParse(svid.SpiffeId, out var id, out var error))
         {
-            throw new WorkloadApiResponseException($"FetchJWTSVID returned spiffe_id '{svid.SpiffeId}', which is not a SPIFFE ID: {error}.");
+            throw new WorkloadApiResponseException($"FetchJWTSVID returned spiffe_id '{DisplayText.Truncate(svid.SpiffeId)}', which is not a SPIFFE ID: {error}.");
         }
 
         // Read (not verify) the claims this process needs to use the token: its audience and expiry.

@@ -103,7 +103,7 @@ internal static class X509ContextParser
     {
         if (!SpiffeId.TryParse(s.SpiffeId, out var id, out var idError))
         {
-            throw Malformed($"spiffe_id '{s.SpiffeId}' is not a SPIFFE ID: {idError}");
+            throw Malformed($"spiffe_id '{DisplayText.Truncate(s.SpiffeId)}' is not a SPIFFE ID: {idError}");
         }
 
         var certificates = SplitDer(s.X509Svid.Span, $"x509_svid of '{id}'");

@@ -162,7 +162,7 @@ internal sealed class BoundTokenClient : IDisposable
             if (root.TryGetProperty("issuer", out var issuer) && issuer.ValueKind == JsonValueKind.String &&
                 !string.Equals(issuer.GetString()!.TrimEnd('/'), authority.ToString().TrimEnd('/'), StringComparison.Ordinal))
             {
-                throw new BoundTokenException($"Authorization server metadata at {from} names issuer '{issuer.GetString()}', not the configured authority '{authority}' (RFC 8414 §3.3); refusing it.");
+                throw new BoundTokenException($"Authorization server metadata at {from} names issuer '{DisplayText.Truncate(issuer.GetString())}', not the configured authority '{authority}' (RFC 8414 §3.3); refusing it.");
             }
 
             var method = MethodName(_options.AuthenticationMethod);
@@ -225,7 +225,7 @@ internal sealed class BoundTokenClient : IDisposable
             if (exchange && root.TryGetProperty("issued_token_type", out var issued) &&
                 (issued.ValueKind != JsonValueKind.String || issued.GetString() is not (TokenExchangeRequest.AccessTokenType or TokenExchangeRequest.JwtTokenType)))
             {
-                throw new BoundTokenException($"The token-exchange response from {endpoint} has issued_token_type '{issued}', not an access token (RFC 8693 §2.2.1).");
+                throw new BoundTokenException($"The token-exchange response from {endpoint} has issued_token_type '{DisplayText.Truncate(issued.ToString())}', not an access token (RFC 8693 §2.2.1).");
             }
 
             var expiresIn = DefaultExpiresIn;

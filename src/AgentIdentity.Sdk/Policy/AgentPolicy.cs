@@ -446,7 +446,7 @@ public sealed class AgentPolicy : IEquatable<AgentPolicy>
         return canonical;
     }
 
-    internal static string Truncate(string value) => value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 77), "...");
+    internal static string Truncate(string value) => value.Length <= 80 ? DisplayText.Escape(value) : string.Concat(DisplayText.Escape(value.AsSpan(0, 77)), "...");
 
     private static string Join(string[] patterns) => patterns.Length == 0 ? string.Empty : string.Join(", ", patterns.Select(Truncate));
 

@@ -71,6 +71,9 @@ internal sealed class RevocationFeedSubscriberOptionsRules : IValidateOptions<Re
 /// </remarks>
 public sealed class RevocationFeedSubscriber : IAsyncDisposable
 {
+    /// <summary>The longest line of the event stream the subscriber reads (a signed entry is well under 4 KiB); a longer one drops the connection.</summary>
+    internal const int MaxLineBytes = 64 * 1024;
+
     private readonly HttpClient _http;
     private readonly Uri _feedUri;
     private readonly RevocationFeedVerifier _verifier;
@@ -239,7 +242,7 @@ public sealed class RevocationFeedSubscriber : IAsyncDisposable
         var stream = await response.Content.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            using var reader = new StreamReader(stream);
+            var reader = new BoundedLineReader(stream, MaxLineBytes);
             Touch();
             SetConnected(true);
             _logger.FeedConnected(_feedUri, after);

@@ -29,6 +29,7 @@ public sealed class TrustBundle : ITrustBundleSource
     private const string JwtSvidUse = "jwt-svid";
     private readonly X509Certificate2[] _x509Authorities;
     private readonly HashSet<string> _authorityThumbprints;
+    private readonly IReadOnlyList<string> _otherKeys; // JWKs the SDK does not use (e.g. use "wit-svid"), kept verbatim for relaying
     private string? _json; // the bundle is immutable: its document is written once (the issuer sends it with every SVID)
 
     /// <summary>Initializes a new instance of the <see cref="TrustBundle"/> class.</summary>
@@ -38,11 +39,11 @@ public sealed class TrustBundle : ITrustBundleSource
     /// <param name="refreshHint">The <c>spiffe_refresh_hint</c>, if known.</param>
     /// <exception cref="ArgumentException">The trust domain is empty, or an authority is not a CA certificate.</exception>
     public TrustBundle(TrustDomain trustDomain, IEnumerable<X509Certificate2> x509Authorities, long? sequenceNumber = null, TimeSpan? refreshHint = null)
-        : this(trustDomain, x509Authorities, [], sequenceNumber, refreshHint)
+        : this(trustDomain, x509Authorities, [], [], sequenceNumber, refreshHint)
     {
     }
 
-    private TrustBundle(TrustDomain trustDomain, IEnumerable<X509Certificate2> x509Authorities, IReadOnlyList<string> jwtAuthorities, long? sequenceNumber, TimeSpan? refreshHint)
+    private TrustBundle(TrustDomain trustDomain, IEnumerable<X509Certificate2> x509Authorities, IReadOnlyList<string> jwtAuthorities, IReadOnlyList<string> otherKeys, long? sequenceNumber, TimeSpan? refreshHint)
     {
         if (trustDomain.IsEmpty)
         {
@@ -63,6 +64,7 @@ public sealed class TrustBundle : ITrustBundleSource
         _authorityThumbprints = new HashSet<string>(_x509Authorities.Select(CertificateExtensions.Sha256Hex), StringComparer.Ordinal);
         X509AuthorityCollection = [.. _x509Authorities];
         JwtAuthorities = jwtAuthorities;
+        _otherKeys = otherKeys;
         SequenceNumber = sequenceNumber;
         RefreshHint = refreshHint;
     }
@@ -101,7 +103,8 @@ public sealed class TrustBundle : ITrustBundleSource
     /// <exception cref="FormatException">The document is not a valid SPIFFE bundle; the message says what is wrong and where.</exception>
     /// <remarks>
     /// As the SPIFFE spec says, JWKs with an unknown <c>use</c> or <c>kty</c>, and X.509 entries without <c>x5c</c>, are ignored;
-    /// of several <c>x5c</c> elements only the first is used. Duplicate JSON members, a missing <c>keys</c> member, and an
+    /// of several <c>x5c</c> elements only the first is used. Ignored JWKs (for example <c>use: wit-svid</c>) are kept verbatim and
+    /// written back by <see cref="ToJson"/>, so that a bundle endpoint relaying the bundle does not strip them. Duplicate JSON members, a missing <c>keys</c> member, and an
     /// <c>x5c</c> certificate that is not a CA or does not match the JWK's public key are errors.
     /// </remarks>
     public static TrustBundle Parse(TrustDomain trustDomain, ReadOnlySpan<byte> utf8Json)
@@ -158,13 +161,29 @@ public sealed class TrustBundle : ITrustBundleSource
 
             var authorities = new List<X509Certificate2>();
             var jwt = new List<string>();
+            var other = new List<string>();
             var index = 0;
-            foreach (var key in keys.EnumerateArray())
+            try
             {
-                ParseKey(trustDomain, key, index++, authorities, jwt);
+                foreach (var key in keys.EnumerateArray())
+                {
+                    if (!ParseKey(trustDomain, key, index++, authorities, jwt))
+                    {
+                        other.Add(key.GetRawText());
+                    }
+                }
+            }
+            catch
+            {
+                foreach (var authority in authorities)
+                {
+                    authority.Dispose();
+                }
+
+                throw;
             }
 
-            return new TrustBundle(trustDomain, authorities, jwt, sequence, refresh);
+            return new TrustBundle(trustDomain, authorities, jwt, other, sequence, refresh);
         }
     }
 
@@ -179,7 +198,8 @@ public sealed class TrustBundle : ITrustBundleSource
         return Parse(trustDomain, Encoding.UTF8.GetBytes(json));
     }
 
-    private static void ParseKey(TrustDomain td, JsonElement key, int index, List<X509Certificate2> authorities, List<string> jwt)
+    /// <summary>Reads one JWK; returns <see langword="false"/> when the SDK ignores it (it is then kept verbatim).</summary>
+    private static bool ParseKey(TrustDomain td, JsonElement key, int index, List<X509Certificate2> authorities, List<string> jwt)
     {
         if (key.ValueKind != JsonValueKind.Object)
         {
@@ -193,13 +213,13 @@ public sealed class TrustBundle : ITrustBundleSource
 
         if (!key.TryGetProperty("use", out var use) || use.ValueKind != JsonValueKind.String)
         {
-            return; // SPIFFE: a JWK without 'use' is ignored.
+            return false; // SPIFFE: a JWK without 'use' is ignored.
         }
 
         var ktyValue = kty.GetString();
         if (ktyValue is not ("EC" or "RSA" or "OKP"))
         {
-            return; // Unknown key type: ignore that JWK only.
+            return false; // Unknown key type: ignore that JWK only.
         }
 
         switch (use.GetString())
@@ -207,7 +227,7 @@ public sealed class TrustBundle : ITrustBundleSource
             case X509SvidUse:
                 if (!key.TryGetProperty("x5c", out var x5c) || x5c.ValueKind != JsonValueKind.Array || x5c.GetArrayLength() == 0)
                 {
-                    return; // SPIFFE: ignore entries without x5c.
+                    return false; // SPIFFE: ignore entries without x5c.
                 }
 
                 var first = x5c[0];
@@ -226,18 +246,26 @@ public sealed class TrustBundle : ITrustBundleSource
                     throw new FormatException($"Trust bundle for '{td}' is invalid: keys[{index}].x5c[0] is not a base64 DER certificate ({ex.Message}).", ex);
                 }
 
-                if (!SvidProfile.IsSigningCertificate(certificate))
+                try
                 {
-                    throw Invalid(td, $"keys[{index}].x5c[0] ('{certificate.Subject}') is not a CA certificate");
-                }
+                    if (!SvidProfile.IsSigningCertificate(certificate))
+                    {
+                        throw Invalid(td, $"keys[{index}].x5c[0] ('{DisplayText.Truncate(certificate.Subject)}') is not a CA certificate");
+                    }
 
-                if (ktyValue == "EC" && !EcKeyMatches(key, certificate))
+                    if (ktyValue == "EC" && !EcKeyMatches(td, index, key, certificate))
+                    {
+                        throw Invalid(td, $"keys[{index}] has EC coordinates that do not match the public key of its x5c certificate");
+                    }
+                }
+                catch (Exception ex) when (ex is FormatException or CryptographicException)
                 {
-                    throw Invalid(td, $"keys[{index}] has EC coordinates that do not match the public key of its x5c certificate");
+                    certificate.Dispose();
+                    throw ex as FormatException ?? new FormatException($"Trust bundle for '{td}' is invalid: keys[{index}].x5c[0] cannot be read as a CA certificate ({ex.Message}).", ex);
                 }
 
                 authorities.Add(certificate);
-                break;
+                return true;
 
             case JwtSvidUse:
                 if (!key.TryGetProperty("kid", out var kid) || kid.ValueKind != JsonValueKind.String || kid.GetString()!.Length == 0)
@@ -246,18 +274,23 @@ public sealed class TrustBundle : ITrustBundleSource
                 }
 
                 jwt.Add(key.GetRawText());
-                break;
+                return true;
 
             default:
-                return; // Unknown use: ignore that JWK only.
+                return false; // Unknown use: ignore that JWK only.
         }
     }
 
-    private static bool EcKeyMatches(JsonElement key, X509Certificate2 certificate)
+    private static bool EcKeyMatches(TrustDomain td, int index, JsonElement key, X509Certificate2 certificate)
     {
         if (!key.TryGetProperty("x", out var x) || !key.TryGetProperty("y", out var y))
         {
             return true; // Coordinates are optional when x5c is given.
+        }
+
+        if (x.ValueKind != JsonValueKind.String || y.ValueKind != JsonValueKind.String)
+        {
+            throw Invalid(td, $"keys[{index}] has EC coordinates 'x' and 'y' that are not both base64url strings");
         }
 
         using var ec = certificate.GetECDsaPublicKey();
@@ -301,6 +334,11 @@ public sealed class TrustBundle : ITrustBundleSource
             }
 
             foreach (var jwk in JwtAuthorities)
+            {
+                writer.WriteRawValue(jwk);
+            }
+
+            foreach (var jwk in _otherKeys)
             {
                 writer.WriteRawValue(jwk);
             }

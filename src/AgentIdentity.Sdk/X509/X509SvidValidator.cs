@@ -75,7 +75,9 @@ public static class X509SvidValidator
             }
         }
 
-        var built = chain.Build(leaf);
+        // Every certificate of the bundle is a trust anchor, self-signed or not (SPIFFE bundles, go-spiffe, SPIRE): a chain that
+        // ends at a bundle certificate whose own issuer is not there is complete, not partial.
+        var built = chain.Build(leaf) || EndsAtBundleCertificate(chain, bundle);
         var elements = new List<X509Certificate2>(chain.ChainElements.Count);
         foreach (var element in chain.ChainElements)
         {
@@ -108,24 +110,37 @@ public static class X509SvidValidator
         var root = elements[^1];
         if (!bundle.ContainsAuthority(root))
         {
-            return Fail(X509SvidValidationError.UntrustedChain, leaf, $"its chain ends at '{root.Subject}', which is not in the bundle of '{id.TrustDomain}'", id);
+            return Fail(X509SvidValidationError.UntrustedChain, leaf, $"its chain ends at '{DisplayText.Truncate(root.Subject)}', which is not in the bundle of '{id.TrustDomain}'", id);
         }
 
         for (var i = 1; i < elements.Count; i++)
         {
             if (!SvidProfile.IsSigningCertificate(elements[i]))
             {
-                return Fail(X509SvidValidationError.InvalidIntermediate, leaf, $"CA certificate '{elements[i].Subject}' in its chain is not a signing certificate (cA=true, keyCertSign)", id);
+                return Fail(X509SvidValidationError.InvalidIntermediate, leaf, $"CA certificate '{DisplayText.Truncate(elements[i].Subject)}' in its chain is not a signing certificate (cA=true, keyCertSign)", id);
             }
 
             timeError = CheckTime(elements[i], now, options.ClockSkew, out reason);
             if (timeError != X509SvidValidationError.None)
             {
-                return Fail(timeError, leaf, $"CA certificate '{elements[i].Subject}' {reason}", id);
+                return Fail(timeError, leaf, $"CA certificate '{DisplayText.Truncate(elements[i].Subject)}' {reason}", id);
             }
         }
 
         return X509SvidValidationResult.Success(id, elements);
+    }
+
+    private static bool EndsAtBundleCertificate(X509Chain chain, TrustBundle bundle)
+    {
+        var flags = X509ChainStatusFlags.NoError;
+        foreach (var status in chain.ChainStatus)
+        {
+            flags |= status.Status;
+        }
+
+        return flags == X509ChainStatusFlags.PartialChain
+            && chain.ChainElements.Count > 1
+            && bundle.ContainsAuthority(chain.ChainElements[^1].Certificate);
     }
 
     private static X509SvidValidationResult Fail(X509SvidValidationError error, X509Certificate2 leaf, string reason, SpiffeId id) =>
@@ -164,7 +179,7 @@ public static class X509SvidValidator
 
         if (!CertificateExtensions.TryReadUriNameConstraints(extension, out var permitted, out var excluded))
         {
-            reason = $"the name constraints of CA '{ca.Subject}' cannot be decoded";
+            reason = $"the name constraints of CA '{DisplayText.Truncate(ca.Subject)}' cannot be decoded";
             return false;
         }
 
@@ -173,7 +188,7 @@ public static class X509SvidValidator
         {
             if (CertificateExtensions.UriHostMatches(host, constraint))
             {
-                reason = $"CA '{ca.Subject}' excludes URIs with host '{constraint}'";
+                reason = $"CA '{DisplayText.Truncate(ca.Subject)}' excludes URIs with host '{constraint}'";
                 return false;
             }
         }
@@ -191,7 +206,7 @@ public static class X509SvidValidator
             }
         }
 
-        reason = $"CA '{ca.Subject}' permits only URIs with host {string.Join(", ", permitted.Select(p => $"'{p}'"))}, not '{host}'";
+        reason = $"CA '{DisplayText.Truncate(ca.Subject)}' permits only URIs with host {string.Join(", ", permitted.Select(p => $"'{p}'"))}, not '{host}'";
         return false;
     }
 }

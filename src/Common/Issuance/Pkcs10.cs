@@ -208,24 +208,58 @@ internal static class Pkcs10
         return new ParsedRequest(spki, isRsa, otherNames || sanUris is { Count: > 1 });
     }
 
+    /// <summary>Checks that the SubjectPublicKeyInfo is exactly one DER structure of a supported key (nothing inside it or after it
+    /// that the CA would copy into the certificate unread); returns whether it is RSA.</summary>
     private static bool CheckKey(ReadOnlyMemory<byte> spki, SpiffeId id)
     {
         try
         {
-            var algorithm = new AsnReader(spki, AsnEncodingRules.DER).ReadSequence().ReadSequence();
+            var outer = new AsnReader(spki, AsnEncodingRules.DER);
+            var info = outer.ReadSequence();
+            outer.ThrowIfNotEmpty();
+            var algorithm = info.ReadSequence();
             var oid = algorithm.ReadObjectIdentifier();
+            var key = info.ReadBitString(out var unusedBits);
+            if (info.HasData)
+            {
+                throw Refuse(id, "the CSR's public key (SubjectPublicKeyInfo) has data after its key");
+            }
+
+            if (unusedBits != 0)
+            {
+                throw Refuse(id, "the CSR's public key BIT STRING has unused bits");
+            }
+
             if (oid == Oids.EcPublicKey)
             {
                 var curve = algorithm.HasData && algorithm.PeekTag().HasSameClassAndValue(Asn1Tag.ObjectIdentifier) ? algorithm.ReadObjectIdentifier() : null;
-                return curve is Oids.P256 or Oids.P384
+                if (curve is not (Oids.P256 or Oids.P384))
+                {
+                    throw Refuse(id, "EC keys must be on the P-256 or P-384 curve");
+                }
+
+                algorithm.ThrowIfNotEmpty();
+                var size = curve == Oids.P384 ? 48 : 32;
+                return key.Length == (2 * size) + 1 && key[0] == 0x04
                     ? false
-                    : throw Refuse(id, "EC keys must be on the P-256 or P-384 curve");
+                    : throw Refuse(id, "the CSR's EC public key is not an uncompressed point of its curve's size");
             }
 
             if (oid == Oids.RsaEncryption)
             {
+                if (algorithm.HasData)
+                {
+                    algorithm.ReadNull();
+                }
+
+                algorithm.ThrowIfNotEmpty();
                 using var rsa = RSA.Create();
-                rsa.ImportSubjectPublicKeyInfo(spki.Span, out _);
+                rsa.ImportSubjectPublicKeyInfo(spki.Span, out var read);
+                if (read != spki.Length)
+                {
+                    throw Refuse(id, "the CSR's public key (SubjectPublicKeyInfo) has trailing data");
+                }
+
                 return rsa.KeySize >= 2048 ? true : throw Refuse(id, "RSA keys must be 2048 bits or longer");
             }
 
@@ -265,7 +299,7 @@ internal static class Pkcs10
                 _ => false,
             };
         }
-        catch (CryptographicException)
+        catch (Exception ex) when (ex is CryptographicException or AsnContentException)
         {
             return false;
         }

@@ -161,6 +161,13 @@ public sealed class RevocationFeedTests : IAsyncLifetime, IDisposable
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
         Assert.Contains("sequence number", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
+        // The refused value is quoted with its control characters escaped: it cannot forge a log line (issue 18, defect 15).
+        using var injected = await _http.GetAsync(new Uri(_issuer.BaseAddress, "/revocation/feed?after=1%0D%0Aforged%00"));
+        var injectedText = await injected.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.BadRequest, injected.StatusCode);
+        Assert.Contains(@"'1\x0D\x0Aforged\x00'", injectedText, StringComparison.Ordinal);
+        Assert.DoesNotContain(injectedText, c => c is '\r' or '\n' or '\0');
+
         using var wrongType = await _http.PostAsync(new Uri(_issuer.BaseAddress, "/revocation/ocsp"), new ByteArrayContent([1, 2, 3]));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, wrongType.StatusCode);
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -129,6 +130,8 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
     [InlineData("extra-san", HttpStatusCode.BadRequest, "more than the one requested SPIFFE ID")]
     [InlineData("malformed-csr", HttpStatusCode.BadRequest, "not a valid DER PKCS#10")]
     [InlineData("bad-signature", HttpStatusCode.BadRequest, "signature does not verify")]
+    [InlineData("spki-without-key", HttpStatusCode.BadRequest, "the CSR's public key cannot be decoded")]
+    [InlineData("spki-trailing-data", HttpStatusCode.BadRequest, "has data after its key")]
     [InlineData("not-base64", HttpStatusCode.BadRequest, "'csr' is not valid base64")]
     [InlineData("bad-id", HttpStatusCode.BadRequest, "'spiffeId' is not a valid SPIFFE ID")]
     [InlineData("foreign-domain", HttpStatusCode.Forbidden, "serves trust domain 'example.org'")]
@@ -147,6 +150,8 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
             "extra-san" => IssueBody(id, TestPki.Csr(id, key, "evil.example.com"), token),
             "malformed-csr" => IssueBody(id, [0x30, 0x03, 0x02, 0x01], token),
             "bad-signature" => IssueBody(id, Tamper(csr), token),
+            "spki-without-key" => IssueBody(id, TestPki.CsrWithPublicKeyInfo(id, key, TestPki.MalformedPublicKeyInfos(key).WithoutKey), token),
+            "spki-trailing-data" => IssueBody(id, TestPki.CsrWithPublicKeyInfo(id, key, TestPki.MalformedPublicKeyInfos(key).WithTrailingData), token),
             "not-base64" => new { spiffeId = id.ToString(), csr = "%%%", joinToken = token },
             "bad-id" => new { spiffeId = "spiffe://Example.org/x", csr = Convert.ToBase64String(csr), joinToken = token },
             "foreign-domain" => new { spiffeId = "spiffe://other.org/agent/worker/1", csr = Convert.ToBase64String(csr), joinToken = token },
@@ -163,6 +168,22 @@ public sealed class IssuerEndpointsTests : IAsyncLifetime
         Assert.Equal((int)expected, problem.RootElement.GetProperty("status").GetInt32());
         Assert.Contains(message, IssuerHost.Detail(problem.RootElement), StringComparison.Ordinal);
         Assert.Equal(0, await _host.Issuer.Store.CountCertificatesAsync());
+        Assert.Null((await _host.Issuer.Store.FindJoinTokenAsync(AgentIdentityIssuer.HashToken(token)))!.RedeemedAt);
+    }
+
+    [Fact]
+    public void IssuerCaCertificates_UriSan_ParsesAsTheTrustDomainSpiffeId()
+    {
+        // System.Uri would write spiffe://example.org/ (trailing slash), which is not a SPIFFE ID (issue 18, defect 14).
+        var state = _host.Issuer.State;
+        X509Certificate2[] authorities = [.. _host.Issuer.GetBundle().X509Authorities, .. state.Signer.Intermediates];
+        Assert.True(authorities.Length >= 2);
+        foreach (var certificate in authorities)
+        {
+            var uri = Assert.Single(CertificateExtensions.ReadUriSans(certificate, out _)!);
+            Assert.Equal("spiffe://example.org", uri);
+            Assert.True(SpiffeId.TryParse(uri, out var id) && id.IsTrustDomainId, uri);
+        }
     }
 
     [Fact]

@@ -131,7 +131,7 @@ public sealed class WorkloadApiServerTests : IDisposable
     [Fact]
     public async Task FetchX509Svid_ExecutablePathSelector_MatchesThisProcess()
     {
-        var registration = new WorkloadRegistration(SpiffeId.Parse("spiffe://example.org/by-path")) { ExecutablePath = new FileInfo("/proc/self/exe").LinkTarget };
+        var registration = new WorkloadRegistration(SpiffeId.Parse("spiffe://example.org/by-path")) { UserId = SpiffeTestEnvironment.CurrentUser().Uid, ExecutablePath = new FileInfo("/proc/self/exe").LinkTarget };
         await using var server = await WorkloadApiServer.StartAsync(_env.Ca, _env.ServerOptions("g.sock", registration), SpiffeTestEnvironment.ServerTime());
         await using var source = await WorkloadApiX509Source.CreateAsync(new WorkloadApiOptions { Address = server.Address.Value }).Within30s();
         Assert.Equal(registration.Id, source.GetCurrent().Id);

@@ -85,9 +85,9 @@ internal sealed class SpiffeTestEnvironment : IDisposable
     /// <summary>A self-signed CA certificate for a federated trust domain.</summary>
     public static X509Certificate2 CreateForeignRoot(string trustDomain)
     {
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(new Uri($"spiffe://{trustDomain}"));
-        return TestPki.CreateCa($"CN={trustDomain} root", null, Now.AddDays(-1), Now.AddDays(30), nameConstraint: null, keyUsage: X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, extra: [san.Build()]);
+        // The trust domain's own SPIFFE ID, without the trailing slash System.Uri would add.
+        var san = TestPki.BuildSan([$"spiffe://{trustDomain}"], [], critical: false);
+        return TestPki.CreateCa($"CN={trustDomain} root", null, Now.AddDays(-1), Now.AddDays(30), nameConstraint: null, keyUsage: X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, extra: [san]);
     }
 
     public static ObservableTimeProvider ClientTime() => new(Now);

@@ -34,6 +34,8 @@ public sealed class WorkloadApiOptionsValidationTests : IDisposable
         { o => o.JwtSvidLifetime = TimeSpan.Zero, "WorkloadApiServerOptions.JwtSvidLifetime must be positive; it is 00:00:00." },
         { o => o.RotationFraction = 1, "WorkloadApiServerOptions.RotationFraction must be between 0 exclusive and 1 exclusive." },
         { o => o.Registrations.Add(new WorkloadRegistration(SpiffeId.Parse("spiffe://example.org/x"))), "WorkloadApiServerOptions.Registrations: the registration for 'spiffe://example.org/x' has no selector" },
+        { o => o.Registrations.Add(new WorkloadRegistration(SpiffeId.Parse("spiffe://example.org/x")) { ExecutablePath = "/usr/bin/tool" }), "the registration for 'spiffe://example.org/x' has an ExecutablePath selector without UserId; set UserId too" },
+        { o => o.Registrations.Add(new WorkloadRegistration(SpiffeId.Parse("spiffe://example.org/x")) { UserId = 1, ExecutablePath = "bin/tool" }), "has the ExecutablePath 'bin/tool', which is not absolute" },
     };
 
     [Theory]

@@ -121,6 +121,37 @@ public sealed class DevelopmentCertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    public void Issue_CsrWhosePublicKeyInfoHasNoKey_IsRefusedWithTheDocumentedException()
+    {
+        // Was AsnContentException, an HTTP 500 at the issuer (issue 18, defect 10).
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = TestPki.CsrWithPublicKeyInfo(_id, key, TestPki.MalformedPublicKeyInfos(key).WithoutKey);
+        var ex = Assert.Throws<CertificateIssuanceException>(() => _ca.Issue(new X509SvidRequest(_id, csr, TimeSpan.FromHours(1))));
+        Assert.Contains("the CSR's public key cannot be decoded", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Issue_CsrWhosePublicKeyInfoHasTrailingData_IsRefusedNotCopiedIntoTheCertificate()
+    {
+        // The self-signature covers the extra data, so it verifies: only a strict read of the key keeps it out of the certificate.
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = TestPki.CsrWithPublicKeyInfo(_id, key, TestPki.MalformedPublicKeyInfos(key).WithTrailingData);
+        var ex = Assert.Throws<CertificateIssuanceException>(() => _ca.Issue(new X509SvidRequest(_id, csr, TimeSpan.FromHours(1))));
+        Assert.Contains("has data after its key", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Issue_CsrBuiltByTheTestHelperWithAWellFormedKey_IsIssued()
+    {
+        // The control for the two tests above: the hand-built CSR is accepted when its key is well formed.
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = TestPki.CsrWithPublicKeyInfo(_id, key, key.ExportSubjectPublicKeyInfo());
+        var issuance = _ca.Issue(new X509SvidRequest(_id, csr, TimeSpan.FromHours(1)));
+        using var certificate = issuance.Certificate;
+        Assert.Equal(key.ExportSubjectPublicKeyInfo(), certificate.PublicKey.ExportSubjectPublicKeyInfo());
+    }
+
+    [Fact]
     public void Issue_WeakRsaKey_IsRefused()
     {
         using var rsa = RSA.Create(1024);

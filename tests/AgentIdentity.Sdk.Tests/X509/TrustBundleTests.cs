@@ -91,6 +91,48 @@ public sealed class TrustBundleTests : IDisposable
         Assert.Contains("do not match", Assert.Throws<FormatException>(() => TrustBundle.Parse(_pki.TrustDomain, json)).Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("5", "\"y\"")]
+    [InlineData("\"x\"", "null")]
+    [InlineData("{}", "[]")]
+    public void Parse_EcCoordinateNotAString_ThrowsFormatException(string x, string y)
+    {
+        // Was InvalidOperationException from JsonElement.GetString (issue 18, defect 10).
+        var json = $$"""{"keys":[{"kty":"EC","use":"x509-svid","crv":"P-256","x":{{x}},"y":{{y}},"x5c":["{{Convert.ToBase64String(_pki.Root.RawData)}}"]}]}""";
+        var ex = Assert.Throws<FormatException>(() => TrustBundle.Parse(_pki.TrustDomain, json));
+        Assert.Contains("keys[0] has EC coordinates 'x' and 'y' that are not both base64url strings", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ToJson_KeysTheSdkIgnores_AreWrittenBackVerbatim()
+    {
+        // SPIFFE bundles may carry keys of other uses (wit-svid for WIMSE workload identity tokens) or types this SDK does not
+        // read: a bundle endpoint relaying the bundle must not strip them (issue 18, defect 16).
+        var root = Convert.ToBase64String(_pki.Root.RawData);
+        string[] ignored =
+        [
+            """{"kty":"OKP","use":"wit-svid","kid":"w1","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","custom":[1,{"a":null}]}""",
+            """{"kty":"oct","use":"x509-svid","x5c":["AAAA"]}""",
+            """{"kty":"EC","use":"x509-svid"}""",
+            """{"kty":"EC","crv":"P-256"}""",
+        ];
+        var json = $$"""{"spiffe_sequence":7,"keys":[{{ignored[0]}},{"kty":"EC","use":"x509-svid","x5c":["{{root}}"]},{{string.Join(",", ignored[1..])}}]}""";
+
+        var bundle = TrustBundle.Parse(_pki.TrustDomain, json);
+        var written = bundle.ToJsonString();
+
+        Assert.Single(bundle.X509Authorities);
+        using var document = JsonDocument.Parse(written);
+        var keys = document.RootElement.GetProperty("keys").EnumerateArray().Select(k => k.GetRawText()).ToList();
+        Assert.Equal(5, keys.Count);
+        foreach (var key in ignored)
+        {
+            Assert.Contains(key, keys);
+        }
+
+        Assert.Equal(written, TrustBundle.Parse(_pki.TrustDomain, written).ToJsonString());
+    }
+
     [Fact]
     public void TryGetBundle_OnlyForItsOwnTrustDomain()
     {

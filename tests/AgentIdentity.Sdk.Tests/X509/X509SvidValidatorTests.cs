@@ -25,6 +25,36 @@ public sealed class X509SvidValidatorTests : IDisposable
     }
 
     [Fact]
+    public void Validate_BundleHoldsOnlyTheIntermediate_NonSelfSignedAnchorIsAccepted()
+    {
+        // SPIFFE bundles are sets of trust anchors; go-spiffe and SPIRE accept any bundle certificate as one, self-signed or not
+        // (issue 18, defect 16). The chain stops at the anchor: its own issuer is neither needed nor checked.
+        using var leaf = _pki.IssueLeaf();
+        var bundle = new TrustBundle(_pki.TrustDomain, [TestPki.Public(_pki.Intermediate)]);
+
+        var result = X509SvidValidator.Validate(leaf, [], bundle, Now);
+
+        Assert.True(result.IsValid, result.Reason);
+        Assert.Equal(2, result.VerifiedChain.Count);
+        Assert.Equal(_pki.Intermediate.Thumbprint, result.VerifiedChain[^1].Thumbprint);
+    }
+
+    [Fact]
+    public void Validate_NonSelfSignedAnchor_LeafOfAnotherCaWithTheSameNames_IsRejected()
+    {
+        // Another CA of the same trust domain and the same subject names: the leaf names the anchor as issuer, but the
+        // signature is not the anchor's, so the partial chain is not accepted.
+        using var other = TestPki.Create("example.org", Now);
+        using var forged = other.IssueLeaf();
+        var bundle = new TrustBundle(_pki.TrustDomain, [TestPki.Public(_pki.Intermediate)]);
+
+        var result = X509SvidValidator.Validate(forged, [], bundle, Now);
+
+        Assert.False(result.IsValid);
+        Assert.Equal(X509SvidValidationError.UntrustedChain, result.Error);
+    }
+
+    [Fact]
     public void Validate_KeyUsageWithKeyCertSign_IsRejected()
     {
         using var leaf = _pki.IssueLeaf(s => s.KeyUsage = X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign);

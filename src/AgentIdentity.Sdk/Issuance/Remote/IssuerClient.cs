@@ -16,6 +16,9 @@ namespace AgentIdentity;
 /// <remarks>Thread-safe. Only CSRs, never private keys, leave the process. Register it with <c>builder.UseIssuer(uri, joinToken)</c>.</remarks>
 public sealed class IssuerClient : IX509SvidIssuer, IDisposable
 {
+    /// <summary>The largest issuer response read (an issuance with its chain and bundle is a few KiB); a larger one is refused.</summary>
+    internal const int MaxResponseBytes = 1024 * 1024;
+
     private readonly IssuerClientOptions _options;
     private readonly TimeProvider _time;
     private readonly HttpClient _anonymous;
@@ -367,7 +370,7 @@ public sealed class IssuerClient : IX509SvidIssuer, IDisposable
         }
 
         handler.SslOptions = ssl;
-        return new HttpClient(handler, disposeHandler: true) { Timeout = _options.Timeout, DefaultRequestVersion = HttpVersion.Version11 };
+        return new HttpClient(handler, disposeHandler: true) { Timeout = _options.Timeout, DefaultRequestVersion = HttpVersion.Version11, MaxResponseContentBufferSize = MaxResponseBytes };
     }
 
     private bool ValidateServerSvid(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
