@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AgentIdentity.AspNetCore;
+using AgentIdentity.Audit;
 using AgentIdentity.SemanticKernel.Tests.TestInfrastructure;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
@@ -178,6 +179,7 @@ public sealed class TracingTests(Xunit.Abstractions.ITestOutputHelper output) : 
     {
         var services = new ServiceCollection();
         services.AddLogging();
+        services.AddSingleton<IAuditSink>(new InMemoryAuditSink());
         services.AddSingleton<IX509SvidIssuer>(_agents.Ca);
         services.AddSingleton<ITrustBundleSource>(_agents.Ca);
         services.AddAgentIdentity(o =>
