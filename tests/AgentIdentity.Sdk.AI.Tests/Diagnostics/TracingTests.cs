@@ -1,12 +1,13 @@
 using System.Diagnostics;
 using AgentIdentity.AspNetCore;
-using AgentIdentity.Audit;
 using AgentIdentity.SemanticKernel.Tests.TestInfrastructure;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
 
@@ -178,8 +179,7 @@ public sealed class TracingTests(Xunit.Abstractions.ITestOutputHelper output) : 
     private ServiceProvider BuildAgent(out HttpClient http)
     {
         var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton<IAuditSink>(new InMemoryAuditSink());
+        services.AddLogging(l => l.AddProvider(new FakeLoggerProvider()));   // logging that records: the default LoggingAuditSink
         services.AddSingleton<IX509SvidIssuer>(_agents.Ca);
         services.AddSingleton<ITrustBundleSource>(_agents.Ca);
         services.AddAgentIdentity(o =>
