@@ -50,8 +50,8 @@ public static class AgentIdentityKernelExtensions
 
     /// <summary>
     /// Binds an existing kernel to an agent identity: adds an <see cref="AgentIdentityFilter"/> as the outermost function and
-    /// auto-function invocation filter. Use it (on a <see cref="Kernel.Clone"/> when the kernel is shared) to give each agent of
-    /// one process its own identity.
+    /// auto-function invocation filter. To give each agent of one process its own identity, build one shared kernel that is bound
+    /// to no agent and bind a <see cref="Kernel.Clone"/> of it per agent (a clone of a bound kernel keeps the binding).
     /// </summary>
     /// <param name="kernel">The kernel.</param>
     /// <param name="identity">The agent's identity.</param>
@@ -65,7 +65,9 @@ public static class AgentIdentityKernelExtensions
         if (kernel.FunctionInvocationFilters.OfType<AgentIdentityFilter>().FirstOrDefault() is { } existing)
         {
             throw new InvalidOperationException(
-                $"This kernel is already bound to agent identity '{existing.Guard.Identity}'. One kernel acts as one agent: call kernel.Clone() and bind the clone instead.");
+                $"This kernel is already bound to agent identity '{existing.Guard.Identity}', and one kernel acts as one agent. A clone of a bound kernel "
+                + "keeps its binding, so do not clone this one: build the shared kernel without AddAgentIdentityFilters (plugins and chat client only), "
+                + "then bind one clone of it per agent (var kernel = shared.Clone(); kernel.UseAgentIdentity(credential)).");
         }
 
         var filter = AgentIdentityFilterFactory.Create(kernel.Services, identity, configure);

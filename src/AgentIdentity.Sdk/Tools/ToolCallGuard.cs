@@ -50,7 +50,7 @@ public sealed class ToolCallGuard
     /// Creates a guard with the defaults every framework integration uses (the Semantic Kernel filters, the Microsoft.Extensions.AI
     /// and Agent Framework middleware), so that they cannot differ: the options <paramref name="configure"/> sets, and for each one
     /// it leaves unset the registered <see cref="IAuditSink"/> (else a <see cref="LoggingAuditSink"/> over the registered
-    /// <see cref="ILoggerFactory"/>, category <c>AgentIdentity.Audit</c>; else none), the registered <see cref="IRevocationStatus"/>
+    /// <see cref="ILoggerFactory"/>, category <c>AgentIdentity.Audit</c>, when it records that category at Information; else it refuses), the registered <see cref="IRevocationStatus"/>
     /// (else none), and structured arguments formatted as JSON with <paramref name="argumentJsonOptions"/>. The clock is the
     /// registered <see cref="TimeProvider"/>, else <see cref="TimeProvider.System"/>.
     /// </summary>
@@ -61,13 +61,14 @@ public sealed class ToolCallGuard
     /// (the integrations pass <c>AIJsonUtilities.DefaultOptions</c>); <see langword="null"/> for <see cref="object.ToString"/>.
     /// A value they cannot serialize falls back to <see cref="object.ToString"/>.</param>
     /// <returns>The guard.</returns>
+    /// <exception cref="InvalidOperationException">No audit sink is set or registered and no registered logger records audit
+    /// events: a default that records nothing does not exist.</exception>
     public static ToolCallGuard Create(IServiceProvider? services, IX509SvidSource identity, Action<ToolCallGuardOptions>? configure = null, JsonSerializerOptions? argumentJsonOptions = null)
     {
         ArgumentNullException.ThrowIfNull(identity);
         var options = new ToolCallGuardOptions();
         configure?.Invoke(options);
-        options.AuditSink ??= services?.GetService<IAuditSink>()
-            ?? (services?.GetService<ILoggerFactory>() is { } loggerFactory ? new LoggingAuditSink(loggerFactory.CreateLogger("AgentIdentity.Audit")) : null);
+        options.AuditSink ??= services?.GetService<IAuditSink>() ?? CreateLoggingSink(services) ?? throw new InvalidOperationException(NoAuditSinkMessage);
         options.RevocationStatus ??= services?.GetService<IRevocationStatus>();
         if (argumentJsonOptions is not null)
         {
@@ -76,6 +77,14 @@ public sealed class ToolCallGuard
 
         return new ToolCallGuard(identity, options, services?.GetService<TimeProvider>());
     }
+
+    /// <summary>The refusal of <see cref="Create"/> when the audit trail would go nowhere.</summary>
+    internal const string NoAuditSinkMessage =
+        "The AgentIdentity tool-call guard has nowhere to write its audit trail: ToolCallGuardOptions.AuditSink is not set, the services "
+        + "have no IAuditSink, and no logger records category 'AgentIdentity.Audit' at Information (a kernel from Kernel.CreateBuilder() has no logging). "
+        + "Tool calls would leave no record, so the guard refuses to start. Set o.AuditSink (for example the application's: "
+        + "o => o.AuditSink = app.Services.GetRequiredService<IAuditSink>()), register an IAuditSink in these services (services.AddAuditLog(...)), "
+        + "or add logging to them (kernelBuilder.Services.AddLogging(l => l.AddConsole())).";
 
     /// <summary>Gets the identity the guard is bound to.</summary>
     public IX509SvidSource Identity { get; }
@@ -439,6 +448,13 @@ public sealed class ToolCallGuard
             formattable.ToString(null, CultureInfo.InvariantCulture),
         _ => formatter?.Invoke(value) ?? value.ToString() ?? string.Empty,
     };
+
+    /// <summary>A <see cref="LoggingAuditSink"/> over the registered logging, only when that logging records audit events.</summary>
+    private static LoggingAuditSink? CreateLoggingSink(IServiceProvider? services)
+    {
+        var logger = services?.GetService<ILoggerFactory>()?.CreateLogger("AgentIdentity.Audit");
+        return logger is not null && logger.IsEnabled(LogLevel.Information) ? new LoggingAuditSink(logger) : null;
+    }
 
     private static string? FormatAsJson(object value, JsonSerializerOptions options)
     {

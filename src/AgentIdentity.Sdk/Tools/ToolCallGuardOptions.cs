@@ -16,7 +16,8 @@ public sealed class ToolCallGuardOptions
 
     /// <summary>Gets or sets where audit events go.</summary>
     /// <value>The default value is <see langword="null"/>: the DI registrations use the registered <see cref="IAuditSink"/>
-    /// or else a <see cref="LoggingAuditSink"/>; a guard created without one writes no audit events.</value>
+    /// or else a <see cref="LoggingAuditSink"/> when the registered logging records audit events, and refuse to start when neither
+    /// exists; a guard constructed directly without one writes no audit events.</value>
     public IAuditSink? AuditSink { get; set; }
 
     /// <summary>Gets or sets the revocation seam consulted before every call (the kill switch).</summary>

@@ -5,6 +5,8 @@ using AgentIdentity.SemanticKernel.Tests.TestInfrastructure;
 using AgentIdentity.Tools;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.SemanticKernel;
 
@@ -69,7 +71,7 @@ public sealed class AdapterDefaultsTests : IAsyncLifetime
     public async Task BothAdapters_OnlyLoggingRegistered_BothAuditToLoggingSinkWithoutRevocationSeam()
     {
         var services = new ServiceCollection();
-        services.AddLogging();
+        services.AddLogging(l => l.AddProvider(new FakeLoggerProvider()));   // logging that records the audit category
         services.AddSingleton<IX509SvidSource>(_planner);
         services.AddAgentIdentityFilters();
         await using var provider = services.BuildServiceProvider();

@@ -6,6 +6,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
 
@@ -177,7 +179,7 @@ public sealed class TracingTests(Xunit.Abstractions.ITestOutputHelper output) : 
     private ServiceProvider BuildAgent(out HttpClient http)
     {
         var services = new ServiceCollection();
-        services.AddLogging();
+        services.AddLogging(l => l.AddProvider(new FakeLoggerProvider()));   // logging that records: the default LoggingAuditSink
         services.AddSingleton<IX509SvidIssuer>(_agents.Ca);
         services.AddSingleton<ITrustBundleSource>(_agents.Ca);
         services.AddAgentIdentity(o =>

@@ -119,7 +119,7 @@ public sealed class UseAgentIdentityTests : IAsyncLifetime
     public async Task UseAgentIdentity_PlacedInsideFunctionInvocation_ThrowsInsteadOfRunningUnguarded()
     {
         var model = new ScriptedChatClient(_ => ScriptedChatClient.Text("x"));
-        using var client = model.AsBuilder().UseFunctionInvocation().UseAgentIdentity(_planner).Build();
+        using var client = model.AsBuilder().UseFunctionInvocation().UseAgentIdentity(_planner, o => o.AuditSink = _audit).Build();
 
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => client.GetResponseAsync("hi", Options()));
 

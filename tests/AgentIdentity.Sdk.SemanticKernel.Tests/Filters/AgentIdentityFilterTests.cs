@@ -447,7 +447,7 @@ public sealed class AgentIdentityFilterTests : IAsyncLifetime
         var other = await _agents.CreateAsync("other");
 
         var ex = Assert.Throws<InvalidOperationException>(() => kernel.UseAgentIdentity(other));
-        Assert.Contains("kernel.Clone()", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("bind one clone of it per agent", ex.Message, StringComparison.Ordinal);
 
         var clone = new Kernel(plugins: kernel.Plugins);
         clone.UseAgentIdentity(other, o => o.AuditSink = _audit);
