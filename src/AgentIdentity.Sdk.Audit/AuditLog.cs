@@ -53,6 +53,13 @@ public sealed class AuditLogOptions
     [AtLeast(4096)]
     public long MaxSegmentBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>Gets or sets the file that holds the key under which tool-call argument values are hashed (HMAC-SHA256): the base64 of
+    /// at least 32 random bytes (<c>openssl rand -base64 32</c>). Keep it outside <see cref="Directory"/>, apart from the log (a
+    /// secret mount, another volume), and give it to auditors who must check values (<c>agentid audit hash-arg</c>).</summary>
+    /// <value>The default is <see langword="null"/>: <c>AddAuditLog</c> keys the hashes with a random per-process key (warning 7005),
+    /// so no one, the operator included, can check a value against them later.</value>
+    public string? ArgumentKeyFile { get; set; }
+
     /// <summary>Runs every rule (attributes and the origin's syntax).</summary>
     /// <exception cref="ArgumentException">An option is invalid; the message names it.</exception>
     internal void Validate()
@@ -73,10 +80,24 @@ internal sealed class AuditLogOptionsRules : IValidateOptions<AuditLogOptions>
 {
     public static AuditLogOptionsRules Instance { get; } = new();
 
-    public ValidateOptionsResult Validate(string? name, AuditLogOptions options) =>
-        options.Origin is { } origin && Checkpoint.DescribeInvalidKeyName(origin) is { } error
-            ? ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(AuditLogOptions))}.Origin {error}")
-            : ValidateOptionsResult.Success;
+    public ValidateOptionsResult Validate(string? name, AuditLogOptions options)
+    {
+        if (options.Origin is { } origin && Checkpoint.DescribeInvalidKeyName(origin) is { } error)
+        {
+            return ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(AuditLogOptions))}.Origin {error}");
+        }
+
+        if (options.ArgumentKeyFile is { Length: > 0 } keyFile && options.Directory is { Length: > 0 } directory)
+        {
+            var log = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)) + Path.DirectorySeparatorChar;
+            if (Path.GetFullPath(keyFile).StartsWith(log, StringComparison.Ordinal))
+            {
+                return ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(AuditLogOptions))}.ArgumentKeyFile '{keyFile}' is inside the log directory '{directory}': keep the argument key apart from the log, or whoever copies the log can reverse its argument hashes.");
+            }
+        }
+
+        return ValidateOptionsResult.Success;
+    }
 }
 
 /// <summary>

@@ -17,8 +17,68 @@ internal static class AuditCommand
     {
         CreateVerify(console),
         CreateProve(),
+        CreateHashArgument(),
         AuditServeCommand.Create(),
     };
+
+    private static Command CreateHashArgument()
+    {
+        var keyFile = new Option<string>("--key-file")
+        {
+            HelpName = "file",
+            Description = "The log's argument key (AuditLogOptions.ArgumentKeyFile: base64 of at least 32 bytes).",
+            Required = true,
+        };
+        var hash = new Option<string>("--hash")
+        {
+            HelpName = "hex",
+            Description = "The hash recorded in the event's 'hmac-sha256' field: exit 0 when the value matches it, 1 when not.",
+        };
+        var value = new Argument<string?>("value")
+        {
+            Description = "The candidate value, exactly as the tool received it (JSON for structured values); read from the first line of stdin when absent, so it stays out of the shell history.",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var command = new Command("hash-arg", "Computes the keyed hash (HMAC-SHA256) of an argument value as audit events record it, or checks a value against a recorded hash.")
+        {
+            keyFile,
+            hash,
+            value,
+        };
+        command.SetAction(parse => HashArgument(
+            parse.GetRequiredValue(keyFile),
+            parse.GetValue(hash),
+            parse.GetValue(value),
+            parse.InvocationConfiguration.Output,
+            parse.InvocationConfiguration.Error));
+        return command;
+    }
+
+    private static int HashArgument(string keyFile, string? hash, string? value, TextWriter stdout, TextWriter stderr)
+    {
+        if (!File.Exists(keyFile))
+        {
+            stderr.WriteLine($"agentid: argument key file '{keyFile}' does not exist.");
+            return AgentIdCommand.InputError;
+        }
+
+        var key = AuditArgumentKey.FromFile(keyFile);
+        value ??= Console.In.ReadLine() ?? string.Empty;
+        if (hash is null)
+        {
+            stdout.WriteLine(key.Hash(value));
+            return AgentIdCommand.Ok;
+        }
+
+        if (key.Matches(value, hash.Trim()))
+        {
+            stdout.WriteLine("MATCH: the value is the one recorded under this key.");
+            return AgentIdCommand.Ok;
+        }
+
+        stdout.WriteLine("NO MATCH: the value is not the one recorded, or the hash was made under another key.");
+        return AgentIdCommand.VerificationFailed;
+    }
 
     private static Command CreateVerify(CliConsole console)
     {

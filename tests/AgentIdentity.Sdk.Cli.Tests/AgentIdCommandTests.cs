@@ -526,6 +526,30 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
         Assert.Contains("--signer 'spiffe://other.example/agent/planner/i-1' is of trust domain 'other.example', but the bundle is used as 'example.org'", mismatchError, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AuditHashArg_WithTheLogsKey_ComputesAndChecksTheKeyedHash()
+    {
+        var secret = RandomNumberGenerator.GetBytes(32);
+        var keyFile = Write("argument.key", Convert.ToBase64String(secret));
+        var recorded = AuditArgument.Create("pin", "1234", new AuditArgumentKey(secret)).Sha256;
+
+        var (code, stdout, _) = Run("audit", "hash-arg", "--key-file", keyFile, "1234");
+        var (matchCode, matchOut, _) = Run("audit", "hash-arg", "--key-file", keyFile, "--hash", recorded, "1234");
+        var (missCode, missOut, _) = Run("audit", "hash-arg", "--key-file", keyFile, "--hash", recorded, "1235");
+        var (otherCode, _, _) = Run("audit", "hash-arg", "--key-file", Write("other.key", Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))), "--hash", recorded, "1234");
+        var (missingCode, _, missingError) = Run("audit", "hash-arg", "--key-file", Path.Combine(_directory, "absent.key"), "1234");
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Equal(recorded, stdout.Trim());
+        Assert.Equal(AgentIdCommand.Ok, matchCode);
+        Assert.StartsWith("MATCH", matchOut, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.VerificationFailed, missCode);
+        Assert.StartsWith("NO MATCH", missOut, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.VerificationFailed, otherCode);
+        Assert.Equal(AgentIdCommand.InputError, missingCode);
+        Assert.Contains("does not exist", missingError, StringComparison.Ordinal);
+    }
+
     private static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);

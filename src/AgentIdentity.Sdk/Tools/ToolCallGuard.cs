@@ -69,6 +69,7 @@ public sealed class ToolCallGuard
         options.AuditSink ??= services?.GetService<IAuditSink>()
             ?? (services?.GetService<ILoggerFactory>() is { } loggerFactory ? new LoggingAuditSink(loggerFactory.CreateLogger("AgentIdentity.Audit")) : null);
         options.RevocationStatus ??= services?.GetService<IRevocationStatus>();
+        options.ArgumentKey ??= services?.GetService<AuditArgumentKey>();
         if (argumentJsonOptions is not null)
         {
             options.ArgumentFormatter ??= value => FormatAsJson(value, argumentJsonOptions);
@@ -414,7 +415,10 @@ public sealed class ToolCallGuard
                 Array.Resize(ref result, n * 2);
             }
 
-            result[n++] = AuditArgument.Create(name, FormatArgument(value, _options.ArgumentFormatter), _options.RecordArgumentValues);
+            var text = FormatArgument(value, _options.ArgumentFormatter);
+            result[n++] = _options.ArgumentKey is { } key
+                ? AuditArgument.Create(name, text, key, _options.RecordArgumentValues)
+                : AuditArgument.Create(name, text, _options.RecordArgumentValues);
         }
 
         if (n != result.Length)
