@@ -20,4 +20,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 7004, EventName = "AuditCheckpointFailed", Level = LogLevel.Error,
         Message = "Signing the periodic audit checkpoint for '{Origin}' failed; entries since the last checkpoint stay unsigned until the next attempt.")]
     public static partial void AuditCheckpointFailed(this ILogger logger, string origin, Exception exception);
+
+    [LoggerMessage(EventId = 7005, EventName = "AuditArgumentKeyEphemeral", Level = LogLevel.Warning,
+        Message = "The audit log in '{Directory}' has no ArgumentKeyFile: argument values are hashed (HMAC-SHA256) under a random key of this process only, so no one can check a value against them later. Set AuditLogOptions.ArgumentKeyFile to a key kept apart from the log.")]
+    public static partial void AuditArgumentKeyEphemeral(this ILogger logger, string? directory);
 }

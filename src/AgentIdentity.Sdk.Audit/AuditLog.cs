@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -52,6 +53,13 @@ public sealed class AuditLogOptions
     [AtLeast(4096)]
     public long MaxSegmentBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>Gets or sets the file that holds the key under which tool-call argument values are hashed (HMAC-SHA256): the base64 of
+    /// at least 32 random bytes (<c>openssl rand -base64 32</c>). Keep it outside <see cref="Directory"/>, apart from the log (a
+    /// secret mount, another volume), and give it to auditors who must check values (<c>agentid audit hash-arg</c>).</summary>
+    /// <value>The default is <see langword="null"/>: <c>AddAuditLog</c> keys the hashes with a random per-process key (warning 7005),
+    /// so no one, the operator included, can check a value against them later.</value>
+    public string? ArgumentKeyFile { get; set; }
+
     /// <summary>Runs every rule (attributes and the origin's syntax).</summary>
     /// <exception cref="ArgumentException">An option is invalid; the message names it.</exception>
     internal void Validate()
@@ -72,10 +80,24 @@ internal sealed class AuditLogOptionsRules : IValidateOptions<AuditLogOptions>
 {
     public static AuditLogOptionsRules Instance { get; } = new();
 
-    public ValidateOptionsResult Validate(string? name, AuditLogOptions options) =>
-        options.Origin is { } origin && Checkpoint.DescribeInvalidKeyName(origin) is { } error
-            ? ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(AuditLogOptions))}.Origin {error}")
-            : ValidateOptionsResult.Success;
+    public ValidateOptionsResult Validate(string? name, AuditLogOptions options)
+    {
+        if (options.Origin is { } origin && Checkpoint.DescribeInvalidKeyName(origin) is { } error)
+        {
+            return ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(AuditLogOptions))}.Origin {error}");
+        }
+
+        if (options.ArgumentKeyFile is { Length: > 0 } keyFile && options.Directory is { Length: > 0 } directory)
+        {
+            var log = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)) + Path.DirectorySeparatorChar;
+            if (Path.GetFullPath(keyFile).StartsWith(log, StringComparison.Ordinal))
+            {
+                return ValidateOptionsResult.Fail($"{OptionsValidation.DisplayName(name, nameof(AuditLogOptions))}.ArgumentKeyFile '{keyFile}' is inside the log directory '{directory}': keep the argument key apart from the log, or whoever copies the log can reverse its argument hashes.");
+            }
+        }
+
+        return ValidateOptionsResult.Success;
+    }
 }
 
 /// <summary>
@@ -105,6 +127,7 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
     private FileStream _segment;
     private long _segmentNumber;
     private SignedCheckpoint? _latest;
+    private SigningHandle? _handle;
     private bool _disposed;
 
     private AuditLog(AuditLogOptions options, IX509SvidSource signer, TimeProvider time, ILogger logger, string origin, string directory,
@@ -120,6 +143,7 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
         _segment = segment;
         _segmentNumber = segmentNumber;
         _latest = latest;
+        TryHoldSigningHandle();
         _timer = time.CreateTimer(static state => ((AuditLog)state!).OnTimer(), this, options.CheckpointInterval, options.CheckpointInterval);
     }
 
@@ -272,6 +296,11 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
             auditEvent.WriteCanonicalJson(_buffer);
             var index = _tree.Size;
             WriteRecord(AuditLogFormat.EventType, index, appendToTree: true);
+            if (_handle is null)
+            {
+                TryHoldSigningHandle();
+            }
+
             if (_options.FlushMode == AuditFlushMode.EveryAppend)
             {
                 _segment.Flush(flushToDisk: true);
@@ -308,13 +337,117 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>
+    /// The signing material of the SVID that signed last, held by the log itself (its own key handle and public certificate
+    /// copies): when the log closes after the credential that rotates its SVIDs (a container that disposes the credential
+    /// first, a credential stopped at shutdown), the final checkpoint is still signed, with that SVID's key, while its
+    /// certificate is valid. Never used once it has expired, nor while the source offers a current SVID.
+    /// </summary>
+    private sealed class SigningHandle : IDisposable
+    {
+        private SigningHandle(X509Svid source, ECDsa key, X509Certificate2 leaf, X509Certificate2[] intermediates)
+        {
+            Source = source;
+            Key = key;
+            Leaf = leaf;
+            Intermediates = intermediates;
+            NotAfter = source.NotAfter;
+        }
+
+        /// <summary>The snapshot it was made from (compared by reference only; its certificate may be released by now).</summary>
+        public X509Svid Source { get; }
+
+        public ECDsa Key { get; }
+
+        public X509Certificate2 Leaf { get; }
+
+        public X509Certificate2[] Intermediates { get; }
+
+        public DateTimeOffset NotAfter { get; }
+
+        public static SigningHandle From(X509Svid svid)
+        {
+            var key = svid.Certificate.GetECDsaPrivateKey()
+                ?? throw new ArgumentException($"The SVID of '{svid.Id}' has no ECDSA private key; audit checkpoints are signed with ECDSA (signed-note type 0x02). Use KeyAlgorithm.EcdsaP256.", nameof(svid));
+            try
+            {
+                var leaf = X509CertificateLoader.LoadCertificate(svid.Certificate.RawData);
+                var intermediates = svid.Intermediates.Select(c => X509CertificateLoader.LoadCertificate(c.RawData)).ToArray();
+                return new SigningHandle(svid, key, leaf, intermediates);
+            }
+            catch
+            {
+                key.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Public copies for a checkpoint (which owns them).</summary>
+        public (X509Certificate2 Leaf, X509Certificate2[] Intermediates) CopyCertificates() =>
+            (X509CertificateLoader.LoadCertificate(Leaf.RawData), [.. Intermediates.Select(c => X509CertificateLoader.LoadCertificate(c.RawData))]);
+
+        public void Dispose()
+        {
+            Key.Dispose();
+            Leaf.Dispose();
+            foreach (var intermediate in Intermediates)
+            {
+                intermediate.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Takes the signing handle of the source's SVID when none is held yet (at open and at the first appends), so that even a
+    /// log closed before its first checkpoint, after its credential, can sign its entries.</summary>
+    private void TryHoldSigningHandle()
+    {
+        try
+        {
+            CurrentSigningHandle(_time.GetUtcNow());
+        }
+        catch (Exception ex) when (ex is IdentityUnavailableException or ObjectDisposedException or CryptographicException or ArgumentException)
+        {
+            // No SVID yet (or not an ECDSA one): the first checkpoint reports it.
+        }
+    }
+
+    /// <summary>The handle of the source's current SVID, refreshed on rotation; the held one when the source has been closed.</summary>
+    private SigningHandle CurrentSigningHandle(DateTimeOffset now)
+    {
+        try
+        {
+            var svid = _signer.GetCurrent();
+            if (_handle is null || !ReferenceEquals(_handle.Source, svid))
+            {
+                var fresh = SigningHandle.From(svid);
+                _handle?.Dispose();
+                _handle = fresh;
+            }
+
+            return _handle;
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or CryptographicException)
+        {
+            // The source (or its certificate) was closed before the log: sign the tail with the key the log holds, if its SVID is
+            // still valid. A revoked or expired identity throws IdentityUnavailableException instead, and is never signed for.
+            if (_handle is { } held && now < held.NotAfter)
+            {
+                return held;
+            }
+
+            throw;
+        }
+    }
+
     private SignedCheckpoint CheckpointCore()
     {
-        var svid = _signer.GetCurrent();
+        var now = _time.GetUtcNow();
+        var handle = CurrentSigningHandle(now);
         var size = _tree.Size;
         Span<byte> root = stackalloc byte[MerkleTree.HashSize];
         _tree.GetRootHash(root);
-        var signed = SignedCheckpoint.Sign(Origin, size, root, _time.GetUtcNow(), svid);
+        var (leaf, intermediates) = handle.CopyCertificates();
+        var signed = SignedCheckpoint.Sign(Origin, size, root, now, handle.Key, leaf, intermediates);
         var text = signed.ToString();
         _buffer.ResetWrittenCount();
         _buffer.GetSpan(AuditLogFormat.HeaderSize);
@@ -324,18 +457,12 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
         WriteRecord(AuditLogFormat.CheckpointType, size, appendToTree: false);
         _segment.Flush(flushToDisk: _options.FlushMode != AuditFlushMode.Never);
 
-        // Publish the checkpoint atomically, only once the records it covers are stored.
-        var path = Path.Combine(_directory, AuditLogFormat.CheckpointFileName);
-        var temp = path + ".tmp";
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            file.Write(Encoding.UTF8.GetBytes(text));
-            file.Flush(flushToDisk: _options.FlushMode != AuditFlushMode.Never);
-        }
-
-        File.Move(temp, path, overwrite: true);
+        // Publish the checkpoint atomically, only once the records it covers are stored: the certificates first, then the note
+        // alone (a standard C2SP signed note), so the note is never newer than the certificates that verify it.
+        PublishFile(AuditLogFormat.CheckpointCertificatesFileName, signed.ExportCertificatesPem());
+        PublishFile(AuditLogFormat.CheckpointFileName, signed.Note.ToString());
         _latest = signed;
-        _logger.AuditCheckpointSigned(Origin, size, svid.SerialNumber);
+        _logger.AuditCheckpointSigned(Origin, size, leaf.SerialNumber);
         AuditLogDiagnostics.CheckpointPublished(size);
 
         if (_segment.Length >= _options.MaxSegmentBytes)
@@ -344,6 +471,19 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
         }
 
         return signed;
+    }
+
+    private void PublishFile(string name, string content)
+    {
+        var path = Path.Combine(_directory, name);
+        var temp = path + ".tmp";
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            file.Write(Encoding.UTF8.GetBytes(content));
+            file.Flush(flushToDisk: _options.FlushMode != AuditFlushMode.Never);
+        }
+
+        File.Move(temp, path, overwrite: true);
     }
 
     private void WriteRecord(byte type, long index, bool appendToTree)
@@ -435,12 +575,34 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
 
         try
         {
-            return SignedCheckpoint.Parse(File.ReadAllText(path, Encoding.UTF8));
+            return ReadCheckpointFile(path);
         }
         catch (FormatException ex)
         {
             throw new AuditLogException($"The published checkpoint '{path}' is unreadable: {ex.Message}", ex);
         }
+    }
+
+    /// <summary>
+    /// Reads a checkpoint file: the signed note alone with its certificates in <c>&lt;file&gt;.pem</c> beside it (the published
+    /// form), or the note followed by the PEM certificates (the form of logs written before the split, and of a record).
+    /// </summary>
+    /// <exception cref="FormatException">The file is malformed, or its certificates file is missing.</exception>
+    internal static SignedCheckpoint ReadCheckpointFile(string path)
+    {
+        var text = File.ReadAllText(path, Encoding.UTF8);
+        if (text.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal))
+        {
+            return SignedCheckpoint.Parse(text);
+        }
+
+        var certificates = path + ".pem";
+        if (!File.Exists(certificates))
+        {
+            throw new FormatException($"its signer's certificates file '{Path.GetFileName(certificates)}' is missing beside it");
+        }
+
+        return SignedCheckpoint.Parse(text, File.ReadAllText(certificates, Encoding.UTF8));
     }
 
     /// <summary>Writes a final checkpoint if entries are waiting, flushes to disk and closes the log.</summary>
@@ -460,7 +622,7 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
                     CheckpointCore();
                 }
             }
-            catch (Exception ex) when (ex is IdentityUnavailableException or IOException or CryptographicException or ArgumentException)
+            catch (Exception ex) when (ex is IdentityUnavailableException or IOException or CryptographicException or ArgumentException or ObjectDisposedException)
             {
                 _logger.AuditCheckpointFailed(Origin, ex);
             }
@@ -470,6 +632,8 @@ public sealed class AuditLog : IAuditSink, IAsyncDisposable, IDisposable
                 _timer.Dispose();
                 _segment.Flush(flushToDisk: _options.FlushMode != AuditFlushMode.Never);
                 _segment.Dispose();
+                _handle?.Dispose();
+                _handle = null;
             }
         }
     }

@@ -20,7 +20,8 @@ public static class AuditLogBuilderExtensions
     /// <param name="configure">Configures the log; <see cref="AuditLogOptions.Directory"/> is required.</param>
     /// <returns>The builder.</returns>
     /// <remarks>The log opens when first resolved and is closed (with a final checkpoint) when the container is disposed.
-    /// An <see cref="IAuditSink"/> registered before this call is kept.</remarks>
+    /// An <see cref="IAuditSink"/> registered before this call is kept. It also registers the <see cref="AuditArgumentKey"/> that the
+    /// tool-call guard hashes argument values with: <see cref="AuditLogOptions.ArgumentKeyFile"/>, else a per-process random key.</remarks>
     public static IAgentIdentityBuilder AddAuditLog(this IAgentIdentityBuilder builder, string agentName, Action<AuditLogOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -33,7 +34,7 @@ public static class AuditLogBuilderExtensions
     /// <summary>
     /// Registers the audit log as <see cref="AddAuditLog(IAgentIdentityBuilder, string, Action{AuditLogOptions})"/> does, with its options
     /// bound from <paramref name="configuration"/> (keys <c>Directory</c>, <c>Origin</c>, <c>CheckpointInterval</c>,
-    /// <c>CheckpointEveryEntries</c>, <c>FlushMode</c>, <c>MaxSegmentBytes</c>) and validated at start-up.
+    /// <c>CheckpointEveryEntries</c>, <c>FlushMode</c>, <c>MaxSegmentBytes</c>, <c>ArgumentKeyFile</c>) and validated at start-up.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="agentName">The agent whose SVID signs the checkpoints.</param>
@@ -62,6 +63,19 @@ public static class AuditLogBuilderExtensions
             sp.GetRequiredKeyedService<IX509SvidSource>(agentName),
             sp.GetService<TimeProvider>(),
             sp.GetService<ILoggerFactory>()?.CreateLogger("AgentIdentity.Audit")));
+        builder.Services.TryAddSingleton(sp =>
+        {
+            // The key of the argument hashes (issue 18): the tool-call guard takes it from the container.
+            var options = sp.GetRequiredService<IOptions<AuditLogOptions>>().Value;
+            if (options.ArgumentKeyFile is { Length: > 0 } keyFile)
+            {
+                return AuditArgumentKey.FromFile(keyFile);
+            }
+
+            (sp.GetService<ILoggerFactory>()?.CreateLogger("AgentIdentity.Audit") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+                .AuditArgumentKeyEphemeral(options.Directory);
+            return AuditArgumentKey.CreateEphemeral();
+        });
         builder.Services.TryAddSingleton<IAuditSink>(sp => new CompositeAuditSink(
             sp.GetRequiredService<AuditLog>(),
             new LoggingAuditSink(sp.GetService<ILoggerFactory>()?.CreateLogger("AgentIdentity.Audit") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)));

@@ -17,8 +17,8 @@ public sealed class AuditLogException : AgentIdentityException
 }
 
 /// <summary>
-/// The on-disk format. A log directory holds segments <c>audit-00000001.log</c>, … and the latest signed checkpoint in
-/// <c>checkpoint</c>. A segment is the 8-byte magic <c>AGIDAUD1</c> followed by records:
+/// The on-disk format. A log directory holds segments <c>audit-00000001.log</c>, … and the latest signed checkpoint: the
+/// C2SP signed note alone in <c>checkpoint</c>, its signer's certificates (PEM, leaf first) in <c>checkpoint.pem</c>. A segment is the 8-byte magic <c>AGIDAUD1</c> followed by records:
 /// <c>u32 payload length ‖ u64 index ‖ u8 type ‖ payload ‖ 32-byte checksum</c> (big-endian), where the checksum is
 /// SHA-256(type ‖ payload). Event records have type 0x00, so their checksum is exactly their RFC 6962 leaf hash; checkpoint
 /// records have type 0x02 and index = tree size.
@@ -31,6 +31,7 @@ internal static class AuditLogFormat
     public const byte EventType = 0x00;
     public const byte CheckpointType = 0x02;
     public const string CheckpointFileName = "checkpoint";
+    public const string CheckpointCertificatesFileName = "checkpoint.pem";
     public static ReadOnlySpan<byte> Magic => "AGIDAUD1"u8;
 
     public static string SegmentName(long number) => $"audit-{number.ToString("D8", CultureInfo.InvariantCulture)}.log";

@@ -38,6 +38,13 @@ public enum AuditLogProblem
 
     /// <summary>A checkpoint or segment is malformed.</summary>
     Malformed,
+
+    /// <summary>A signer or trust bundle was demanded, but entries are not covered by any signed checkpoint (or, unless
+    /// <see cref="AuditLogVerificationOptions.AllowUnsignedTail"/>, some follow the last one): nothing proves who wrote them.</summary>
+    UnsignedEntries,
+
+    /// <summary>A checkpoint was signed by a certificate that the given revocation source lists as revoked.</summary>
+    RevokedSigner,
 }
 
 /// <summary>Options of <see cref="AuditLogVerifier"/>.</summary>
@@ -47,11 +54,35 @@ public sealed class AuditLogVerificationOptions
     /// <value>The default is <see langword="null"/>: signatures are checked against the recorded certificates, but those certificates are not validated (the result says so).</value>
     public ITrustBundleSource? TrustBundles { get; set; }
 
-    /// <summary>Gets or sets the agent expected to have signed the log: the same SPIFFE ID or, for agent IDs, the same trust domain and agent name (any instance).</summary>
-    /// <value>The default is <see langword="null"/>: every checkpoint must be signed by the agent that signed the first one.</value>
+    /// <summary>Gets or sets the identity expected to have signed the log: exactly this SPIFFE ID, or with <see cref="AllowAnyInstance"/>
+    /// any instance of the same agent.</summary>
+    /// <value>The default is <see langword="null"/>: every checkpoint must be signed by exactly the identity that signed the first one
+    /// (or, with <see cref="AllowAnyInstance"/>, an instance of the same agent).</value>
     public SpiffeId? ExpectedSigner { get; set; }
 
-    /// <summary>Gets or sets a checkpoint obtained out of band (from a witness or an earlier verification) that the log must contain.</summary>
+    /// <summary>Gets or sets a value indicating whether any instance of the expected agent (same trust domain and agent name,
+    /// <c>/agent/&lt;name&gt;/&lt;any instance&gt;</c>) may sign, as a log kept across restarts with new instance IDs needs.</summary>
+    /// <value>The default value is <see langword="false"/>: the exact SPIFFE ID.</value>
+    public bool AllowAnyInstance { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether a task identity (a delegated SVID: a <c>/task/</c> path or a delegation
+    /// chain in its certificate) may sign checkpoints.</summary>
+    /// <value>The default value is <see langword="false"/>: a task identity's checkpoint is a <see cref="AuditLogProblem.SignerMismatch"/>.</value>
+    public bool AllowTaskSigners { get; set; }
+
+    /// <summary>Gets or sets the serial numbers (hexadecimal, case-insensitive) of revoked certificates, from a revocation source
+    /// the auditor trusts (the issuer's registry or CRL); a checkpoint signed by one is a <see cref="AuditLogProblem.RevokedSigner"/>.</summary>
+    /// <value>The default is <see langword="null"/>: revocation is not checked (the result's message says so).</value>
+    public IReadOnlyCollection<string>? RevokedSerialNumbers { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether entries after the last signed checkpoint are accepted (reported in
+    /// <see cref="AuditLogVerificationResult.UncoveredEntries"/>) when a signer or bundle is demanded, as for a log still being
+    /// written. Entries with no signed checkpoint at all always fail then.</summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    public bool AllowUnsignedTail { get; set; }
+
+    /// <summary>Gets or sets a checkpoint the auditor already trusts (kept from an earlier verification, or from a witness) that the
+    /// log must contain: a log rolled back to an earlier consistent state, or rewritten, fails against it.</summary>
     public SignedCheckpoint? TrustedCheckpoint { get; set; }
 
     /// <summary>Gets or sets the clock skew allowed when checking a signer's certificate validity at a checkpoint's time.</summary>
@@ -317,6 +348,17 @@ public static class AuditLogVerifier
             }
         }
 
+        if ((options.ExpectedSigner is not null || options.TrustBundles is not null) && result.UncoveredEntries > 0
+            && (result.LatestCheckpoint is null || !options.AllowUnsignedTail))
+        {
+            var covered = result.LatestCheckpoint?.Checkpoint.TreeSize ?? 0;
+            return state.Fail(AuditLogProblem.UnsignedEntries, covered,
+                result.LatestCheckpoint is null
+                    ? $"the log holds {result.TreeSize} entries but no signed checkpoint: nothing proves that the expected signer wrote them (checkpoints and the checkpoint file may have been removed)."
+                    : $"{Entries(covered, result.TreeSize)} after the last signed checkpoint (size {covered}) {(result.TreeSize - covered == 1 ? "is" : "are")} not signed; pass AllowUnsignedTail (--allow-unsigned-tail) for a log that is still being written.",
+                result.TreeSize);
+        }
+
         result.Message = result.TreeSize == 0
             ? "The log is empty."
             : $"{result.TreeSize} entries verified; {result.CheckpointCount} checkpoint(s) verified" +
@@ -410,6 +452,50 @@ public static class AuditLogVerifier
         }
     }
 
+    /// <summary>
+    /// Whether a log origin names its signer: <c>&lt;td&gt;/agent/&lt;name&gt;/audit</c> (the default origin of the signer's agent),
+    /// <c>&lt;td&gt;&lt;signer path&gt;/audit</c>, or <c>&lt;td&gt;&lt;signer path&gt;/&lt;replica&gt;/audit</c> (an issuer replica's).
+    /// Another identity's key cannot then re-sign the log under its origin.
+    /// </summary>
+    internal static bool OriginBindsTo(string origin, SpiffeId signer)
+    {
+        if (origin == AuditLog.DefaultOrigin(signer))
+        {
+            return true;
+        }
+
+        var own = signer.TrustDomain.Name + signer.Path;
+        if (!origin.StartsWith(own, StringComparison.Ordinal) || !origin.EndsWith("/audit", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var middle = origin.AsSpan(own.Length, origin.Length - own.Length - "/audit".Length);
+        return middle.IsEmpty || (middle.Length > 1 && middle[0] == '/' && !middle[1..].Contains('/'));
+    }
+
+    /// <summary>A delegated (task) identity: a <c>task</c> path segment, or a delegation chain in the certificate.</summary>
+    internal static bool IsTaskIdentity(SpiffeId id, X509Certificate2 certificate)
+    {
+        if (certificate.Extensions[Oids.DelegationChain] is not null)
+        {
+            return true;
+        }
+
+        var segments = id.GetSegments();
+        for (var i = 0; i < segments.Length - 1; i++)
+        {
+            if (segments[i] == "task")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string NormalizeSerial(string serial) => serial.Trim().Replace(":", string.Empty, StringComparison.Ordinal).TrimStart('0').ToUpperInvariant();
+
     internal static bool SameAgent(SpiffeId a, SpiffeId b)
     {
         if (a == b)
@@ -473,10 +559,31 @@ public static class AuditLogVerifier
                 return false;
             }
 
-            var expected = options.ExpectedSigner ?? (_signers.Count > 0 ? _signers[0] : signer);
-            if (!SameAgent(expected, signer))
+            if (!options.AllowTaskSigners && IsTaskIdentity(signer, certificate))
             {
-                Fail(AuditLogProblem.SignerMismatch, coveredSoFar, $"{where} was signed by '{signer}', not by the log's agent '{expected}'.");
+                Fail(AuditLogProblem.SignerMismatch, coveredSoFar, $"{where} was signed by the task identity '{signer}'; a delegated identity may not sign an audit log unless task signers are allowed.");
+                return false;
+            }
+
+            if (options.RevokedSerialNumbers is { } revoked && revoked.Any(serial => string.Equals(NormalizeSerial(serial), NormalizeSerial(certificate.SerialNumber), StringComparison.Ordinal)))
+            {
+                Fail(AuditLogProblem.RevokedSigner, coveredSoFar, $"{where} was signed by '{signer}' with certificate serial {certificate.SerialNumber}, which is revoked.");
+                return false;
+            }
+
+            var expected = options.ExpectedSigner ?? (_signers.Count > 0 ? _signers[0] : signer);
+            if (!(options.AllowAnyInstance ? SameAgent(expected, signer) : expected == signer))
+            {
+                Fail(AuditLogProblem.SignerMismatch, coveredSoFar, options.AllowAnyInstance
+                    ? $"{where} was signed by '{signer}', not by an instance of the log's agent '{expected}'."
+                    : $"{where} was signed by '{signer}', not by the log's signer '{expected}' (exact SPIFFE ID; allow any instance of the agent for a log kept across restarts).");
+                return false;
+            }
+
+            if (!OriginBindsTo(checkpoint.Checkpoint.Origin, signer))
+            {
+                Fail(AuditLogProblem.SignerMismatch, coveredSoFar,
+                    $"{where} names origin '{checkpoint.Checkpoint.Origin}', which is not the log of its signer '{signer}' (expected '{AuditLog.DefaultOrigin(signer)}', '{signer.TrustDomain.Name}{signer.Path}/audit' or '{signer.TrustDomain.Name}{signer.Path}/<replica>/audit').");
                 return false;
             }
 

@@ -381,12 +381,18 @@ public sealed class SignedCheckpoint
     public static SignedCheckpoint Sign(string origin, long treeSize, ReadOnlySpan<byte> rootHash, DateTimeOffset time, X509Svid svid)
     {
         ArgumentNullException.ThrowIfNull(svid);
-        var checkpoint = new Checkpoint(origin, treeSize, rootHash, [TimeExtensionPrefix + AuditTime.Format(time)]);
         using var key = svid.Certificate.GetECDsaPrivateKey()
             ?? throw new ArgumentException($"The SVID of '{svid.Id}' has no ECDSA private key; audit checkpoints are signed with ECDSA (signed-note type 0x02). Use KeyAlgorithm.EcdsaP256.", nameof(svid));
-        var note = SignedNote.SignEcdsa(checkpoint.ToBody(), origin, key);
         var leaf = X509CertificateLoader.LoadCertificate(svid.Certificate.RawData);
         var intermediates = svid.Intermediates.Select(c => X509CertificateLoader.LoadCertificate(c.RawData)).ToArray();
+        return Sign(origin, treeSize, rootHash, time, key, leaf, intermediates);
+    }
+
+    /// <summary>Signs with a key the caller holds, recording <paramref name="leaf"/> and <paramref name="intermediates"/> (public parts, owned by the result).</summary>
+    internal static SignedCheckpoint Sign(string origin, long treeSize, ReadOnlySpan<byte> rootHash, DateTimeOffset time, ECDsa key, X509Certificate2 leaf, X509Certificate2[] intermediates)
+    {
+        var checkpoint = new Checkpoint(origin, treeSize, rootHash, [TimeExtensionPrefix + AuditTime.Format(time)]);
+        var note = SignedNote.SignEcdsa(checkpoint.ToBody(), origin, key);
         return new SignedCheckpoint(note, checkpoint, ParseTime(checkpoint), leaf, intermediates);
     }
 
@@ -405,11 +411,17 @@ public sealed class SignedCheckpoint
         return Note.TryVerifyEcdsa(Checkpoint.Origin, key, out error);
     }
 
-    /// <summary>Serializes the signed note followed by the PEM certificates.</summary>
+    /// <summary>Serializes the signed note followed by the PEM certificates (the form of the checkpoint records inside segments).
+    /// The published <c>checkpoint</c> file holds <see cref="Note"/> alone, for standard signed-note parsers, and its certificates
+    /// are in <c>checkpoint.pem</c> (<see cref="ExportCertificatesPem"/>).</summary>
     /// <returns>The text form.</returns>
-    public override string ToString()
+    public override string ToString() => Note.ToString() + ExportCertificatesPem();
+
+    /// <summary>Exports the signer's certificate and its intermediates as PEM, leaf first.</summary>
+    /// <returns>The PEM text.</returns>
+    public string ExportCertificatesPem()
     {
-        var sb = new StringBuilder(Note.ToString());
+        var sb = new StringBuilder();
         sb.Append(Certificate.ExportCertificatePem()).Append('\n');
         foreach (var intermediate in Intermediates)
         {
@@ -417,6 +429,28 @@ public sealed class SignedCheckpoint
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>Parses a checkpoint published as two files: the signed note alone and the PEM certificates beside it. The signature is not checked here.</summary>
+    /// <param name="note">The signed note (a standard C2SP <c>signed-note</c> holding a <c>tlog-checkpoint</c>).</param>
+    /// <param name="certificatesPem">The signer's certificate and intermediates, leaf first.</param>
+    /// <returns>The signed checkpoint.</returns>
+    /// <exception cref="FormatException">Either text is malformed, or the note is followed by anything.</exception>
+    public static SignedCheckpoint Parse(string note, string certificatesPem)
+    {
+        ArgumentNullException.ThrowIfNull(note);
+        ArgumentNullException.ThrowIfNull(certificatesPem);
+        if (note.Contains("-----BEGIN", StringComparison.Ordinal))
+        {
+            throw new FormatException("The checkpoint note must hold the signed note alone; its certificates belong in their own file.");
+        }
+
+        if (!certificatesPem.TrimStart().StartsWith("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal))
+        {
+            throw new FormatException("The checkpoint's certificates file does not start with a PEM certificate.");
+        }
+
+        return Parse(note + certificatesPem);
     }
 
     /// <summary>Parses the text form written by <see cref="ToString"/>. The signature is not checked here.</summary>

@@ -17,8 +17,68 @@ internal static class AuditCommand
     {
         CreateVerify(console),
         CreateProve(),
+        CreateHashArgument(),
         AuditServeCommand.Create(),
     };
+
+    private static Command CreateHashArgument()
+    {
+        var keyFile = new Option<string>("--key-file")
+        {
+            HelpName = "file",
+            Description = "The log's argument key (AuditLogOptions.ArgumentKeyFile: base64 of at least 32 bytes).",
+            Required = true,
+        };
+        var hash = new Option<string>("--hash")
+        {
+            HelpName = "hex",
+            Description = "The hash recorded in the event's 'hmac-sha256' field: exit 0 when the value matches it, 1 when not.",
+        };
+        var value = new Argument<string?>("value")
+        {
+            Description = "The candidate value, exactly as the tool received it (JSON for structured values); read from the first line of stdin when absent, so it stays out of the shell history.",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var command = new Command("hash-arg", "Computes the keyed hash (HMAC-SHA256) of an argument value as audit events record it, or checks a value against a recorded hash.")
+        {
+            keyFile,
+            hash,
+            value,
+        };
+        command.SetAction(parse => HashArgument(
+            parse.GetRequiredValue(keyFile),
+            parse.GetValue(hash),
+            parse.GetValue(value),
+            parse.InvocationConfiguration.Output,
+            parse.InvocationConfiguration.Error));
+        return command;
+    }
+
+    private static int HashArgument(string keyFile, string? hash, string? value, TextWriter stdout, TextWriter stderr)
+    {
+        if (!File.Exists(keyFile))
+        {
+            stderr.WriteLine($"agentid: argument key file '{keyFile}' does not exist.");
+            return AgentIdCommand.InputError;
+        }
+
+        var key = AuditArgumentKey.FromFile(keyFile);
+        value ??= Console.In.ReadLine() ?? string.Empty;
+        if (hash is null)
+        {
+            stdout.WriteLine(key.Hash(value));
+            return AgentIdCommand.Ok;
+        }
+
+        if (key.Matches(value, hash.Trim()))
+        {
+            stdout.WriteLine("MATCH: the value is the one recorded under this key.");
+            return AgentIdCommand.Ok;
+        }
+
+        stdout.WriteLine("NO MATCH: the value is not the one recorded, or the hash was made under another key.");
+        return AgentIdCommand.VerificationFailed;
+    }
 
     private static Command CreateVerify(CliConsole console)
     {
@@ -37,13 +97,30 @@ internal static class AuditCommand
         var signer = new Option<SpiffeId?>("--signer")
         {
             HelpName = "spiffe-id",
-            Description = "The agent expected to have signed the log (same trust domain and agent name).",
+            Description = "The identity expected to have signed the log: exactly this SPIFFE ID (with --any-instance, any instance of the same agent). Also names the trust domain when --trust-domain is absent and the bundle does not.",
             CustomParser = ParseSigner,
         };
-        var checkpoint = new Option<string>("--checkpoint")
+        var anyInstance = new Option<bool>("--any-instance")
+        {
+            Description = "Accept checkpoints signed by any instance of the signer's agent (/agent/<name>/<any instance>), as a log kept across restarts needs. Task identities stay refused.",
+        };
+        var allowTaskSigners = new Option<bool>("--allow-task-signers")
+        {
+            Description = "Accept checkpoints signed by a task (delegated) identity. Off by default: a task identity of the agent could otherwise re-sign its log.",
+        };
+        var revoked = new Option<string>("--revoked")
         {
             HelpName = "file",
-            Description = "A signed checkpoint obtained out of band (e.g. from a witness) that the log must contain.",
+            Description = "Revoked certificate serial numbers (hex, one a line; # comments), from a revocation source you trust (the issuer's registry): a checkpoint signed by one fails as RevokedSigner.",
+        };
+        var allowUnsignedTail = new Option<bool>("--allow-unsigned-tail")
+        {
+            Description = "With --signer or --bundle, accept entries after the last signed checkpoint (a log still being written). A log with entries and no signed checkpoint always fails then.",
+        };
+        var checkpoint = new Option<string>("--since", "--checkpoint")
+        {
+            HelpName = "checkpoint-file",
+            Description = "A checkpoint you already trust (a copy of the log's 'checkpoint' file, with its 'checkpoint.pem' copied beside it as '<file>.pem', from an earlier verification or a witness) that the log must contain: a log rolled back to an earlier state, or rewritten, fails.",
         };
         var issuerLog = new Option<bool>("--issuer-log")
         {
@@ -64,6 +141,10 @@ internal static class AuditCommand
             bundle,
             trustDomain,
             signer,
+            anyInstance,
+            allowTaskSigners,
+            revoked,
+            allowUnsignedTail,
             checkpoint,
             issuerLog,
             progress,
@@ -73,6 +154,7 @@ internal static class AuditCommand
             parse.GetValue(bundle),
             parse.GetValue(trustDomain),
             parse.GetValue(signer),
+            new VerifyFlags(parse.GetValue(anyInstance), parse.GetValue(allowTaskSigners), parse.GetValue(revoked), parse.GetValue(allowUnsignedTail)),
             parse.GetValue(checkpoint),
             parse.GetValue(issuerLog),
             parse.GetValue(progress),
@@ -148,7 +230,9 @@ internal static class AuditCommand
         return 0;
     }
 
-    private static int Verify(string directory, string? bundlePath, TrustDomain? trustDomain, SpiffeId? signer, string? checkpointPath, bool issuerLog,
+    private sealed record VerifyFlags(bool AnyInstance, bool AllowTaskSigners, string? RevokedPath, bool AllowUnsignedTail);
+
+    private static int Verify(string directory, string? bundlePath, TrustDomain? trustDomain, SpiffeId? signer, VerifyFlags flags, string? checkpointPath, bool issuerLog,
         ProgressMode progressMode, CliConsole console, TextWriter stdout, TextWriter stderr)
     {
         if (issuerLog && bundlePath is null)
@@ -162,16 +246,32 @@ internal static class AuditCommand
             return AgentIdCommand.InputError;
         }
 
-        var verification = new AuditLogVerificationOptions { ExpectedSigner = signer };
+        var verification = new AuditLogVerificationOptions
+        {
+            ExpectedSigner = signer,
+            AllowAnyInstance = flags.AnyInstance,
+            AllowTaskSigners = flags.AllowTaskSigners,
+            AllowUnsignedTail = flags.AllowUnsignedTail,
+        };
         if (checkpointPath is not null)
         {
-            verification.TrustedCheckpoint = SignedCheckpoint.Parse(File.ReadAllText(checkpointPath, Encoding.UTF8));
+            verification.TrustedCheckpoint = AuditLog.ReadCheckpointFile(checkpointPath);
+        }
+
+        if (flags.RevokedPath is not null)
+        {
+            verification.RevokedSerialNumbers = ReadRevokedSerials(flags.RevokedPath);
         }
 
         TrustBundle? trust = null;
         if (bundlePath is not null)
         {
-            verification.TrustBundles = trust = LoadBundle(bundlePath, trustDomain);
+            // The trust domain comes from --trust-domain, the bundle's own authorities or --signer: never from the log or a checkpoint file.
+            verification.TrustBundles = trust = LoadBundle(bundlePath, trustDomain, signer?.TrustDomain);
+            if (signer is { } expected && expected.TrustDomain != trust.TrustDomain)
+            {
+                throw new UsageException($"--signer '{expected}' is of trust domain '{expected.TrustDomain}', but the bundle is used as '{trust.TrustDomain}'.");
+            }
         }
 
         if (issuerLog && signer is null)
@@ -315,11 +415,38 @@ internal static class AuditCommand
         _ => null,
     };
 
+    /// <summary>Reads revoked serial numbers: hexadecimal, one a line (colons allowed), blank lines and <c>#</c> comments ignored.</summary>
+    internal static IReadOnlyCollection<string> ReadRevokedSerials(string path)
+    {
+        var serials = new List<string>();
+        var number = 0;
+        foreach (var raw in File.ReadLines(path, Encoding.UTF8))
+        {
+            number++;
+            var line = raw.Split('#', 2)[0].Trim();
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            var hex = line.Replace(":", string.Empty, StringComparison.Ordinal);
+            if (!hex.All(char.IsAsciiHexDigit))
+            {
+                throw new FormatException($"'{path}' line {number} is not a hexadecimal serial number (one a line; '#' starts a comment).");
+            }
+
+            serials.Add(hex);
+        }
+
+        return serials;
+    }
+
     /// <summary>
-    /// Reads a SPIFFE JSON or PEM bundle. Its trust domain is <paramref name="requested"/> or the one that its authorities'
-    /// <c>spiffe://</c> URI SANs name, never the log's own claim: the checkpoints are what is under verification.
+    /// Reads a SPIFFE JSON or PEM bundle. Its trust domain is <paramref name="requested"/>, the one that its authorities'
+    /// <c>spiffe://</c> URI SANs name, or else <paramref name="signerDomain"/> (the expected signer's): never the log's own claim
+    /// nor a checkpoint file's, which are what is under verification.
     /// </summary>
-    internal static TrustBundle LoadBundle(string path, TrustDomain? requested)
+    internal static TrustBundle LoadBundle(string path, TrustDomain? requested, TrustDomain? signerDomain = null)
     {
         var text = File.ReadAllText(path, Encoding.UTF8);
         IReadOnlyList<X509Certificate2> authorities;
@@ -329,7 +456,7 @@ internal static class AuditCommand
         {
             // The document does not name its trust domain; parse it under the requested one, or a placeholder until the
             // authorities say which it is.
-            var parsed = TrustBundle.Parse(requested ?? TrustDomain.Parse("unnamed"), text);
+            var parsed = TrustBundle.Parse(requested ?? signerDomain ?? TrustDomain.Parse("unnamed"), text);
             authorities = parsed.X509Authorities;
             sequence = parsed.SequenceNumber;
             refreshHint = parsed.RefreshHint;
@@ -356,6 +483,10 @@ internal static class AuditCommand
         else if (all.Count == 1)
         {
             domain = TrustDomain.Parse(all[0]);
+        }
+        else if (signerDomain is { } fromSigner)
+        {
+            domain = fromSigner;
         }
         else if (all.Count == 0)
         {

@@ -284,7 +284,9 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
         Assert.Contains("--bundle <file>", stdout, StringComparison.Ordinal);
         Assert.Contains("--trust-domain <name>", stdout, StringComparison.Ordinal);
         Assert.Contains("--signer <spiffe-id>", stdout, StringComparison.Ordinal);
-        Assert.Contains("--checkpoint <file>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--checkpoint, --since <checkpoint-file>", stdout, StringComparison.Ordinal);
+        Assert.Contains("--any-instance", stdout, StringComparison.Ordinal);
+        Assert.Contains("--revoked <file>", stdout, StringComparison.Ordinal);
         Assert.Equal(string.Empty, stderr);
     }
 
@@ -432,6 +434,129 @@ public sealed class AgentIdCommandTests : IAsyncLifetime
         Assert.Equal(0, process.ExitCode);
         Assert.Contains("OK: 25 entries verified", await stdout, StringComparison.Ordinal);
         Assert.Contains("warning", await stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_NoSignedCheckpointAndAnEntryRewrittenWithItsChecksum_ExitsOneWhenASignerIsDemanded()
+    {
+        // Issue 18, defect 12, exactly: remove every checkpoint record and the checkpoint file, rewrite an entry with its checksum.
+        var segment = Path.Combine(LogDirectory, "audit-00000001.log");
+        var bytes = File.ReadAllBytes(segment);
+        var kept = new List<byte>(bytes[..8]);
+        for (var offset = 8; offset < bytes.Length;)
+        {
+            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(offset));
+            var record = bytes.AsSpan(offset, 13 + length + 32).ToArray();
+            if (record[12] == 0)
+            {
+                if (BinaryPrimitives.ReadInt64BigEndian(record.AsSpan(4)) == 12)
+                {
+                    record[13 + 40] ^= 0x20;
+                    SHA256.HashData(record.AsSpan(12, 1 + length), record.AsSpan(13 + length, 32));
+                }
+
+                kept.AddRange(record);
+            }
+
+            offset += record.Length;
+        }
+
+        File.WriteAllBytes(segment, [.. kept]);
+        File.Delete(Path.Combine(LogDirectory, "checkpoint"));
+        File.Delete(Path.Combine(LogDirectory, "checkpoint.pem"));
+        var bundle = Write("bundle.json", _ca.Bundle.ToJsonString());
+
+        var (code, stdout, _) = Run("audit", "verify", LogDirectory, "--bundle", bundle, "--trust-domain", "example.org", "--signer", _credential.Id.ToString());
+        var (tailCode, tailStdout, _) = Run("audit", "verify", LogDirectory, "--bundle", bundle, "--allow-unsigned-tail");
+        var (plainCode, plainStdout, _) = Run("audit", "verify", LogDirectory);
+
+        Assert.Equal(AgentIdCommand.VerificationFailed, code);
+        Assert.Contains("FAILED (UnsignedEntries): The log holds 25 entries but no signed checkpoint", stdout, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.VerificationFailed, tailCode);
+        Assert.Contains("FAILED (UnsignedEntries)", tailStdout, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.Ok, plainCode); // Nothing demanded: the note stays a note.
+        Assert.Contains("0 checkpoint(s) verified", plainStdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_Since_LogRolledBackToAnEarlierConsistentState_ExitsOne()
+    {
+        var earlier = Path.Combine(_directory, "earlier");
+        CopyDirectory(LogDirectory, earlier);
+        using (var log = AuditLog.Open(new AuditLogOptions { Directory = LogDirectory, CheckpointEveryEntries = 10 }, _credential, _time))
+        {
+            log.Append(new AuditEvent { Kind = AuditEventKind.ToolCall, Timestamp = _time.GetUtcNow(), Agent = _credential.Id, Tool = "Erp.PayInvoice" });
+        }
+
+        // The auditor keeps the checkpoint of this verification (both files), then the attacker puts the earlier state back.
+        var saved = Path.Combine(_directory, "saved-checkpoint");
+        File.Copy(Path.Combine(LogDirectory, "checkpoint"), saved);
+        File.Copy(Path.Combine(LogDirectory, "checkpoint.pem"), saved + ".pem");
+        Directory.Delete(LogDirectory, recursive: true);
+        CopyDirectory(earlier, LogDirectory);
+        var bundle = Write("bundle.json", _ca.Bundle.ToJsonString());
+
+        var (plainCode, _, _) = Run("audit", "verify", LogDirectory, "--bundle", bundle);
+        var (code, stdout, _) = Run("audit", "verify", LogDirectory, "--bundle", bundle, "--since", saved);
+
+        Assert.Equal(AgentIdCommand.Ok, plainCode); // Consistent and validly signed: only a trusted earlier checkpoint tells.
+        Assert.Equal(AgentIdCommand.VerificationFailed, code);
+        Assert.Contains("FAILED (Truncated)", stdout, StringComparison.Ordinal);
+        Assert.Contains("first bad entry: 25", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditVerify_BundleThatNamesNoTrustDomain_TakesItFromTheSignerNeverFromTheCheckpoint()
+    {
+        // A root without a URI SAN: --signer (the auditor's input) may name the trust domain; the checkpoint under verification never does.
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=root without a SPIFFE ID", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, critical: true));
+        using var root = request.CreateSelfSigned(_time.GetUtcNow().AddDays(-1), _time.GetUtcNow().AddDays(1));
+        var anonymous = Write("anonymous.pem", root.ExportCertificatePem());
+        var ours = Write("ours.pem", _ca.RootCertificate.ExportCertificatePem());
+
+        var (code, stdout, stderr) = Run("audit", "verify", LogDirectory, "--bundle", anonymous, "--signer", _credential.Id.ToString());
+        var (mismatchCode, _, mismatchError) = Run("audit", "verify", LogDirectory, "--bundle", ours, "--signer", "spiffe://other.example/agent/planner/i-1");
+
+        Assert.Equal(AgentIdCommand.VerificationFailed, code); // Not a usage error: the trust domain came from --signer.
+        Assert.Contains("FAILED (UntrustedSigner)", stdout, StringComparison.Ordinal);
+        Assert.Empty(stderr);
+        Assert.Equal(AgentIdCommand.UsageError, mismatchCode);
+        Assert.Contains("--signer 'spiffe://other.example/agent/planner/i-1' is of trust domain 'other.example', but the bundle is used as 'example.org'", mismatchError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AuditHashArg_WithTheLogsKey_ComputesAndChecksTheKeyedHash()
+    {
+        var secret = RandomNumberGenerator.GetBytes(32);
+        var keyFile = Write("argument.key", Convert.ToBase64String(secret));
+        var recorded = AuditArgument.Create("pin", "1234", new AuditArgumentKey(secret)).Sha256;
+
+        var (code, stdout, _) = Run("audit", "hash-arg", "--key-file", keyFile, "1234");
+        var (matchCode, matchOut, _) = Run("audit", "hash-arg", "--key-file", keyFile, "--hash", recorded, "1234");
+        var (missCode, missOut, _) = Run("audit", "hash-arg", "--key-file", keyFile, "--hash", recorded, "1235");
+        var (otherCode, _, _) = Run("audit", "hash-arg", "--key-file", Write("other.key", Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))), "--hash", recorded, "1234");
+        var (missingCode, _, missingError) = Run("audit", "hash-arg", "--key-file", Path.Combine(_directory, "absent.key"), "1234");
+
+        Assert.Equal(AgentIdCommand.Ok, code);
+        Assert.Equal(recorded, stdout.Trim());
+        Assert.Equal(AgentIdCommand.Ok, matchCode);
+        Assert.StartsWith("MATCH", matchOut, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.VerificationFailed, missCode);
+        Assert.StartsWith("NO MATCH", missOut, StringComparison.Ordinal);
+        Assert.Equal(AgentIdCommand.VerificationFailed, otherCode);
+        Assert.Equal(AgentIdCommand.InputError, missingCode);
+        Assert.Contains("does not exist", missingError, StringComparison.Ordinal);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        }
     }
 
     /// <summary>The offset of event record <paramref name="index"/> in a segment: u32 length, u64 index, u8 type, payload, 32-byte checksum.</summary>

@@ -109,12 +109,14 @@ public sealed class IssuerAuditVerifyTests : IAsyncLifetime
 
         var (code, stdout, _) = Run(["audit", "verify", forged, "--bundle", bundle]);
         Assert.Equal(AgentIdCommand.VerificationFailed, code);
-        Assert.Contains($"FAILED (SignerMismatch): The log's origin 'example.org/agent-identity/issuer/audit' says it is an issuer's log, but its checkpoints were signed by '{agent.Id}'", stdout, StringComparison.Ordinal);
+        // The verifier itself now binds the origin to its signer (issue 18, defect 4): an agent's key cannot sign under the issuer's origin.
+        Assert.Contains($"FAILED (SignerMismatch): The checkpoint at tree size 1 (audit-00000001.log, offset", stdout, StringComparison.Ordinal);
+        Assert.Contains($"names origin 'example.org/agent-identity/issuer/audit', which is not the log of its signer '{agent.Id}'", stdout, StringComparison.Ordinal);
 
         (code, stdout, _) = Run(["audit", "verify", forged, "--bundle", bundle, "--issuer-log"]);
         Assert.Equal(AgentIdCommand.VerificationFailed, code);
         Assert.Contains("FAILED (SignerMismatch)", stdout, StringComparison.Ordinal);
-        Assert.Contains("not by the log's agent 'spiffe://example.org/agent-identity/issuer'", stdout, StringComparison.Ordinal);
+        Assert.Contains("not by the log's signer 'spiffe://example.org/agent-identity/issuer'", stdout, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -104,7 +104,7 @@ internal sealed class ExplorerCatalog
         foreach (var directory in directories)
         {
             text.Append(directory).Append('\n');
-            foreach (var path in AuditLogFormat.ListSegments(directory).Select(s => s.Path).Append(Path.Combine(directory, AuditLogFormat.CheckpointFileName)))
+            foreach (var path in AuditLogFormat.ListSegments(directory).Select(s => s.Path).Append(Path.Combine(directory, AuditLogFormat.CheckpointFileName)).Append(Path.Combine(directory, AuditLogFormat.CheckpointCertificatesFileName)))
             {
                 var info = new FileInfo(path);
                 if (info.Exists)
@@ -145,7 +145,10 @@ internal sealed class ExplorerCatalog
         }
 
         var issuerOrigin = publishedOrigin is not null && AuditCommand.IssuerOrigin(publishedOrigin) is not null;
-        var options = new AuditLogVerificationOptions { TrustBundles = _trust };
+
+        // A page over live logs: the unsigned tail is shown per entry ("unsigned"), the instances of an agent across restarts are one
+        // log, and a task identity's own log is shown with its signer named.
+        var options = new AuditLogVerificationOptions { TrustBundles = _trust, AllowUnsignedTail = true, AllowAnyInstance = true, AllowTaskSigners = true };
         if (issuerOrigin && _trust is not null)
         {
             options.ExpectedSigner = SpiffeId.Parse($"spiffe://{_trust.TrustDomain.Name}{AuditCommand.IssuerPath}");

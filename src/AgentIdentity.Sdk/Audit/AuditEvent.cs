@@ -43,17 +43,31 @@ public enum AuditOutcome
     Denied,
 }
 
-/// <summary>One argument of a recorded action: its SHA-256 hash, and its raw value only when the application opted in.</summary>
+/// <summary>One argument of a recorded action: its hash, and its raw value only when the application opted in.</summary>
 /// <param name="Name">The argument name.</param>
-/// <param name="Sha256">The lowercase hex SHA-256 of the argument's UTF-8 text (for structured values, their JSON).</param>
+/// <param name="Sha256">The lowercase hex hash of the argument's UTF-8 text (for structured values, their JSON): HMAC-SHA256 under
+/// the log's <see cref="AuditArgumentKey"/> when <see cref="IsKeyed"/> (recorded as <c>hmac-sha256</c>), else plain SHA-256
+/// (recorded as <c>sha256</c>; reversible by enumeration for guessable values such as PINs).</param>
 /// <param name="Value">The raw value; <see langword="null"/> unless raw arguments are recorded.</param>
 public sealed record AuditArgument(string Name, string Sha256, string? Value = null)
 {
-    /// <summary>Creates an argument record from its value.</summary>
+    /// <summary>Gets a value indicating whether <see cref="Sha256"/> is an HMAC-SHA256 under an <see cref="AuditArgumentKey"/>.</summary>
+    public bool IsKeyed { get; init; }
+
+    /// <summary>Creates an argument record whose hash is keyed: HMAC-SHA256 under <paramref name="key"/>.</summary>
     /// <param name="name">The argument name.</param>
     /// <param name="value">The argument's text (for structured values, their JSON serialization).</param>
-    /// <param name="includeValue">Whether to keep the raw value as well as its hash. Off by default: raw arguments may hold secrets or personal data.</param>
+    /// <param name="key">The log's argument key.</param>
+    /// <param name="includeValue">Whether to keep the raw value as well as its hash.</param>
     /// <returns>The argument record.</returns>
+    public static AuditArgument Create(string name, string? value, AuditArgumentKey key, bool includeValue = false)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(key);
+        return new AuditArgument(name, key.Hash(value), includeValue ? value : null) { IsKeyed = true };
+    }
+
+    /// <summary>Creates an argument record from its value, hashed with plain (unkeyed) SHA-256. Prefer the keyed overload: an unkeyed hash of a guessable value (a PIN, an account number) is reversed by enumeration.</summary>
     public static AuditArgument Create(string name, string? value, bool includeValue = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -163,7 +177,7 @@ public sealed class AuditEvent
             {
                 w.WritePropertyName(argument.Name); // Duplicate names are rejected here.
                 w.WriteStartObject();
-                w.WritePropertyName("sha256");
+                w.WritePropertyName(argument.IsKeyed ? "hmac-sha256" : "sha256");
                 w.WriteStringValue(argument.Sha256);
                 WriteOptional(w, "value", argument.Value);
                 w.WriteEndObject();

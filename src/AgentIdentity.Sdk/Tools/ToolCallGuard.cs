@@ -70,6 +70,7 @@ public sealed class ToolCallGuard
         configure?.Invoke(options);
         options.AuditSink ??= services?.GetService<IAuditSink>() ?? CreateLoggingSink(services) ?? throw new InvalidOperationException(NoAuditSinkMessage);
         options.RevocationStatus ??= services?.GetService<IRevocationStatus>();
+        options.ArgumentKey ??= services?.GetService<AuditArgumentKey>();
         if (argumentJsonOptions is not null)
         {
             options.ArgumentFormatter ??= value => FormatAsJson(value, argumentJsonOptions);
@@ -423,7 +424,10 @@ public sealed class ToolCallGuard
                 Array.Resize(ref result, n * 2);
             }
 
-            result[n++] = AuditArgument.Create(name, FormatArgument(value, _options.ArgumentFormatter), _options.RecordArgumentValues);
+            var text = FormatArgument(value, _options.ArgumentFormatter);
+            result[n++] = _options.ArgumentKey is { } key
+                ? AuditArgument.Create(name, text, key, _options.RecordArgumentValues)
+                : AuditArgument.Create(name, text, _options.RecordArgumentValues);
         }
 
         if (n != result.Length)

@@ -39,6 +39,11 @@ public sealed class ToolCallGuardOptions
     /// <value>The default value is <see langword="false"/>: arguments may hold secrets or personal data, so only SHA-256 hashes are kept.</value>
     public bool RecordArgumentValues { get; set; }
 
+    /// <summary>Gets or sets the key under which argument values are hashed (HMAC-SHA256, recorded as <c>hmac-sha256</c>).</summary>
+    /// <value>The default is <see langword="null"/>: the DI registrations use the registered <see cref="Audit.AuditArgumentKey"/>
+    /// (<c>AddAuditLog</c> registers one, from <c>ArgumentKeyFile</c>); without one, values are hashed with unkeyed SHA-256.</value>
+    public Audit.AuditArgumentKey? ArgumentKey { get; set; }
+
     /// <summary>Gets or sets how a structured argument value is turned into the text that is hashed; strings, numbers, booleans and
     /// JSON elements are formatted without it.</summary>
     /// <value>The default value is <see langword="null"/>: the integrations use JSON; otherwise <see cref="object.ToString"/>.</value>
@@ -77,6 +82,7 @@ public sealed class ToolCallGuardOptions
             RevocationStatus = RevocationStatus,
             AllowWithoutCertificatePolicy = AllowWithoutCertificatePolicy,
             RecordArgumentValues = RecordArgumentValues,
+            ArgumentKey = ArgumentKey,
             ArgumentFormatter = ArgumentFormatter,
             TerminateOnKillSwitch = TerminateOnKillSwitch,
         };

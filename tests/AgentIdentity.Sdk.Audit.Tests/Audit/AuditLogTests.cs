@@ -23,7 +23,7 @@ public sealed class AuditLogTests : IDisposable
             Assert.Equal("example.org/agent/planner/audit", log.Origin);
         }
 
-        var published = SignedCheckpoint.Parse(File.ReadAllText(Path.Combine(_fixture.Directory, "checkpoint")));
+        var published = AuditFixture.ReadPublished(_fixture.Directory);
         Assert.Equal(25, published.Checkpoint.TreeSize); // Dispose signs the tail.
         Assert.True(published.TryVerifySignature(out var error), error);
         var result = _fixture.Verify();

@@ -147,7 +147,7 @@ public sealed class AuditLogVerifierTests : IDisposable
     [Fact]
     public void Verify_TruncatedWithPinnedCheckpoint_DetectedEvenWithoutThePublishedFile()
     {
-        var pinned = SignedCheckpoint.Parse(File.ReadAllText(Path.Combine(_fixture.Directory, "checkpoint")));
+        var pinned = AuditFixture.ReadPublished(_fixture.Directory);
         Edit(bytes => bytes[..Record(bytes, 15).Offset]);
         File.Delete(Path.Combine(_fixture.Directory, "checkpoint"));
 
@@ -262,7 +262,7 @@ public sealed class AuditLogVerifierTests : IDisposable
             }
         }
 
-        var fork = SignedCheckpoint.Parse(File.ReadAllText(Path.Combine(other.Directory, "checkpoint")));
+        var fork = AuditFixture.ReadPublished(other.Directory);
         var result = _fixture.Verify(o => o.TrustedCheckpoint = fork);
 
         Assert.Equal(AuditLogProblem.CheckpointMismatch, result.Problem);

@@ -58,6 +58,10 @@ internal sealed class AuditFixture : IDisposable
         return AuditLogVerifier.Verify(Directory, options);
     }
 
+    /// <summary>Reads the published checkpoint: the signed note in <c>checkpoint</c>, its certificates in <c>checkpoint.pem</c>.</summary>
+    public static SignedCheckpoint ReadPublished(string directory) =>
+        SignedCheckpoint.Parse(File.ReadAllText(Path.Combine(directory, "checkpoint")), File.ReadAllText(Path.Combine(directory, "checkpoint.pem")));
+
     public string Segment(int number = 1) => Path.Combine(Directory, $"audit-{number:D8}.log");
 
     /// <summary>Issues an SVID from the fixture's CA; the fixture owns it and releases it when disposed.</summary>
