@@ -16,7 +16,9 @@ var identity = builder.Services
 if (builder.Environment.IsDevelopment())
 {
     identity.UseDevelopmentCertificateAuthority()   // production: .UseIssuer(...) or .UseSpiffeWorkloadApi()
-            .AddAgent("caller", o => o.Policy = new AgentPolicy(actions: ["greetings:read"]));
+            .AddAgent("caller", o => o.Policy = new AgentPolicy(
+                services: ["spiffe://corp.example/agent/service/*"],   // the services its HttpClients may reach
+                actions: ["greetings:read"]));
     builder.Services.AddHttpClient("caller")
             .AddAgentIdentity(o =>
             {

@@ -74,6 +74,11 @@ public sealed class SqliteCheckpointTests : IDisposable
         // The contrast: SQLite alone checkpoints only at 1000 WAL pages, inside a commit; these few writes never reach the file.
         var store = new SqliteIssuerStore(SqliteIssuerStore.ToConnectionString(DatabasePath)) { UsesBackgroundCheckpoints = false };
         await store.InitializeAsync();
+
+        // SQLite also checkpoints when the last connection to a database closes, which a parallel test's ClearAllPools can cause
+        // at any moment: one unpooled connection held open keeps that from happening during the test.
+        using var holder = new SqliteConnection($"Data Source={DatabasePath};Pooling=False");
+        holder.Open();
         await AddTokensAsync(store, SqliteIssuerStore.CheckpointInterval + 1);
 
         Assert.Equal(0, store.BackgroundCheckpoints);
