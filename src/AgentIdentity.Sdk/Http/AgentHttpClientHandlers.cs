@@ -51,7 +51,7 @@ internal sealed class AgentHttpClientHandlers : IDisposable
 
         var logger = loggerFactory.CreateLogger("AgentIdentity.Http");
         var generations = new GenerationHandler(
-            name, source, bundles, options, options.UseWebPkiServerValidation ? null : options.GetServerAuthorizer(trustDomain), time, logger, enforceServicePolicy: true);
+            name, source, bundles, options, options.UseWebPkiServerValidation ? null : options.GetServerAuthorizer(trustDomain), time, logger, enforceServicePolicy: options.EnforceServicePolicy);
         BoundTokenCache? tokens = null;
         if (options.Token.IsEnabled)
         {

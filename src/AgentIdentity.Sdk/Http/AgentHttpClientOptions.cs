@@ -8,6 +8,10 @@ namespace AgentIdentity;
 /// authentication by SPIFFE ID, and optionally RFC 8705 certificate-bound access tokens. Named after the client.</summary>
 public sealed class AgentHttpClientOptions
 {
+    /// <summary>Gets or sets a value indicating whether the server must be one the SVID's effective policy lists in its services
+    /// (the default). Off only for the SDK's own control-plane clients (the revocation feed), as for the token endpoint.</summary>
+    internal bool EnforceServicePolicy { get; set; } = true;
+
     /// <summary>Gets or sets the name of the agent (registered with <c>AddAgent(name)</c>) whose credential the client presents.</summary>
     /// <value>The default is <see langword="null"/>: the default agent (<see cref="IX509SvidSource"/>).</value>
     [SpiffePathSegment]

@@ -387,6 +387,7 @@ public sealed class AgentRevocationSubscription : IHostedService, IAsyncDisposab
                     o.ServerId = serverId;
                     o.TrustBundleSource = bundles;
                     o.SendAttributionHeaders = false;
+                    o.EnforceServicePolicy = false; // the issuer's feed is the control plane, not a service the agent's policy names
                     _options.ConfigureHttpClient?.Invoke(o);
                 },
                 _time,
