@@ -120,18 +120,18 @@ public class IssuerEndToEndBenchmarks
     {
         InProcess();
         return Task.CompletedTask;
-    });
+    }, Enrollments, InFlight);
 
     [BenchmarkCategory("concurrent")]
     [Benchmark(OperationsPerInvoke = Enrollments, Description = "issuer over HTTPS, SQLite, N in flight")]
-    public Task HttpsSqliteConcurrent() => ClosedLoopAsync(EnrollAsync);
+    public Task HttpsSqliteConcurrent() => ClosedLoopAsync(EnrollAsync, Enrollments, InFlight);
 
-    /// <summary>Runs <see cref="Enrollments"/> operations with <see cref="InFlight"/> workers, each taking the next one when
-    /// it finished its last.</summary>
-    private Task ClosedLoopAsync(Func<Task> operation)
+    /// <summary>Runs <paramref name="count"/> operations with <paramref name="inFlight"/> workers, each taking the next one
+    /// when it finished its last.</summary>
+    private static Task ClosedLoopAsync(Func<Task> operation, int count, int inFlight)
     {
-        var remaining = Enrollments;
-        var workers = new Task[InFlight];
+        var remaining = count;
+        var workers = new Task[inFlight];
         for (var i = 0; i < workers.Length; i++)
         {
             workers[i] = Task.Run(async () =>
@@ -184,20 +184,7 @@ public class IssuerEndToEndBenchmarks
                     var batches = ((SqlIssuerStore)bench._issuer.Store).CommittedBatches;
                     var gc = GC.GetTotalAllocatedBytes(precise: true);
                     var watch = System.Diagnostics.Stopwatch.StartNew();
-                    var remaining = n;
-                    var workers = new Task[inFlight];
-                    for (var i = 0; i < workers.Length; i++)
-                    {
-                        workers[i] = Task.Run(async () =>
-                        {
-                            while (Interlocked.Decrement(ref remaining) >= 0)
-                            {
-                                await operation().ConfigureAwait(false);
-                            }
-                        });
-                    }
-
-                    await Task.WhenAll(workers).ConfigureAwait(false);
+                    await ClosedLoopAsync(operation, n, inFlight).ConfigureAwait(false);
                     watch.Stop();
                     process.Refresh();
                     var cpuPer = (process.TotalProcessorTime - cpu).TotalMicroseconds / n;
